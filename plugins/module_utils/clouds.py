@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where each Microsoft cloud signs in and serves the Defender for Endpoint API.
+
+Sources: Microsoft's ``defender-endpoint/gov.md`` (sign-in and API hosts per US Government cloud),
+``exposed-apis-create-app-webapp.md`` (commercial resource URIs) and
+``includes/improve-request-performance.md`` (geo API hosts). Microsoft does not document the token
+resource for GCC High and DoD; the default follows msticpy (resource = the API host), the most
+credible public source, and ``resource`` overrides it.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+
+GLOBAL_RESOURCE = "https://api.securitycenter.microsoft.com"
+LEGACY_RESOURCE = "https://securitycenter.onmicrosoft.com/windowsatpservice"
+
+CLOUDS = {
+    "global": {
+        "login_url": "https://login.microsoftonline.com",
+        "api_url": "https://api.security.microsoft.com",
+        "resource": GLOBAL_RESOURCE,
+        # Both documented resource URIs issue valid tokens; the windows.com one is the legacy form.
+        "audiences": (GLOBAL_RESOURCE, LEGACY_RESOURCE, "https://api.securitycenter.windows.com"),
+    },
+    "gcc": {
+        "login_url": "https://login.microsoftonline.com",
+        "api_url": "https://api-gcc.securitycenter.microsoft.us",
+        "resource": "https://api-gcc.securitycenter.microsoft.us",
+        "audiences": ("https://api-gcc.securitycenter.microsoft.us", GLOBAL_RESOURCE, LEGACY_RESOURCE),
+    },
+    "gcc_high": {
+        "login_url": "https://login.microsoftonline.us",
+        "api_url": "https://api-gov.securitycenter.microsoft.us",
+        "resource": "https://api-gov.securitycenter.microsoft.us",
+        "audiences": ("https://api-gov.securitycenter.microsoft.us",
+                      "https://securitycenter.onmicrosoft.us/windowsatpservice"),
+    },
+    "dod": {
+        "login_url": "https://login.microsoftonline.us",
+        "api_url": "https://api-gov.securitycenter.microsoft.us",
+        "resource": "https://api-gov.securitycenter.microsoft.us",
+        "audiences": ("https://api-gov.securitycenter.microsoft.us",
+                      "https://securitycenter.onmicrosoft.us/windowsatpservice"),
+    },
+}
+
+# Geo hosts serve the same API closer to the tenant's data (commercial cloud only).
+REGIONS = {
+    "us": "https://us.api.security.microsoft.com",
+    "eu": "https://eu.api.security.microsoft.com",
+    "uk": "https://uk.api.security.microsoft.com",
+    "au": "https://au.api.security.microsoft.com",
+    "swa": "https://swa.api.security.microsoft.com",
+}
+
+
+class Endpoints:
+    """The resolved sign-in host, API base URL and token resource for one run."""
+
+    def __init__(self, cloud, login_url, api_url, resource, audiences, custom_login):
+        self.cloud = cloud
+        self.login_url = login_url
+        self.api_url = api_url
+        self.resource = resource
+        self.audiences = audiences
+        # msal's instance discovery only knows Microsoft's hosts; a custom host must skip it.
+        self.custom_login = custom_login
+
+    @property
+    def scope(self):
+        return self.resource.rstrip("/") + "/.default"
+
+    def authority(self, tenant_id):
+        return "%s/%s" % (self.login_url, tenant_id)
+
+
+def _https_url(name, value):
+    value = value.strip().rstrip("/")
+    if not value.lower().startswith("https://") or len(value) <= len("https://"):
+        raise DefenderConfigError("%s must be an https:// URL, got %r" % (name, value))
+    if any(c in value for c in " \t\r\n?#"):
+        raise DefenderConfigError("%s must be a plain base URL without spaces, query or fragment" % name)
+    return value
+
+
+def resolve_endpoints(cloud="global", region=None, api_url=None, login_url=None, resource=None):
+    cloud = cloud or "global"
+    if cloud not in CLOUDS:
+        raise DefenderConfigError("cloud must be one of %s, got %r" % (", ".join(sorted(CLOUDS)), cloud))
+    table = CLOUDS[cloud]
+    if region:
+        if region not in REGIONS:
+            raise DefenderConfigError("region must be one of %s, got %r" % (", ".join(sorted(REGIONS)), region))
+        if cloud != "global":
+            raise DefenderConfigError("region applies to the global cloud only, not to cloud=%s" % cloud)
+    base = _https_url("api_url", api_url) if api_url else (REGIONS[region] if region else table["api_url"])
+    login = _https_url("login_url", login_url) if login_url else table["login_url"]
+    if resource:
+        resource = resource.strip()
+        if resource.endswith("/.default"):
+            resource = resource[: -len("/.default")]
+        resource = _https_url("resource", resource)
+        audiences = (resource,) + tuple(a for a in table["audiences"] if a != resource)
+    else:
+        resource = table["resource"]
+        audiences = table["audiences"]
+    return Endpoints(cloud, login, base, resource, audiences, custom_login=bool(login_url))

@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared options, their resolution into settings, and the module base every module uses."""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.defender.endpoint.plugins.module_utils.auth import TokenProvider
+from ansible_collections.defender.endpoint.plugins.module_utils.clouds import CLOUDS, REGIONS, resolve_endpoints
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils.http import DefenderClient, build_session
+
+try:
+    import requests  # noqa: F401  pylint: disable=unused-import
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+# One place for the shared options; the doc fragment defender.endpoint.connection documents them.
+CONNECTION_ARGUMENT_SPEC = dict(
+    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
+    client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
+    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
+    client_certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
+    client_certificate_password=dict(type="str", no_log=True,
+                                     fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])),
+    client_assertion_file=dict(type="path", fallback=(env_fallback, ["AZURE_FEDERATED_TOKEN_FILE"])),
+    access_token=dict(type="str", no_log=True, fallback=(env_fallback, ["DEFENDER_ACCESS_TOKEN"])),
+    cloud=dict(type="str", choices=sorted(CLOUDS), fallback=(env_fallback, ["DEFENDER_CLOUD"])),
+    region=dict(type="str", choices=sorted(REGIONS), fallback=(env_fallback, ["DEFENDER_REGION"])),
+    api_url=dict(type="str", fallback=(env_fallback, ["DEFENDER_API_URL"])),
+    login_url=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
+    resource=dict(type="str", fallback=(env_fallback, ["DEFENDER_RESOURCE"])),
+    validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path", fallback=(env_fallback, ["DEFENDER_CA_PATH"])),
+    timeout=dict(type="int", default=30),
+    token_cache=dict(type="bool", fallback=(env_fallback, ["DEFENDER_TOKEN_CACHE"])),
+)
+
+ENV_NAMES = {
+    "client_secret": "AZURE_CLIENT_SECRET",
+    "client_certificate_path": "AZURE_CLIENT_CERTIFICATE_PATH",
+    "client_assertion_file": "AZURE_FEDERATED_TOKEN_FILE",
+    "tenant_id": "AZURE_TENANT_ID",
+    "client_id": "AZURE_CLIENT_ID",
+}
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DOMAIN = re.compile(r"^(?=.{3,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _bool(value, default=True):
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+class Settings:
+    """Resolved connection settings; built from module params or plugin options (same names)."""
+
+    def __init__(self, options):
+        get = options.get
+        self.tenant_id = (get("tenant_id") or "").strip() or None
+        self.client_id = (get("client_id") or "").strip() or None
+        self.client_secret = get("client_secret") or None
+        self.client_certificate_path = get("client_certificate_path") or None
+        self.client_certificate_password = get("client_certificate_password") or None
+        self.client_assertion_file = get("client_assertion_file") or None
+        self.access_token = (get("access_token") or "").strip() or None
+        self.validate_certs = _bool(get("validate_certs"), True)
+        self.ca_path = get("ca_path") or None
+        self.timeout = get("timeout") if get("timeout") is not None else 30
+        self.token_cache = _bool(get("token_cache"), True)
+        self.token_cache_dir = get("token_cache_dir") or os.environ.get("DEFENDER_TOKEN_CACHE_DIR") or None
+        self.endpoints = resolve_endpoints(get("cloud") or "global", get("region") or None, get("api_url") or None,
+                                           get("login_url") or None, get("resource") or None)
+        self.credential_kind = self._credential_kind()
+        self._check()
+
+    def _credential_kind(self):
+        kinds = [(name, kind) for name, kind in (("client_secret", "secret"), ("client_certificate_path", "certificate"),
+                                                 ("client_assertion_file", "assertion")) if getattr(self, name)]
+        if len(kinds) > 1:
+            names = " and ".join("%s (or %s)" % (n, ENV_NAMES[n]) for n, _ in kinds)
+            raise DefenderConfigError("conflicting credentials: %s are all set; use exactly one of client_secret, "
+                                      "client_certificate_path or client_assertion_file" % names)
+        if self.client_certificate_password and not self.client_certificate_path:
+            raise DefenderConfigError("client_certificate_password is set but client_certificate_path is not")
+        return kinds[0][1] if kinds else None
+
+    def _check(self):
+        if not isinstance(self.timeout, int) or not 1 <= self.timeout <= 600:
+            raise DefenderConfigError("timeout must be between 1 and 600 seconds, got %r" % (self.timeout,))
+        if self.access_token is not None:
+            if any(c.isspace() for c in self.access_token) or self.access_token.count(".") != 2:
+                raise DefenderConfigError("access_token is not a JWT (three dot-separated parts); pass the token "
+                                          "string itself, without 'Bearer '")
+        if self.credential_kind is None and self.access_token is None:
+            raise DefenderConfigError("no credentials: set client_secret, client_certificate_path or "
+                                      "client_assertion_file (or AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, "
+                                      "AZURE_FEDERATED_TOKEN_FILE), or pass access_token")
+        if self.credential_kind is not None:
+            for name in ("tenant_id", "client_id"):
+                if not getattr(self, name):
+                    raise DefenderConfigError("%s is required to sign in (or set %s)" % (name, ENV_NAMES[name]))
+            if not (_GUID.match(self.tenant_id) or _DOMAIN.match(self.tenant_id)):
+                raise DefenderConfigError("tenant_id must be a GUID or a domain such as contoso.onmicrosoft.com, "
+                                          "got %r" % self.tenant_id[:80])
+            if not _GUID.match(self.client_id):
+                raise DefenderConfigError("client_id must be the application (client) ID, a GUID; got %r"
+                                          % self.client_id[:80])
+            for name in ("client_certificate_path", "client_assertion_file"):
+                path = getattr(self, name)
+                if path and not os.path.isfile(path):
+                    raise DefenderConfigError("%s %s does not exist or is not a file" % (name, path))
+        if self.ca_path and not os.path.isfile(self.ca_path):
+            raise DefenderConfigError("ca_path %s does not exist or is not a file" % self.ca_path)
+
+
+def connect(settings, warn=None, pool_size=10, rate_budget=None):
+    """The client and its token provider for these settings."""
+    session = build_session(settings.validate_certs, settings.ca_path, pool_size=pool_size)
+    provider = TokenProvider(settings, session, warn=warn)
+    client = DefenderClient(settings.endpoints.api_url, provider, session, timeout=settings.timeout,
+                            rate_budget=rate_budget)
+    return client, provider
+
+
+def defender_argument_spec(**module_options):
+    spec = dict(CONNECTION_ARGUMENT_SPEC)
+    spec.update(module_options)
+    return spec
+
+
+class DefenderModule:
+    """AnsibleModule plus the shared options, settings and client; errors become clean fail_json."""
+
+    def __init__(self, argument_spec=None, **kwargs):
+        self.module = AnsibleModule(argument_spec=defender_argument_spec(**(argument_spec or {})), **kwargs)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self._client = None
+        self._provider = None
+        if REQUESTS_IMPORT_ERROR:
+            from ansible.module_utils.basic import missing_required_lib
+            self.module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+        try:
+            self.settings = Settings(self.params)
+        except DefenderError as exc:
+            self.fail(exc)
+        if not self.settings.validate_certs:
+            self.module.warn("validate_certs is false: TLS certificates are not checked, so a man in the middle can "
+                             "read tokens and answers; use ca_path instead")
+
+    def client(self, pool_size=10, rate_budget=None):
+        if self._client is None:
+            self._client, self._provider = connect(self.settings, warn=self.module.warn, pool_size=pool_size,
+                                                   rate_budget=rate_budget)
+        return self._client
+
+    @property
+    def token_provider(self):
+        self.client()
+        return self._provider
+
+    def fail(self, error, **result):
+        """fail_json from a DefenderError (or any message), never with a traceback or a secret."""
+        if isinstance(error, DefenderError):
+            result.update({k: v for k, v in error.to_result().items() if v is not None})
+            msg = str(error)
+        else:
+            msg = str(error)
+        self.module.fail_json(msg=msg, **result)
+
+    def exit(self, **result):
+        self.module.exit_json(**result)
+
+    def run(self, func):
+        """Run ``func(self)`` and turn DefenderError into fail_json."""
+        try:
+            func(self)
+        except DefenderError as exc:
+            self.fail(exc)

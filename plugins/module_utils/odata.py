@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""OData pieces for the Defender API: literals, filters and a $skip pager.
+
+Every user value reaches a ``$filter`` through :func:`literal` (strings) or :func:`datetime_literal`,
+so a quote in a machine name can never end the literal early.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from urllib.parse import parse_qs, urlparse
+
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+
+MAX_PAGE_SIZE = 10000  # the API rejects a larger $top
+# Overlap between consecutive pages: absorbs items that leave the result set while we page, and
+# proves continuity (see Pager).
+PAGE_OVERLAP = 50
+
+_PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
+_RELATIVE = re.compile(r"^\s*(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.I)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def literal(value):
+    """An OData string literal: single quotes doubled, control characters refused."""
+    if not isinstance(value, str):
+        value = str(value)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise DefenderConfigError("value %r contains a control character (newline, tab...) and cannot be used in a filter"
+                                  % value[:40])
+    return "'" + value.replace("'", "''") + "'"
+
+
+def prop(name):
+    """A property name, checked so it cannot carry an expression."""
+    if not _PROPERTY.match(name or ""):
+        raise DefenderConfigError("invalid OData property name %r" % (name,))
+    return name
+
+
+def _utc(dt):
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=datetime.timezone.utc)
+    return dt.astimezone(datetime.timezone.utc)
+
+
+def parse_time(value, name="time", now=None):
+    """An ISO 8601 timestamp or a relative age (``24h``, ``7d``, ``30m``) as an aware UTC datetime."""
+    if isinstance(value, datetime.datetime):
+        return _utc(value)
+    if not isinstance(value, str) or not value.strip():
+        raise DefenderConfigError("%s must be an ISO 8601 time or an age such as 24h or 7d, got %r" % (name, value))
+    text = value.strip()
+    rel = _RELATIVE.match(text)
+    if rel:
+        now = _utc(now) if now else datetime.datetime.now(datetime.timezone.utc)
+        seconds = int(rel.group(1)) * _UNITS[rel.group(2)[0].lower()]
+        return now - datetime.timedelta(seconds=seconds)
+    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    # Python 3.10 fromisoformat rejects 7-digit fractions as the API writes them; trim to microseconds.
+    iso = re.sub(r"(\.\d{6})\d+", r"\1", iso)
+    try:
+        parsed = datetime.datetime.fromisoformat(iso)
+    except ValueError:
+        raise DefenderConfigError("%s must be an ISO 8601 time (2026-01-31T08:00:00Z) or an age such as 24h or 7d, "
+                                  "got %r" % (name, value)) from None
+    return _utc(parsed)
+
+
+def datetime_literal(value, name="time"):
+    """The unquoted UTC form the API expects: ``2026-01-31T08:00:00Z`` (fractions kept if present)."""
+    dt = parse_time(value, name)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if dt.microsecond:
+        text += (".%06d" % dt.microsecond).rstrip("0")
+    return text + "Z"
+
+
+def eq(name, value):
+    return "%s eq %s" % (prop(name), literal(value))
+
+
+def any_of(name, values):
+    """``(p eq 'a' or p eq 'b')``; a single value needs no parentheses."""
+    values = list(values)
+    if not values:
+        raise DefenderConfigError("an empty list cannot be used as a filter for %s" % name)
+    if len(values) == 1:
+        return eq(name, values[0])
+    return "(" + " or ".join(eq(name, v) for v in values) + ")"
+
+
+def compare(name, op, value, name_for_errors=None):
+    if op not in ("eq", "ne", "gt", "ge", "lt", "le"):
+        raise DefenderConfigError("unsupported OData operator %r" % op)
+    return "%s %s %s" % (prop(name), op, datetime_literal(value, name_for_errors or name))
+
+
+def and_all(*clauses):
+    """Join clauses with ``and``; raw user clauses are parenthesised so their ``or`` stays inside."""
+    parts = [c for c in clauses if c]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return " and ".join("(%s)" % p if " or " in p.lower() and not (p.startswith("(") and p.endswith(")")) else p
+                        for p in parts)
+
+
+def check_page_size(page_size):
+    if not isinstance(page_size, int) or page_size < 1 or page_size > MAX_PAGE_SIZE:
+        raise DefenderConfigError("page_size must be between 1 and %d, got %r" % (MAX_PAGE_SIZE, page_size))
+    return page_size
+
+
+class Pager:
+    """Reads every item of a collection with ``$top``/``$skip``, as a generator.
+
+    The real API sends no ``@odata.nextLink`` when ``$top`` is given, so we advance ``$skip``
+    ourselves until a short page. Consecutive pages overlap by :data:`PAGE_OVERLAP` items: ids seen
+    before are dropped (so an item that moves between pages is yielded once), and at least one id of
+    the previous page's tail must reappear in the next page, which proves that nothing slid past the
+    page boundary. When it does not, the pager steps back and re-reads; if that keeps failing the run
+    ends in a clear error rather than in silently incomplete data.
+    """
+
+    def __init__(self, client, path, params=None, page_size=MAX_PAGE_SIZE, limit=None, overlap=PAGE_OVERLAP,
+                 max_realign=5):
+        self.client = client
+        self.path = path
+        self.params = dict(params or {})
+        self.page_size = check_page_size(page_size)
+        self.limit = limit
+        self.overlap = min(overlap, max(page_size // 4, 0))
+        self.max_realign = max_realign
+        self.requests = 0
+
+    def _get(self, skip, top):
+        params = dict(self.params)
+        params["$top"] = top
+        if skip:
+            params["$skip"] = skip
+        self.requests += 1
+        body = self.client.get(self.path, params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+            raise DefenderError("the API returned a list response without a 'value' array", path=self.path)
+        return body["value"], self._next_skip(body.get("@odata.nextLink"), skip)
+
+    def _next_skip(self, link, skip):
+        """The ``$skip`` of a nextLink that is well-formed, for this collection, and moves forward."""
+        if not isinstance(link, str):
+            return None
+        parsed = urlparse(link)
+        if parsed.scheme != "https" or not parsed.path.rstrip("/").endswith(self.path.rstrip("/")):
+            return None
+        values = parse_qs(parsed.query).get("$skip")
+        if not values or len(values) != 1 or not values[0].isdigit():
+            return None
+        nxt = int(values[0])
+        return nxt if nxt > skip else None
+
+    def __iter__(self):
+        seen = set()
+        yielded = 0
+        skip = 0
+        tail = []  # ids of the last items of the previous page
+        realigns = 0
+        while True:
+            top = self.page_size
+            if self.limit is not None:
+                # Enough for the rest plus the overlap that proves continuity.
+                top = min(self.page_size, self.limit - yielded + (self.overlap if skip else 0))
+            page, next_skip = self._get(skip, top)
+            ids = [item.get("id") if isinstance(item, dict) else None for item in page]
+            if tail and page and not (set(tail) & set(ids)):
+                # The previous tail is gone from this window: items moved by more than the overlap.
+                realigns += 1
+                if realigns > self.max_realign or skip == 0:
+                    raise DefenderError("the result set changed too much while it was being read (%s); "
+                                        "narrow the filter or retry" % self.path, path=self.path)
+                skip = max(0, skip - self.page_size + self.overlap)
+                tail = []
+                continue
+            for item, item_id in zip(page, ids):
+                if item_id is not None:
+                    if item_id in seen:
+                        continue
+                    seen.add(item_id)
+                yield item
+                yielded += 1
+                if self.limit is not None and yielded >= self.limit:
+                    return
+            if len(page) < top:
+                if next_skip is None or not page:
+                    return
+                # A short page with a valid nextLink: the server capped the page; continue where it says.
+                tail = []
+                skip = next_skip
+                continue
+            tail = [i for i in ids[-self.overlap:] if i is not None] if self.overlap else []
+            skip += len(page) - (len(tail) if tail else 0)

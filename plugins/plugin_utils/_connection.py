@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side glue: plugin options (which already resolved their env: entries) -> the shared client."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+from ansible.utils.display import Display
+
+from ansible_collections.defender.endpoint.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC, Settings, connect
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
+
+display = Display()
+
+
+def plugin_settings(plugin):
+    """Settings from a plugin's options (same names as the modules' shared options)."""
+    options = {}
+    for name in CONNECTION_ARGUMENT_SPEC:
+        try:
+            options[name] = plugin.get_option(name)
+        except KeyError:
+            options[name] = None
+    try:
+        return Settings(options)
+    except DefenderError as exc:
+        raise AnsibleError(str(exc)) from None
+
+
+def plugin_client(plugin):
+    settings = plugin_settings(plugin)
+    if not settings.validate_certs:
+        display.warning("validate_certs is false: TLS certificates are not checked; prefer ca_path")
+    return connect(settings, warn=display.warning)
