@@ -91,7 +91,7 @@ class Settings:
                                                  ("client_assertion_file", "assertion")) if getattr(self, name)]
         if len(kinds) > 1:
             names = " and ".join("%s (or %s)" % (n, ENV_NAMES[n]) for n, _ in kinds)
-            raise DefenderConfigError("conflicting credentials: %s are all set; use exactly one of client_secret, "
+            raise DefenderConfigError("conflicting credentials: %s are set; use exactly one of client_secret, "
                                       "client_certificate_path or client_assertion_file" % names)
         if self.client_certificate_password and not self.client_certificate_path:
             raise DefenderConfigError("client_certificate_password is set but client_certificate_path is not")

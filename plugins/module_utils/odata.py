@@ -108,8 +108,7 @@ def and_all(*clauses):
         return None
     if len(parts) == 1:
         return parts[0]
-    return " and ".join("(%s)" % p if " or " in p.lower() and not (p.startswith("(") and p.endswith(")")) else p
-                        for p in parts)
+    return " and ".join("(%s)" % p if re.search(r"\bor\b", p, re.I) else p for p in parts)
 
 
 def check_page_size(page_size):
