@@ -108,7 +108,26 @@ def and_all(*clauses):
         return None
     if len(parts) == 1:
         return parts[0]
-    return " and ".join("(%s)" % p if re.search(r"\bor\b", p, re.I) else p for p in parts)
+    return " and ".join("(%s)" % p if re.search(r"\bor\b", p, re.I) and not _enclosed(p) else p for p in parts)
+
+
+def _enclosed(text):
+    """True when one pair of parentheses encloses all of ``text`` (quotes respected)."""
+    text = text.strip()
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    quoted = False
+    for i, c in enumerate(text):
+        if c == "'":
+            quoted = not quoted  # a doubled quote toggles twice: still right
+        elif not quoted and c == "(":
+            depth += 1
+        elif not quoted and c == ")":
+            depth -= 1
+            if depth == 0 and i != len(text) - 1:
+                return False
+    return depth == 0 and not quoted
 
 
 def check_page_size(page_size):
