@@ -1,0 +1,315 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Alert helpers shared by ``alert_info``, ``alert`` and the incident_response role.
+
+Pure functions only (no HTTP here, except :func:`read_alerts`, which takes a client): the enums,
+the filter builder (module params -> OData ``$filter``), and the update logic (what differs between
+an alert and the wanted state, what the alert looks like afterwards, what a diff shows).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+
+ALERTS_PATH = "/api/alerts"
+BATCH_UPDATE_PATH = "/api/alerts/batchUpdate"
+BATCH_UPDATE_PER_MINUTE = 10  # facts §3.6: batchUpdate allows 10/min and 500/hour
+
+SEVERITIES = ("UnSpecified", "Informational", "Low", "Medium", "High")
+STATUSES = ("Unknown", "New", "InProgress", "Resolved")
+UPDATE_STATUSES = ("New", "InProgress", "Resolved")
+CLASSIFICATIONS = ("TruePositive", "InformationalExpectedActivity", "FalsePositive")
+# Facts §3.5: the pages disagree; both name sets are accepted and passed through unchanged.
+DETERMINATIONS = (
+    # alerts.md / batch-update-alerts.md
+    "MultiStagedAttack", "MaliciousUserActivity", "CompromisedUser", "Malware", "Phishing", "UnwantedSoftware",
+    "Other", "SecurityTesting", "LineOfBusinessApplication", "ConfirmedUserActivity", "Clean", "InsufficientData",
+    # update-alert.md, values read back from the portal, and the XDR incidents API
+    "ConfirmedActivity", "NotMalicious", "NoEnoughDataToValidate", "CompromisedAccount",
+)
+# Names for the same determination in the two sets: an alert that reads back one name is already in
+# the state the other name asks for (no PATCH just to swap spellings).
+DETERMINATION_ALIASES = {
+    "ConfirmedActivity": "ConfirmedUserActivity",
+    "NotMalicious": "Clean",
+    "NoEnoughDataToValidate": "InsufficientData",
+    "CompromisedAccount": "CompromisedUser",
+}
+
+# Module option -> API body key, in the order the API documents them.
+UPDATE_FIELDS = (
+    ("status", "status"),
+    ("assigned_to", "assignedTo"),
+    ("classification", "classification"),
+    ("determination", "determination"),
+)
+MANAGED_KEYS = ("status", "assignedTo", "classification", "determination", "comments")
+
+FILTER_OPTIONS = ("severity", "status", "category", "machine_id", "created_after", "created_before",
+                  "updated_after", "filter")
+
+
+def normalize(value, allowed, name):
+    """``value`` in the API's spelling, matched case-insensitively against ``allowed``."""
+    if not isinstance(value, str) or not value.strip():
+        raise DefenderConfigError("%s must be one of %s, got %r" % (name, ", ".join(allowed), value))
+    folded = value.strip().lower()
+    for candidate in allowed:
+        if candidate.lower() == folded:
+            return candidate
+    raise DefenderConfigError("%s must be one of %s, got %r" % (name, ", ".join(allowed), value))
+
+
+def normalize_list(values, allowed, name):
+    """A list option normalised with :func:`normalize`, duplicates dropped, order kept."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    if not values:
+        raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
+    out = []
+    for value in values:
+        canon = normalize(value, allowed, name)
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
+def _strings(values, name):
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    out = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise DefenderConfigError("%s must be a non-empty string or a list of them, got %r" % (name, value))
+        if value not in out:
+            out.append(value)
+    if not out:
+        raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
+    return out
+
+
+def build_filter(params, now=None):
+    """The OData ``$filter`` for ``alert_info`` params (None when nothing filters).
+
+    Every value goes through :mod:`odata` (string literals escaped, times normalised to UTC);
+    a raw ``filter`` is appended with ``and`` and parenthesised when it contains ``or``.
+    Raises :class:`DefenderConfigError` for bad values, so nothing is sent.
+    """
+    get = params.get
+    clauses = []
+    severity = normalize_list(get("severity"), SEVERITIES, "severity")
+    if severity:
+        clauses.append(odata.any_of("severity", severity))
+    status = normalize_list(get("status"), STATUSES, "status")
+    if status:
+        clauses.append(odata.any_of("status", status))
+    category = _strings(get("category"), "category")
+    if category:
+        clauses.append(odata.any_of("category", category))
+    machine_id = _strings(get("machine_id"), "machine_id")
+    if machine_id:
+        clauses.append(odata.any_of("machineId", machine_id))
+    times = {}
+    for option, prop, op in (("created_after", "alertCreationTime", "ge"),
+                             ("created_before", "alertCreationTime", "lt"),
+                             ("updated_after", "lastUpdateTime", "ge")):
+        value = get(option)
+        if value is not None and value != "":
+            times[option] = odata.parse_time(value, option, now=now)
+            clauses.append(odata.compare(prop, op, times[option], option))
+    if "created_after" in times and "created_before" in times and times["created_after"] >= times["created_before"]:
+        raise DefenderConfigError("created_after (%s) must be earlier than created_before (%s)"
+                                  % (odata.datetime_literal(times["created_after"]),
+                                     odata.datetime_literal(times["created_before"])))
+    raw = get("filter")
+    if raw is not None:
+        if not isinstance(raw, str) or not raw.strip():
+            raise DefenderConfigError("filter must be a non-empty OData expression")
+        if any(ord(c) < 32 and c not in "\t\r\n" for c in raw):
+            raise DefenderConfigError("filter contains a control character")
+        raw = " ".join(raw.split())
+        # Parenthesised whenever it is joined: whatever it holds stays one operand of our "and".
+        if clauses and not odata._enclosed(raw):
+            raw = "(%s)" % raw
+        clauses.append(raw)
+    return odata.and_all(*clauses)
+
+
+# --- updates ---------------------------------------------------------------------------------
+
+def wanted_state(params):
+    """The validated update options as API body keys (``comment`` included), or a config error."""
+    wanted = {}
+    if params.get("status") is not None:
+        wanted["status"] = normalize(params["status"], UPDATE_STATUSES, "status")
+    if params.get("assigned_to") is not None:
+        value = params["assigned_to"].strip()
+        if not value:
+            raise DefenderConfigError("assigned_to must not be empty")
+        wanted["assignedTo"] = value
+    if params.get("classification") is not None:
+        wanted["classification"] = normalize(params["classification"], CLASSIFICATIONS, "classification")
+    if params.get("determination") is not None:
+        wanted["determination"] = normalize(params["determination"], DETERMINATIONS, "determination")
+    if params.get("comment") is not None:
+        if not params["comment"].strip():
+            raise DefenderConfigError("comment must not be empty")
+        wanted["comment"] = params["comment"]
+    if not wanted:
+        raise DefenderConfigError("nothing to update: set at least one of status, assigned_to, classification, "
+                                  "determination or comment")
+    return wanted
+
+
+def comment_texts(alert):
+    out = []
+    for item in alert.get("comments") or []:
+        text = item.get("comment") if isinstance(item, dict) else item
+        if isinstance(text, str):
+            out.append(text)
+    return out
+
+
+def has_comment(alert, comment):
+    """True when the alert already carries ``comment`` verbatim (surrounding whitespace ignored)."""
+    wanted = comment.strip()
+    return any(text.strip() == wanted for text in comment_texts(alert))
+
+
+def _same(key, current, wanted):
+    if current is None:
+        return False
+    if key == "assignedTo":
+        return current.strip().lower() == wanted.lower()  # UPNs are case-insensitive
+    if key == "determination":
+        return DETERMINATION_ALIASES.get(current, current) == DETERMINATION_ALIASES.get(wanted, wanted)
+    if key in ("status", "classification"):
+        return current.lower() == wanted.lower()
+    return current == wanted
+
+
+def changes_for(alert, wanted):
+    """The PATCH body that brings ``alert`` to ``wanted``: only differing fields; {} when none."""
+    body = {}
+    for _option, key in UPDATE_FIELDS:
+        if key in wanted and not _same(key, alert.get(key), wanted[key]):
+            body[key] = wanted[key]
+    if "comment" in wanted and not has_comment(alert, wanted["comment"]):
+        body["comment"] = wanted["comment"]
+    return body
+
+
+def predict(alert, changes):
+    """The alert as it will read after ``changes`` (check mode, and after a batchUpdate's empty 200)."""
+    after = copy.deepcopy(alert)
+    for key, value in changes.items():
+        if key == "comment":
+            after["comments"] = list(after.get("comments") or []) + [
+                {"comment": value, "createdBy": None, "createdTime": None}]
+        else:
+            after[key] = value
+    return after
+
+
+def managed_view(alert):
+    """Only the fields the ``alert`` module manages, for diff output."""
+    view = {key: alert.get(key) for key in MANAGED_KEYS if key != "comments"}
+    view["comments"] = comment_texts(alert)
+    return view
+
+
+def group_changes(plan):
+    """``[(alert_id, changes)]`` -> ``[(changes, [ids])]`` for alerts needing the identical change set.
+
+    Order follows first appearance, so the calls are deterministic.
+    """
+    groups = {}
+    order = []
+    for alert_id, changes in plan:
+        if not changes:
+            continue
+        key = tuple(sorted(changes.items()))
+        if key not in groups:
+            groups[key] = (dict(changes), [])
+            order.append(key)
+        groups[key][1].append(alert_id)
+    return [groups[k] for k in order]
+
+
+def chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def check_ids(ids, name="ids"):
+    """A de-duplicated list of non-empty alert ids (order kept)."""
+    if not ids:
+        raise DefenderConfigError("%s must not be empty" % name)
+    out = []
+    for value in ids:
+        if not isinstance(value, str) or not value.strip():
+            raise DefenderConfigError("%s must hold non-empty alert ids, got %r" % (name, value))
+        value = value.strip()
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise DefenderConfigError("alert id %r contains a control character" % value[:60])
+        if value not in out:
+            out.append(value)
+    return out
+
+
+# --- reading many alerts by id ---------------------------------------------------------------
+
+READ_CHUNK = 100  # ids per list query: keeps the URL well under common 8 KB limits
+
+
+def _id_filters(ids, style):
+    if style == "in":
+        return "id in (%s)" % ",".join(odata.literal(i) for i in ids)
+    return odata.any_of("id", ids)
+
+
+def read_alerts(client, ids, segment, chunk=READ_CHUNK):
+    """``{id: alert}`` for ``ids``: list queries with ``id in (...)``, falling back to
+    ``(id eq 'a' or id eq 'b')`` and then to one GET per id if the service rejects the form (400).
+
+    Ids the service does not know are absent from the result.
+    """
+    found = {}
+    styles = ["in", "or", "get"]
+    pending = list(ids)
+    if len(pending) == 1:
+        styles = ["get"]
+    while pending:
+        style = styles[0]
+        part = pending[:chunk]
+        try:
+            if style == "get":
+                for alert_id in part:
+                    try:
+                        alert = client.get("%s/%s" % (ALERTS_PATH, segment(alert_id, "alert id")))
+                    except DefenderError as exc:
+                        if exc.status == 404:
+                            continue
+                        raise
+                    if isinstance(alert, dict):
+                        found[alert.get("id", alert_id)] = alert
+            else:
+                body = client.get(ALERTS_PATH, params={"$filter": _id_filters(part, style), "$top": len(part)})
+                for alert in (body or {}).get("value") or []:
+                    if isinstance(alert, dict) and alert.get("id") in part:
+                        found[alert["id"]] = alert
+        except DefenderError as exc:
+            if exc.status == 400 and len(styles) > 1:
+                styles.pop(0)  # the service does not understand this filter form: try the next one
+                continue
+            raise
+        pending = pending[chunk:]
+    return found
