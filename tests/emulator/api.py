@@ -1,0 +1,531 @@
+"""The MDE REST API (alerts, machines, machine actions) on top of ``data.Store``.
+
+Handlers take the emulator core and a parsed request and return a ``Reply``.
+Errors use the MDE body ``{"error": {"code", "message", "target"}}`` where
+``target`` is the request id (also sent as the ``request-id`` header).
+"""
+
+import json
+import re
+import time
+import urllib.parse
+
+import data as D
+from emulator_odata import ODataError, parse_filter
+
+MAX_TOP = 10000
+ALERT_READ = ["Alert.Read.All", "Alert.ReadWrite.All"]
+ALERT_WRITE = ["Alert.ReadWrite.All"]
+MACHINE_READ = ["Machine.Read.All", "Machine.ReadWrite.All"]
+MACHINE_WRITE = ["Machine.ReadWrite.All"]
+ISOLATE = ["Machine.Isolate"]
+ANY_ACTION = ["Machine.Isolate", "Machine.Scan", "Machine.RestrictExecution", "Machine.CollectForensics",
+              "Machine.Offboard", "Machine.StopAndQuarantine", "Machine.LiveResponse"]
+ISOLATION_TYPES = ("Full", "Selective", "UnManagedDevice")
+ALERT_PATCH_KEYS = ("status", "assignedTo", "classification", "determination", "comment")
+MACHINE_ID_RE = re.compile(r"^[0-9a-fA-F]{40}$")
+
+
+class Reply:
+    __slots__ = ("status", "body", "headers", "code")
+
+    def __init__(self, status, body=None, headers=None, code=None):
+        self.status, self.body, self.headers, self.code = status, body, headers or {}, code
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_reply(status, code, message, request_id, headers=None):
+    body = {"error": {"code": code, "message": message, "target": request_id}}
+    return Reply(status, body, headers, code)
+
+
+class Request:
+    """What the handlers see: method, path (decoded), query (first value per key),
+    raw query pairs, headers, body bytes, and after auth the token claims."""
+
+    def __init__(self, method, path, query_pairs, headers, body, request_id):
+        self.method = method
+        self.path = path
+        self.query_pairs = query_pairs
+        self.query = {}
+        for k, v in query_pairs:
+            self.query.setdefault(k, v)
+        self.headers = headers
+        self.body = body
+        self.request_id = request_id
+        self.claims = None
+        self.json = None
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def _require_roles(req, required):
+    held = req.claims.get("roles") or []
+    if not any(r in held for r in required):
+        raise ApiError(403, "Forbidden",
+                       f"Missing application roles. API required roles: {','.join(required)}, "
+                       f"application roles: {','.join(held)}.")
+
+
+def _json_body(req):
+    ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise ApiError(415, "UnsupportedMediaType",
+                       f"Content-Type '{ctype or '(none)'}' is not supported; use 'application/json'.")
+    try:
+        body = json.loads(req.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "InvalidRequestBody", f"Request body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidRequestBody", "Request body must be a JSON object.")
+    req.json = body
+    return body
+
+
+def _int_option(req, name):
+    raw = req.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "ODataError", f"Invalid value '{raw}' for {name} query option: expected an integer.")
+    if value < 0:
+        raise ApiError(400, "ODataError", f"Invalid value '{raw}' for {name} query option: must be >= 0.")
+    return value
+
+
+def _filter(req, fields, aliases=None):
+    text = req.query.get("$filter")
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_filter(text, fields=fields, aliases=aliases)
+    except ODataError as exc:
+        raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}")
+
+
+def _orderby(req, items, fields, aliases=None):
+    text = req.query.get("$orderby")
+    if not text:
+        return items
+    lookup = {f.lower(): f for f in fields}
+    for a, t in (aliases or {}).items():
+        lookup[a.lower()] = t
+    keys = []
+    for part in text.split(","):
+        bits = part.split()
+        if not bits or len(bits) > 2 or (len(bits) == 2 and bits[1].lower() not in ("asc", "desc")):
+            raise ApiError(400, "ODataError", f"Invalid $orderby clause '{text}'.")
+        name = lookup.get(bits[0].lower())
+        if name is None:
+            raise ApiError(400, "ODataError", f"Could not find a property named '{bits[0]}' for $orderby.")
+        keys.append((name, len(bits) == 2 and bits[1].lower() == "desc"))
+    items = list(items)
+    for name, desc in reversed(keys):
+        # None sorts first ascending, as OData does.
+        items.sort(key=lambda x, n=name: (x.get(n) is not None, _sortable(x.get(n))), reverse=desc)
+    return items
+
+
+def _sortable(v):
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, sort_keys=True)
+    return v if v is not None else ""
+
+
+def _page(core, req, items):
+    """Apply $top/$skip with MDE's rules; returns (page, next_link or None)."""
+    top = _int_option(req, "$top")
+    skip = _int_option(req, "$skip") or 0
+    if top is not None and top > MAX_TOP:
+        raise ApiError(400, "ODataError",
+                       f"The limit of '{MAX_TOP}' for Top query has been exceeded. The value from the incoming "
+                       f"request is '{top}'.")
+    if top is not None:
+        # Real service: no @odata.nextLink at all when $top is given.
+        return items[skip: skip + top], None
+    page = items[skip: skip + MAX_TOP]
+    nxt = None
+    if skip + MAX_TOP < len(items):
+        pairs = [(k, v) for k, v in req.query_pairs if k != "$skip"] + [("$skip", str(skip + MAX_TOP))]
+        qs = urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote, safe="$'(),:")
+        nxt = f"{core.api_url}{urllib.parse.quote(req.path)}?{qs}"
+    return page, nxt
+
+
+def _collection(context, values_json, next_link):
+    head = '{"@odata.context":' + json.dumps(context)
+    if next_link:
+        head += ',"@odata.nextLink":' + json.dumps(next_link)
+    return head + ',"value":[' + ",".join(values_json) + "]}"
+
+
+def _dumps(obj):
+    return json.dumps(obj, ensure_ascii=False)
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+
+def list_alerts(core, req):
+    _require_roles(req, ALERT_READ)
+    store = core.store
+    pred = _filter(req, D.ALERT_FIELDS)
+    expand = (req.query.get("$expand") or "").strip().lower()
+    if expand and expand != "evidence":
+        raise ApiError(400, "ODataError", f"Property '{req.query['$expand']}' cannot be expanded.")
+    with core.lock:
+        items = store.alerts if pred is None else [a for a in store.alerts if pred(a)]
+        items = _orderby(req, items, D.ALERT_FIELDS)
+        page, nxt = _page(core, req, items)
+        values = [store.alert_to_json(a, with_evidence=bool(expand)) for a in page]
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Alerts", values, nxt))
+
+
+def _get_alert(core, alert_id):
+    alert = core.store.alerts_by_id.get(alert_id)
+    if alert is None:
+        raise ApiError(404, "NotFound", f"Alert {alert_id} was not found")
+    return alert
+
+
+def get_alert(core, req, alert_id):
+    _require_roles(req, ALERT_READ)
+    with core.lock:
+        alert = _get_alert(core, alert_id)
+        body = core.store.alert_public(alert)
+    body = {"@odata.context": f"{core.api_url}/api/$metadata#Alerts/$entity", **body}
+    return Reply(200, body)
+
+
+def _validate_alert_update(body, allowed_extra=()):
+    unknown = [k for k in body if k not in ALERT_PATCH_KEYS and k not in allowed_extra]
+    if unknown:
+        raise ApiError(400, "InvalidRequestBody",
+                       f"Request body has unknown properties: {', '.join(unknown)}. Updatable properties: "
+                       f"{', '.join(ALERT_PATCH_KEYS)} (case-sensitive).")
+    checks = (("status", D.PATCH_STATUSES, False), ("classification", D.CLASSIFICATIONS, True),
+              ("determination", D.DETERMINATIONS, True))
+    for key, allowed, nullable in checks:
+        if key in body:
+            v = body[key]
+            if (v is None and not nullable) or (v is not None and v not in allowed):
+                raise ApiError(400, "InvalidRequestBody",
+                               f"Invalid value '{v}' for property '{key}'. Allowed values: {', '.join(allowed)}.")
+    for key in ("assignedTo", "comment"):
+        if key in body and body[key] is not None and not isinstance(body[key], str):
+            raise ApiError(400, "InvalidRequestBody", f"Property '{key}' must be a string.")
+
+
+def _apply_alert_update(store, alert, body, author, now):
+    changed = False
+    for key in ("status", "assignedTo", "classification", "determination"):
+        if key in body and alert.get(key) != body[key]:
+            alert[key] = body[key]
+            changed = True
+    if "status" in body:
+        if body["status"] == "Resolved" and alert.get("resolvedTime") is None:
+            alert["resolvedTime"] = D.iso(now)
+        elif body["status"] != "Resolved":
+            alert["resolvedTime"] = None
+    if body.get("comment"):
+        alert["comments"] = alert["comments"] + [
+            {"comment": body["comment"], "createdBy": author, "createdTime": D.iso(now)}]
+        changed = True
+    # MDE bumps lastUpdateTime on every accepted update (and the default order does not depend on it).
+    alert["lastUpdateTime"] = D.iso(now)
+    store.alert_changed(alert["id"])
+    return changed
+
+
+def patch_alert(core, req, alert_id):
+    _require_roles(req, ALERT_WRITE)
+    body = _json_body(req)
+    with core.lock:
+        alert = _get_alert(core, alert_id)
+        _validate_alert_update(body)
+        _apply_alert_update(core.store, alert, body, req.claims["appid"], time.time())
+        out = core.store.alert_public(alert)
+    return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#Alerts/$entity", **out})
+
+
+def batch_update_alerts(core, req):
+    _require_roles(req, ALERT_WRITE)
+    body = _json_body(req)
+    ids = body.get("alertIds")
+    if "alertIds" not in body:
+        raise ApiError(400, "MissingRequiredParameter", "alertIds is required (case-sensitive).")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise ApiError(400, "InvalidRequestBody", "alertIds must be a non-empty list of alert ids.")
+    if len(ids) > MAX_TOP:
+        raise ApiError(400, "MaximumBatchSizeExceeded", f"At most {MAX_TOP} alert ids per request.")
+    _validate_alert_update(body, allowed_extra=("alertIds",))
+    update = {k: v for k, v in body.items() if k != "alertIds"}
+    with core.lock:
+        missing = [i for i in ids if i not in core.store.alerts_by_id]
+        if missing:
+            raise ApiError(404, "NotFound", f"Alerts not found: {', '.join(missing[:20])}")
+        now = time.time()
+        for i in dict.fromkeys(ids):
+            _apply_alert_update(core.store, core.store.alerts_by_id[i], update, req.claims["appid"], now)
+    return Reply(200, b"")
+
+
+# --- machines ---------------------------------------------------------------------------------
+
+
+def list_machines(core, req):
+    _require_roles(req, MACHINE_READ)
+    pred = _filter(req, D.MACHINE_FIELDS)
+    with core.lock:
+        items = core.store.machines if pred is None else [m for m in core.store.machines if pred(m)]
+        items = _orderby(req, items, D.MACHINE_FIELDS)
+        page, nxt = _page(core, req, items)
+        values = [_dumps(m) for m in page]
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Machines", values, nxt))
+
+
+def _get_machine(core, key, by_name=True):
+    m = core.store.find_machine(key) if by_name else core.store.machines_by_id.get(key.lower())
+    if m is None:
+        raise ApiError(404, "ResourceNotFound", f"Machine {key} was not found")
+    return m
+
+
+def get_machine(core, req, key):
+    _require_roles(req, MACHINE_READ)
+    with core.lock:
+        m = dict(_get_machine(core, key))
+    return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#Machines/$entity", **m})
+
+
+def machine_alerts(core, req, key):
+    _require_roles(req, ALERT_READ)
+    with core.lock:
+        mid = _get_machine(core, key)["id"]
+        values = [core.store.alert_to_json(a) for a in core.store.alerts if a["machineId"] == mid]
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Alerts", values, None))
+
+
+_FINDBYIP_RE = re.compile(r"^findbyip\(ip='([^']*)',\s*timestamp=([^)]*)\)$", re.I)
+
+
+def find_by_ip(core, req, segment):
+    _require_roles(req, MACHINE_READ)
+    m = _FINDBYIP_RE.match(segment)
+    if not m:
+        raise ApiError(400, "InvalidInput", "Expected findbyip(ip='{IP}',timestamp={ISO-8601 time}).")
+    ip, stamp = m.group(1), m.group(2).strip().strip("'")
+    try:
+        ts = D._epoch(stamp)
+    except ValueError:
+        raise ApiError(400, "InvalidInput", f"Invalid timestamp '{stamp}'.")
+    if not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+", ip):
+        raise ApiError(400, "InvalidIpAddress", f"Invalid IP address '{ip}'.")
+    now = time.time()
+    if ts < now - 30 * D.DAY:
+        raise ApiError(400, "InvalidInput", "The timestamp must be within the last 30 days.")
+    window = 15 * 60
+    with core.lock:
+        hits = [core.store.machines_by_id[mid] for mid, hist in core.store.ip_history.items()
+                if any(h_ip == ip and start - window <= ts <= end + window for h_ip, start, end in hist)]
+        values = [_dumps(x) for x in hits]
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Machines", values, None))
+
+
+def find_by_tag(core, req):
+    _require_roles(req, MACHINE_READ)
+    tag = req.query.get("tag")
+    if not tag:
+        raise ApiError(400, "MissingRequiredParameter", "Query parameter 'tag' is required.")
+    starts = (req.query.get("useStartsWithFilter") or "false").lower()
+    if starts not in ("true", "false"):
+        raise ApiError(400, "InvalidInput", "useStartsWithFilter must be true or false.")
+    t = tag.lower()
+    with core.lock:
+        if starts == "true":
+            hits = [m for m in core.store.machines if any(x.lower().startswith(t) for x in m["machineTags"])]
+        else:
+            hits = [m for m in core.store.machines if any(x.lower() == t for x in m["machineTags"])]
+        values = [_dumps(x) for x in hits]
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Machines", values, None))
+
+
+def machine_tags(core, req, key):
+    _require_roles(req, MACHINE_WRITE)
+    body = _json_body(req)
+    value, action = body.get("Value"), body.get("Action")
+    if not isinstance(value, str) or not value or action not in ("Add", "Remove"):
+        raise ApiError(400, "InvalidRequestBody", "Body must be {\"Value\": <tag>, \"Action\": \"Add\"|\"Remove\"}.")
+    with core.lock:
+        m = _get_machine(core, key, by_name=False)
+        tags = [t for t in m["machineTags"] if t != value]
+        if action == "Add":
+            tags.append(value)
+        m["machineTags"] = tags
+        out = dict(m)
+    return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#Machines/$entity", **out})
+
+
+# --- machine actions ------------------------------------------------------------------------------
+
+
+def machine_action(core, req, key, verb):
+    """POST /api/machines/{id}/isolate | unisolate."""
+    _require_roles(req, ISOLATE)
+    body = _json_body(req)
+    allowed = ("Comment", "IsolationType") if verb == "isolate" else ("Comment",)
+    unknown = [k for k in body if k not in allowed]
+    comment = body.get("Comment")
+    if not isinstance(comment, str) or not comment.strip():
+        raise ApiError(400, "MissingRequiredParameter",
+                       "Comment is required (body keys are case-sensitive: 'Comment'" +
+                       (", 'IsolationType'" if verb == "isolate" else "") + ").")
+    if unknown:
+        raise ApiError(400, "InvalidRequestBody",
+                       f"Request body has unknown properties: {', '.join(unknown)}. "
+                       f"Expected (case-sensitive): {', '.join(allowed)}.")
+    scope = None
+    type_ = "Isolate" if verb == "isolate" else "Unisolate"
+    if verb == "isolate":
+        scope = body.get("IsolationType", "Full")
+        if scope not in ISOLATION_TYPES:
+            raise ApiError(400, "InvalidRequestBody",
+                           f"Invalid IsolationType '{scope}'. Allowed values: {', '.join(ISOLATION_TYPES)}.")
+    cfg = core.config
+    with core.lock:
+        m = _get_machine(core, key, by_name=False)
+        now = time.time()
+        store = core.store
+        active = [r for r in store.machine_actions(m["id"])
+                  if store.action_status(r, now)[0] in ("Pending", "InProgress")]
+        dup = [r for r in active if r["obj"]["type"] == type_]
+        if dup:
+            mode = cfg["duplicate_mode"]
+            if mode == "alternate":
+                core.dup_counter += 1
+                mode = "error" if core.dup_counter % 2 else "return_pending"
+            if mode == "return_pending":
+                return Reply(201, {"@odata.context": f"{core.api_url}/api/$metadata#MachineActions/$entity",
+                                   **store.action_public(dup[-1], now)})
+            raise ApiError(400, "ActiveRequestAlreadyExists", "Action is already in progress")
+        scale = float(cfg["time_scale"])
+        t_progress = now + float(cfg["lifecycle"]["pending"]) * scale
+        t_done = t_progress + float(cfg["lifecycle"]["in_progress"]) * scale
+        outcome = cfg["action_outcome"].get(m["id"], "Succeeded")
+        rec = store.add_action(m, type_, req.claims["appid"], comment, scope, now, t_progress, t_done, outcome)
+        if cfg["out_of_order"]:
+            # An earlier, still-pending isolate/unisolate completes after this one (facts 5.2).
+            for other in active:
+                if other["obj"]["type"] in ("Isolate", "Unisolate"):
+                    delta = other["t_done"] - other["t_progress"]
+                    other["t_done"] = max(other["t_done"], t_done + 0.05 * max(scale, 0.01) + 0.01)
+                    other["t_progress"] = min(other["t_progress"], other["t_done"] - delta)
+        out = store.action_public(rec, now)
+    return Reply(201, {"@odata.context": f"{core.api_url}/api/$metadata#MachineActions/$entity", **out})
+
+
+def list_actions(core, req):
+    _require_roles(req, MACHINE_READ)
+    pred = _filter(req, D.ACTION_FIELDS, D.ACTION_ALIASES)
+    with core.lock:
+        now = time.time()
+        items = [core.store.action_public(r, now) for r in core.store.actions]
+        if pred is not None:
+            items = [a for a in items if pred(a)]
+        items = _orderby(req, items, D.ACTION_FIELDS, D.ACTION_ALIASES)
+        page, nxt = _page(core, req, items)
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#MachineActions", [_dumps(a) for a in page], nxt))
+
+
+def _get_action(core, action_id):
+    rec = core.store.actions_by_id.get(action_id.lower())
+    if rec is None:
+        raise ApiError(404, "NotFound", f"Machine action {action_id} was not found")
+    return rec
+
+
+def get_action(core, req, action_id):
+    _require_roles(req, MACHINE_READ)
+    with core.lock:
+        out = core.store.action_public(_get_action(core, action_id), time.time())
+    return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#MachineActions/$entity", **out})
+
+
+def cancel_action(core, req, action_id):
+    _require_roles(req, ANY_ACTION)
+    body = _json_body(req)
+    comment = body.get("Comment")
+    if not isinstance(comment, str) or not comment.strip():
+        raise ApiError(400, "MissingRequiredParameter", "Comment is required (case-sensitive: 'Comment').")
+    with core.lock:
+        rec = _get_action(core, action_id)
+        now = time.time()
+        status = core.store.action_status(rec, now)[0]
+        if status in D.FINAL_ACTION_STATES:
+            raise ApiError(400, "BadRequest", f"Machine action {action_id} is already in a final state ({status}).")
+        rec["cancelled_at"] = now
+        rec["obj"].update(cancellationRequestor=req.claims["appid"], cancellationComment=comment,
+                          cancellationDateTimeUtc=D.iso(now))
+        out = core.store.action_public(rec, now)
+    return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#MachineActions/$entity", **out})
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+def route(core, req):
+    """Dispatch an authenticated API request. Returns (Reply, bucket) where bucket is the
+    throttle bucket; raises ApiError."""
+    path = req.path
+    if path.lower().startswith("/api/v1.0/"):
+        path = "/api/" + path[len("/api/v1.0/"):]
+    parts = [p for p in path.split("/") if p][1:]  # drop "api"
+    if not parts:
+        raise ApiError(404, "NotFound", "Resource not found")
+    head = parts[0].lower()
+    n = len(parts)
+    m = req.method
+    if head == "alerts":
+        if n == 1 and m == "GET":
+            return list_alerts
+        if n == 2 and parts[1].lower() == "batchupdate" and m == "POST":
+            return batch_update_alerts
+        if n == 2 and m == "GET":
+            return lambda c, r: get_alert(c, r, parts[1])
+        if n == 2 and m == "PATCH":
+            return lambda c, r: patch_alert(c, r, parts[1])
+    elif head == "machines":
+        if n == 1 and m == "GET":
+            return list_machines
+        if n == 2 and m == "GET" and parts[1].lower().startswith("findbyip("):
+            return lambda c, r: find_by_ip(c, r, parts[1])
+        if n == 2 and m == "GET" and parts[1].lower() == "findbytag":
+            return find_by_tag
+        if n == 2 and m == "GET":
+            return lambda c, r: get_machine(c, r, parts[1])
+        if n == 3 and m == "GET" and parts[2].lower() == "alerts":
+            return lambda c, r: machine_alerts(c, r, parts[1])
+        if n == 3 and m == "POST" and parts[2].lower() in ("isolate", "unisolate"):
+            return lambda c, r: machine_action(c, r, parts[1], parts[2].lower())
+        if n == 3 and m == "POST" and parts[2].lower() == "tags":
+            return lambda c, r: machine_tags(c, r, parts[1])
+    elif head == "machineactions":
+        if n == 1 and m == "GET":
+            return list_actions
+        if n == 2 and m == "GET":
+            return lambda c, r: get_action(c, r, parts[1])
+        if n == 3 and m == "POST" and parts[2].lower() == "cancel":
+            return lambda c, r: cancel_action(c, r, parts[1])
+    raise ApiError(404, "NotFound", f"No API route for {m} {req.path}")
+
+
+def bucket_for(req):
+    return "batch" if req.path.lower().rstrip("/").endswith("/alerts/batchupdate") else "default"

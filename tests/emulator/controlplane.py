@@ -1,0 +1,222 @@
+"""The ``/_emulator`` control interface (no auth; loopback only; not logged)."""
+
+import json
+import time
+
+import jwt
+
+import data as D
+import identity
+from emulator_odata import ODataError, parse_filter
+
+
+class ControlError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def _body(raw):
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ControlError(400, f"body is not JSON: {exc}")
+
+
+def handle(core, method, path, query, raw):
+    parts = [p for p in path.split("/") if p][1:]  # drop "_emulator"
+    body = _body(raw) if method in ("POST", "PUT", "PATCH") else {}
+    key = (method, "/".join(parts[:1]))
+    store_lock = core.lock
+    try:
+        if key == ("POST", "reset"):
+            core.reset(**body)
+            return 200, {"ok": True, "alerts": len(core.store.alerts), "machines": len(core.store.machines)}
+        if key == ("GET", "settings"):
+            return 200, core.settings
+        if key == ("GET", "requests"):
+            return 200, core.requests_log(query.get("kind"), query.get("method"))
+        if key == ("DELETE", "requests"):
+            core.clear_log()
+            return 200, {"ok": True}
+        if key == ("POST", "faults"):
+            rules = body.get("rules")
+            if not isinstance(rules, list):
+                raise ControlError(400, "body must be {\"rules\": [...]}")
+            core.faults.set(rules, body.get("seed"))
+            return 200, {"ok": True, "rules": core.faults.describe()}
+        if key == ("GET", "faults"):
+            return 200, core.faults.describe()
+        if key == ("DELETE", "faults"):
+            core.faults.clear()
+            return 200, {"ok": True}
+        if key == ("POST", "config"):
+            core.apply_config(body)
+            return 200, core.public_config()
+        if key == ("GET", "config"):
+            return 200, core.public_config()
+        if key == ("GET", "stats"):
+            with core.log_lock:
+                stats = json.loads(json.dumps(core.stats))
+            stats["throttled"] = core.throttle.rejected
+            return 200, stats
+        if parts[:1] == ["state"] and method == "GET":
+            return _state(core, parts[1:], query)
+        if key == ("POST", "alerts"):
+            items = body if isinstance(body, list) else body.get("alerts", [body])
+            with store_lock:
+                created = core.store.add_alerts(items)
+                return 200, [core.store.alert_public(a) for a in created]
+        if key == ("POST", "machines"):
+            items = body if isinstance(body, list) else body.get("machines", [body])
+            return 200, _add_machines(core, items)
+        if key == ("POST", "query") and len(parts) == 2:
+            return 200, _query(core, parts[1], body.get("filter"))
+        if key == ("POST", "incident"):
+            return 200, _incident(core, body)
+        if key == ("POST", "assertion"):
+            app = body.get("app", "federated")
+            if app != "federated":
+                raise ControlError(400, "only the 'federated' app uses external assertions")
+            return 200, {"assertion": core.identity.federated_assertion(int(body.get("lifetime", 3600)))}
+        if key == ("GET", "federation"):
+            return 200, {"keys": [core.identity.issuer_key.jwk(core.identity.federation_issuer)]}
+        if parts[:1] == ["keys"]:
+            return _keys(core, method, parts[1:], body)
+        if key == ("POST", "token"):
+            return 200, _mint(core, body)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ControlError(400, f"{type(exc).__name__}: {exc}")
+    raise ControlError(404, f"no control route {method} {path}")
+
+
+def _state(core, parts, query):
+    now = time.time()
+    with core.lock:
+        store = core.store
+        if parts[:1] == ["alerts"] and len(parts) == 2:
+            alert = store.alerts_by_id.get(parts[1])
+            if alert is None:
+                raise ControlError(404, f"alert {parts[1]} not found")
+            return 200, store.alert_public(alert)
+        if parts[:1] == ["machines"] and len(parts) == 2:
+            m = store.find_machine(parts[1])
+            if m is None:
+                raise ControlError(404, f"machine {parts[1]} not found")
+            out = dict(m)
+            out["isolationState"] = store.isolation_state(m["id"], now)
+            out["ipHistory"] = [{"ipAddress": ip, "from": D.iso(a), "to": D.iso(b)}
+                                for ip, a, b in store.ip_history[m["id"]]]
+            return 200, out
+        if parts == ["machineactions"]:
+            mid = query.get("machineId")
+            recs = store.actions if not mid else store.machine_actions(mid.lower())
+            out = []
+            for r in recs:
+                d = store.action_public(r, now)
+                d["_completesAt"] = D.iso(r["t_done"])
+                out.append(d)
+            return 200, out
+        if parts == ["specials"]:
+            return 200, dict(store.specials)
+    raise ControlError(404, f"no state route {'/'.join(parts)}")
+
+
+def _add_machines(core, items):
+    created = []
+    with core.lock:
+        store = core.store
+        for p in items:
+            i = len(store.machines) + 100000
+            m = store.new_machine(i, p.get("computerDnsName"))
+            m.update({k: v for k, v in p.items() if k in D.MACHINE_FIELDS})
+            if m["id"] in store.machines_by_id:
+                raise ValueError(f"machine id {m['id']} already exists")
+            if "lastIpAddress" in p:
+                m["ipAddresses"][0]["ipAddress"] = p["lastIpAddress"]
+            store.add_machine(m)
+            created.append(dict(m))
+    return created
+
+
+def _query(core, entity, text):
+    fields = {"alerts": D.ALERT_FIELDS, "machines": D.MACHINE_FIELDS, "machineactions": D.ACTION_FIELDS}
+    if entity not in fields:
+        raise ControlError(404, f"unknown entity {entity}")
+    try:
+        pred = parse_filter(text, fields[entity], D.ACTION_ALIASES if entity == "machineactions" else None) \
+            if text else (lambda _: True)
+    except ODataError as exc:
+        raise ControlError(400, f"ODataError: {exc}")
+    now = time.time()
+    with core.lock:
+        store = core.store
+        if entity == "alerts":
+            items = store.alerts
+        elif entity == "machines":
+            items = store.machines
+        else:
+            items = [store.action_public(r, now) for r in store.actions]
+        return {"ids": [x["id"] for x in items if pred(x)]}
+
+
+def _incident(core, body):
+    """One fresh high-severity New alert on a healthy machine with a unique name."""
+    with core.lock:
+        store = core.store
+        n = sum(1 for m in store.machines if m["computerDnsName"].startswith("incident-"))
+        name = body.get("computerDnsName") or f"incident-{n + 1:03d}.contoso.com"
+        while name.lower() in store.machines_by_name:
+            n += 1
+            name = f"incident-{n + 1:03d}.contoso.com"
+        m = store.new_machine(len(store.machines) + 200000, name, healthStatus="Active", riskScore="High",
+                              lastSeen=D.iso(time.time() - 60))
+        store.add_machine(m)
+        alert = store.add_alerts([{"machineId": m["id"], "severity": "High", "status": "New", "assignedTo": None,
+                                   "classification": None, "determination": None, "resolvedTime": None,
+                                   "title": body.get("title", "Ransomware activity detected"),
+                                   "category": "Ransomware"}])[0]
+        return {"alert_id": alert["id"], "machine_id": m["id"], "machine_name": m["computerDnsName"]}
+
+
+def _keys(core, method, parts, body):
+    ident = core.identity
+    if method == "POST" and parts == ["rotate"]:
+        kid = ident.rotate(publish=body.get("publish", True), drop_old=body.get("drop_old", False))
+        return 200, {"kid": kid, "keys": _key_list(ident)}
+    if method == "POST" and parts == ["publish"]:
+        ident.publish_all()
+        return 200, {"keys": _key_list(ident)}
+    if method == "GET" and not parts:
+        return 200, {"keys": _key_list(ident)}
+    raise ControlError(404, "no such keys route")
+
+
+def _key_list(ident):
+    with ident.lock:
+        return [{"kid": k.kid, "published": k.published, "signing": k is ident.signer} for k in ident.keys]
+
+
+def _mint(core, body):
+    """Mint an access token directly (tests: expired/not-yet-valid/other tenant tokens)."""
+    ident = core.identity
+    app = ident.apps[body.get("app", "full")]
+    tenant = ident.resolve_tenant(body.get("tenant", ident.main_tenant["id"]))
+    token, claims = ident._mint(app, tenant, body.get("resource", identity.DEFAULT_RESOURCE), "1")
+    offset = int(body.get("offset", 0))  # shift iat/nbf/exp (negative: an already expired token)
+    if offset or "roles" in body or "lifetime" in body:
+        claims = dict(claims)
+        if "lifetime" in body:
+            claims["exp"] = claims["iat"] + int(body["lifetime"])
+        for k in ("iat", "nbf", "exp"):
+            claims[k] += offset
+        if "roles" in body:
+            claims["roles"] = list(body["roles"])
+        with ident.lock:
+            signer = ident.signer
+        token = jwt.encode(claims, signer.pem, algorithm="RS256",
+                           headers={"typ": "JWT", "kid": signer.kid, "x5t": signer.kid})
+    return {"access_token": token, "claims": claims}
+
