@@ -1,0 +1,359 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""odata: literals (property tests), datetimes, and_all, relative times, and the $skip pager."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+
+import pytest
+
+from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+EMULATOR_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "emulator")
+try:
+    sys.path.insert(0, os.path.abspath(EMULATOR_DIR))
+    from emulator_odata import parse_filter as emulator_parse_filter  # pylint: disable=import-error
+except ImportError:  # the unit tests also run without the emulator tree
+    emulator_parse_filter = None
+finally:
+    if sys.path and sys.path[0] == os.path.abspath(EMULATOR_DIR):
+        sys.path.pop(0)
+
+needs_emulator = pytest.mark.skipif(emulator_parse_filter is None, reason="tests/emulator not present")
+
+# Any text without control characters (what literal() accepts).
+SAFE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=60)
+NOW = datetime.datetime(2026, 1, 31, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+def parse_string_literal(text, pos=0):
+    """A tiny OData string-literal reader: returns (value, end). '' inside is one quote."""
+    assert text[pos] == "'", "a literal starts with a quote"
+    out = []
+    i = pos + 1
+    while True:
+        if i >= len(text):
+            raise ValueError("unterminated literal")
+        c = text[i]
+        if c == "'":
+            if i + 1 < len(text) and text[i + 1] == "'":
+                out.append("'")
+                i += 2
+                continue
+            return "".join(out), i + 1
+        out.append(c)
+        i += 1
+
+
+# --- literals --------------------------------------------------------------------------------
+
+@given(SAFE_TEXT)
+def test_literal_round_trips(value):
+    lit = odata.literal(value)
+    parsed, end = parse_string_literal(lit)
+    assert parsed == value
+    assert end == len(lit), "the literal must end exactly where it was meant to"
+
+
+@given(SAFE_TEXT, SAFE_TEXT)
+def test_literal_cannot_end_early_inside_a_clause(value, other):
+    clause = "%s and title eq %s" % (odata.eq("category", value), odata.literal(other))
+    first, end = parse_string_literal(clause, len("category eq "))
+    assert first == value
+    assert clause[end:].startswith(" and title eq ")
+    second, end2 = parse_string_literal(clause, end + len(" and title eq "))
+    assert second == other and end2 == len(clause)
+
+
+@needs_emulator
+@settings(max_examples=300)
+@given(SAFE_TEXT)
+def test_literal_survives_the_emulators_parser(value):
+    pred = emulator_parse_filter(odata.eq("category", value))
+    assert pred({"category": value})
+    assert not pred({"category": value + "x"})
+
+
+@needs_emulator
+@given(st.lists(SAFE_TEXT, min_size=1, max_size=5, unique=True), SAFE_TEXT)
+def test_any_of_matches_exactly_the_members_in_the_emulators_parser(values, probe):
+    pred = emulator_parse_filter(odata.any_of("category", values))
+    for v in values:
+        assert pred({"category": v})
+    assert pred({"category": probe}) == (probe in values)
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "tab\there", "nul\x00", "del\x7f"])
+def test_literal_refuses_control_characters(bad):
+    with pytest.raises(DefenderConfigError):
+        odata.literal(bad)
+
+
+def test_literal_of_non_string():
+    assert odata.literal(42) == "'42'"
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x eq 'y'", "a)", "1abc", "a/", "a;b"])
+def test_prop_refuses_expressions(name):
+    with pytest.raises(DefenderConfigError):
+        odata.prop(name)
+
+
+def test_prop_accepts_paths():
+    assert odata.prop("relatedUser/userName") == "relatedUser/userName"
+
+
+# --- datetimes and relative times ------------------------------------------------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ("2026-01-31T08:00:00Z", "2026-01-31T08:00:00Z"),
+    ("2026-01-31T08:00:00", "2026-01-31T08:00:00Z"),  # no offset: UTC
+    ("2026-01-31T09:30:00+01:30", "2026-01-31T08:00:00Z"),
+    ("2026-01-31T08:00:00.5Z", "2026-01-31T08:00:00.5Z"),
+    ("2020-07-20T10:53:48.7657932Z", "2020-07-20T10:53:48.765793Z"),  # the API's 7 digits
+    ("2026-01-31", "2026-01-31T00:00:00Z"),
+])
+def test_datetime_literal(text, expected):
+    assert odata.datetime_literal(text) == expected
+
+
+@given(st.datetimes(min_value=datetime.datetime(1971, 1, 1), max_value=datetime.datetime(2999, 1, 1),
+                    timezones=st.just(datetime.timezone.utc)))
+def test_datetime_literal_round_trips(dt):
+    text = odata.datetime_literal(dt)
+    assert text.endswith("Z") and "+" not in text
+    assert odata.parse_time(text) == dt
+
+
+@pytest.mark.parametrize("text,delta", [
+    ("24h", datetime.timedelta(hours=24)),
+    ("7d", datetime.timedelta(days=7)),
+    ("30m", datetime.timedelta(minutes=30)),
+    ("90s", datetime.timedelta(seconds=90)),
+    ("2w", datetime.timedelta(weeks=2)),
+    (" 12 hours ", datetime.timedelta(hours=12)),
+    ("1D", datetime.timedelta(days=1)),
+])
+def test_relative_times(text, delta):
+    assert odata.parse_time(text, now=NOW) == NOW - delta
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "yesterday", "24", "h24", "-1d", "1.5h", "7y", "2026-13-01",
+                                 "2026-01-31T25:00:00Z", None, 5, "24h ago"])
+def test_bad_times_are_config_errors(bad):
+    with pytest.raises(DefenderConfigError) as info:
+        odata.parse_time(bad, "created_after")
+    assert "created_after" in str(info.value)
+
+
+def test_compare_refuses_unknown_operator():
+    with pytest.raises(DefenderConfigError):
+        odata.compare("lastUpdateTime", "like", "24h")
+
+
+def test_compare_uses_unquoted_utc():
+    assert odata.compare("lastUpdateTime", "ge", "2026-01-31T09:00:00+01:00") == "lastUpdateTime ge 2026-01-31T08:00:00Z"
+
+
+# --- and_all ---------------------------------------------------------------------------------
+
+def test_and_all_skips_empty_and_single():
+    assert odata.and_all() is None
+    assert odata.and_all(None, "") is None
+    assert odata.and_all("a eq 'b'") == "a eq 'b'"
+
+
+def test_and_all_parenthesises_or_once():
+    any_clause = odata.any_of("severity", ["High", "Low"])
+    joined = odata.and_all(any_clause, "x eq 'y' or z eq 'w'")
+    assert joined == "(severity eq 'High' or severity eq 'Low') and (x eq 'y' or z eq 'w')"
+
+
+def test_and_all_wraps_clauses_that_only_look_enclosed():
+    joined = odata.and_all("(a eq 'x') or (b eq 'y')", "c eq 'z'")
+    assert joined == "((a eq 'x') or (b eq 'y')) and c eq 'z'"
+
+
+def test_and_all_ignores_parentheses_inside_literals():
+    clause = "(a eq ')' or b eq '(')"
+    assert odata.and_all(clause, "c eq 'z'") == clause + " and c eq 'z'"
+
+
+@needs_emulator
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), SAFE_TEXT), min_size=1, max_size=4))
+def test_and_all_composition_means_conjunction(pairs):
+    clauses = [odata.any_of(name, [v, v + "1"]) for name, v in pairs]
+    pred = emulator_parse_filter(odata.and_all(*clauses))
+    item = {}
+    consistent = True
+    for name, v in pairs:
+        if name in item and item[name] not in (v, v + "1"):
+            consistent = False
+        item.setdefault(name, v)
+    assert pred(item) == consistent
+
+
+def test_check_page_size():
+    assert odata.check_page_size(1) == 1
+    assert odata.check_page_size(10000) == 10000
+    for bad in (0, -1, 10001, "100", None, 1.5):
+        with pytest.raises(DefenderConfigError):
+            odata.check_page_size(bad)
+
+
+# --- Pager -----------------------------------------------------------------------------------
+
+class FakeList:
+    """A collection endpoint with MDE's paging rules; ``mutate(request_no, items)`` runs before each page."""
+
+    def __init__(self, n, mutate=None, next_link=None):
+        self.items = [{"id": "a%06d" % i} for i in range(n)]
+        self.calls = []
+        self.mutate = mutate
+        self.next_link = next_link
+
+    def get(self, path, params=None):
+        params = dict(params or {})
+        self.calls.append(params)
+        if self.mutate:
+            self.mutate(len(self.calls), self.items)
+        top = params.get("$top")
+        assert top is not None and top <= odata.MAX_PAGE_SIZE, "every request must carry $top <= 10000"
+        skip = params.get("$skip", 0)
+        body = {"value": [dict(x) for x in self.items[skip:skip + top]]}
+        if self.next_link is not None:
+            body["@odata.nextLink"] = self.next_link(params)
+        return body
+
+
+def test_pager_reads_25000_without_nextlink():
+    fake = FakeList(25000)
+    pager = odata.Pager(fake, "/api/alerts")
+    ids = [x["id"] for x in pager]
+    assert len(ids) == 25000 and len(set(ids)) == 25000
+    assert pager.requests == len(fake.calls) == 3
+    assert all(c["$top"] <= 10000 for c in fake.calls)
+
+
+def test_pager_exact_multiple_of_page_size():
+    fake = FakeList(20000)
+    ids = [x["id"] for x in odata.Pager(fake, "/api/alerts")]
+    assert len(set(ids)) == 20000
+
+
+@pytest.mark.parametrize("n,page_size", [(0, 10), (1, 10), (10, 10), (11, 10), (99, 7), (1000, 100)])
+def test_pager_small_pages(n, page_size):
+    fake = FakeList(n)
+    ids = [x["id"] for x in odata.Pager(fake, "/api/alerts", page_size=page_size)]
+    assert ids == ["a%06d" % i for i in range(n)]
+
+
+def test_pager_limit():
+    fake = FakeList(25000)
+    ids = [x["id"] for x in odata.Pager(fake, "/api/alerts", limit=12345)]
+    assert ids == ["a%06d" % i for i in range(12345)]
+    assert all(c["$top"] <= 10000 for c in fake.calls)
+    fake = FakeList(25000)
+    assert len(list(odata.Pager(fake, "/api/alerts", limit=5))) == 5
+    assert fake.calls == [{"$top": 5}]
+
+
+def test_pager_keeps_params():
+    fake = FakeList(3)
+    list(odata.Pager(fake, "/api/alerts", params={"$filter": "x eq 'y'", "$expand": "evidence"}))
+    assert fake.calls[0]["$filter"] == "x eq 'y'" and fake.calls[0]["$expand"] == "evidence"
+
+
+def test_pager_insertions_between_pages_no_dupes_no_losses():
+    added = []
+
+    def mutate(call, items):
+        if call in (2, 3):  # new items land at the front (sorted before the read position)
+            new = [{"id": "new%d_%d" % (call, i)} for i in range(30)]
+            added.extend(x["id"] for x in new)
+            items[0:0] = new
+
+    fake = FakeList(25000, mutate)
+    ids = [x["id"] for x in odata.Pager(fake, "/api/alerts")]
+    assert len(ids) == len(set(ids))
+    assert set("a%06d" % i for i in range(25000)) <= set(ids)
+
+
+@pytest.mark.parametrize("removed", [10, 49, 200, 5000])
+def test_pager_removals_between_pages_no_dupes_no_losses(removed):
+    """Items removed before the read position shift everything left; survivors must all be read."""
+    gone = set()
+
+    def mutate(call, items):
+        if call == 2:
+            for x in items[100:100 + removed]:
+                gone.add(x["id"])
+            del items[100:100 + removed]
+
+    fake = FakeList(25000, mutate)
+    ids = [x["id"] for x in odata.Pager(fake, "/api/alerts")]
+    assert len(ids) == len(set(ids))
+    survivors = set("a%06d" % i for i in range(25000)) - gone
+    assert survivors <= set(ids)
+
+
+def test_pager_constant_churn_is_a_clear_error():
+    def mutate(call, items):
+        if call > 1:
+            del items[0:300]  # more than the overlap, on every page
+
+    fake = FakeList(40000, mutate)
+    with pytest.raises(DefenderError) as info:
+        list(odata.Pager(fake, "/api/alerts", page_size=1000, overlap=50))
+    assert "changed too much" in str(info.value)
+
+
+@pytest.mark.parametrize("link", [
+    "not a url",
+    "http://api.example/api/alerts?$skip=10",           # not https
+    "https://api.example/api/machines?$skip=10",        # another collection
+    "https://api.example/api/alerts?$skip=0",           # does not advance
+    "https://api.example/api/alerts?$skip=abc",
+    "https://api.example/api/alerts?$skip=10&$skip=20",
+    "https://api.example/api/alerts",
+    12,
+])
+def test_pager_ignores_bad_nextlinks(link):
+    fake = FakeList(25, next_link=lambda params: link)
+    ids = [x["id"] for x in odata.Pager(fake, "/api/alerts", page_size=10)]
+    assert len(ids) == 25 == len(set(ids))
+    assert len(fake.calls) <= 4
+
+
+def test_pager_follows_a_good_nextlink_after_a_server_capped_page():
+    class Capped(FakeList):
+        def get(self, path, params=None):
+            params = dict(params or {})
+            self.calls.append(params)
+            skip = params.get("$skip", 0)
+            page = self.items[skip:skip + 4]  # the server returns fewer than $top
+            body = {"value": page}
+            if skip + 4 < len(self.items):
+                body["@odata.nextLink"] = "https://api.example/api/alerts?$top=10&$skip=%d" % (skip + 4)
+            return body
+
+    fake = Capped(10)
+    ids = [x["id"] for x in odata.Pager(fake, "/api/alerts", page_size=10)]
+    assert ids == ["a%06d" % i for i in range(10)]
+
+
+def test_pager_rejects_a_body_without_value():
+    class Broken:
+        def get(self, path, params=None):
+            return {"error": "x"}
+
+    with pytest.raises(DefenderError):
+        list(odata.Pager(Broken(), "/api/alerts"))
