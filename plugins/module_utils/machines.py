@@ -1,0 +1,416 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Machines and machine actions: resolution of ids and computer names, isolation state from the
+action history, and polling of actions. Shared by the machine modules and the incident_response role.
+
+Resolution rules (what ``resolve`` does with one reference):
+
+- 40 hexadecimal characters is a machine id: ``$filter=id eq '<id>'`` (batched), confirmed with
+  ``GET /api/machines/{id}`` when the list does not return it. Anything else is a computer name.
+- A computer name is looked up with ``$filter=computerDnsName eq '<escaped>'`` (batched with ``or``) and the
+  answer is compared with the name **case-insensitively on this side**, so the result does not depend on
+  how the service compares. Only for names that found nothing, a second query uses
+  ``tolower(computerDnsName) eq '<lowercased>'`` (a service that rejects ``tolower`` just finds nothing).
+  ``GET /api/machines/{name}`` is documented to accept a name but returns a single machine, which would
+  hide duplicates, so it is never used to resolve a name.
+- Several machines share the name: the ones flagged ``isPotentialDuplication`` or carrying
+  ``mergedIntoMachineId`` are set aside. One left: that one. Several left: the most recently seen wins only
+  when its ``lastSeen`` is at least :data:`CLEARLY_NEWER` (7 days; ``lastSeen`` is a full report sent about
+  once a day) newer than every other; otherwise the name is ambiguous and fails, listing the candidate ids.
+  None left: a single unmerged candidate is used; otherwise the name fails, naming the merge targets.
+- Nothing found: fails clearly. Nothing is ever sent for a reference that did not resolve.
+
+Isolation state: the machine's Isolate/Unisolate actions, sorted by ``creationDateTimeUtc`` on this side
+(``$orderby`` is not documented). Actions that ended Failed, Cancelled or TimeOut had no effect and are
+skipped; the newest remaining one decides: an Isolate means ``isolated`` (``isolation_pending`` while it is
+Pending or InProgress), an Unisolate ``released`` (``release_pending``). Two refinements, because the
+service can apply requests out of order: an action still Pending/InProgress outranks completed ones (it has
+yet to be applied), and among completed ones the one that completed last (``lastUpdateDateTimeUtc``, or
+``lastUpdateTimeUtc``) decides. No action at all means ``released``: there is no documented
+"is isolated" flag, so a machine isolated by other means than the API or portal history (for example
+history older than the service's retention) is assumed not isolated.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import time
+
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils.http import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.odata import literal, parse_time
+
+MACHINES = "/api/machines"
+ACTIONS = "/api/machineactions"
+
+ACTION_TYPES = ("RunAntiVirusScan", "Offboard", "LiveResponse", "CollectInvestigationPackage", "Isolate",
+                "Unisolate", "StopAndQuarantineFile", "RestrictCodeExecution", "UnrestrictCodeExecution")
+ACTION_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "TimeOut", "Cancelled")
+FINAL_STATUSES = frozenset(("Succeeded", "Failed", "TimeOut", "Cancelled"))
+NO_EFFECT_STATUSES = frozenset(("Failed", "TimeOut", "Cancelled"))
+ACTIVE_STATUSES = frozenset(("Pending", "InProgress"))
+ISOLATION_ACTIONS = ("Isolate", "Unisolate")
+
+STATE_ISOLATED = "isolated"
+STATE_RELEASED = "released"
+STATE_ISOLATION_PENDING = "isolation_pending"
+STATE_RELEASE_PENDING = "release_pending"
+
+CLEARLY_NEWER = datetime.timedelta(days=7)
+BATCH = 20          # references per OData "or" query (keeps URLs well under 4 KB)
+HISTORY_PAGE = 1000
+MAX_NAME = 255
+
+_MACHINE_ID = re.compile(r"^[0-9a-fA-F]{40}$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+class MachineResolutionError(DefenderError):
+    """A reference that matched no machine (code ``NotFound``) or several (code ``Ambiguous``)."""
+
+    def __init__(self, message, code, candidates=None):
+        super().__init__(message, code=code)
+        self.candidates = candidates or []
+
+
+# --- input checks -------------------------------------------------------------------------------------------
+
+def is_machine_id(value):
+    return isinstance(value, str) and bool(_MACHINE_ID.match(value))
+
+
+def check_machine_ref(value, name="machine"):
+    """A machine id or computer name from the user, stripped; raises DefenderConfigError."""
+    if not isinstance(value, str) or not value.strip():
+        raise DefenderConfigError("%s must be a machine id (40 hexadecimal characters) or a computer name, got %r"
+                                  % (name, value))
+    value = value.strip()
+    if len(value) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise DefenderConfigError("%s %r is not a valid machine id or computer name" % (name, value[:60]))
+    return value
+
+
+def check_machine_id(value, name="machine_id"):
+    if not is_machine_id(value):
+        raise DefenderConfigError("%s must be a machine id (40 hexadecimal characters), got %r" % (name, value))
+    return value.lower()
+
+
+def check_action_id(value, name="id"):
+    if not isinstance(value, str) or not _GUID.match(value.strip()):
+        raise DefenderConfigError("%s must be a machine action id (a GUID), got %r" % (name, value))
+    return value.strip()
+
+
+# --- time and action helpers --------------------------------------------------------------------------------
+
+def _time(text):
+    if not text:
+        return _EPOCH
+    try:
+        return parse_time(text)
+    except DefenderError:
+        return _EPOCH
+
+
+def last_update(action):
+    """The action's last update time text; the API spells the field two ways."""
+    return action.get("lastUpdateDateTimeUtc") or action.get("lastUpdateTimeUtc")
+
+
+def normalize_action(action):
+    """A copy that always carries ``lastUpdateDateTimeUtc`` (from ``lastUpdateTimeUtc`` if needed)."""
+    if not isinstance(action, dict):
+        return action
+    out = dict(action)
+    if not out.get("lastUpdateDateTimeUtc") and out.get("lastUpdateTimeUtc"):
+        out["lastUpdateDateTimeUtc"] = out["lastUpdateTimeUtc"]
+    return out
+
+
+def created_key(action):
+    return (_time(action.get("creationDateTimeUtc")), _time(last_update(action)), str(action.get("id") or ""))
+
+
+def sort_actions(actions):
+    return sorted(actions, key=created_key)
+
+
+def is_final(action):
+    return isinstance(action, dict) and action.get("status") in FINAL_STATUSES
+
+
+def action_summary(action):
+    if not action:
+        return "no action"
+    parts = ["%s action %s is %s" % (action.get("type"), action.get("id"), action.get("status"))]
+    if action.get("lastUpdateDateTimeUtc") or action.get("lastUpdateTimeUtc"):
+        parts.append("(last update %s)" % last_update(action))
+    if action.get("cancellationComment"):
+        parts.append("cancelled: %s" % action["cancellationComment"])
+    if action.get("errorHResult"):
+        parts.append("error HRESULT %s" % action["errorHResult"])
+    return " ".join(parts)
+
+
+# --- isolation state ----------------------------------------------------------------------------------------
+
+def isolation_state(actions):
+    """``(state, deciding_action)`` from a machine's action history (any order, other types ignored)."""
+    history = sort_actions(a for a in actions if isinstance(a, dict) and a.get("type") in ISOLATION_ACTIONS)
+    effective = [a for a in history if a.get("status") not in NO_EFFECT_STATUSES]
+    if not effective:
+        return STATE_RELEASED, None
+    # Pending, InProgress, or a status we do not know: not applied yet, and the newest of them will be.
+    waiting = [a for a in effective if a.get("status") != "Succeeded"]
+    if waiting:
+        newest, pending = waiting[-1], True
+    else:
+        # All applied: the one applied last decides. That is the newest one, unless the service applied an
+        # older request after it (out of order), which its later completion time shows.
+        newest, pending = max(effective, key=lambda a: (_time(last_update(a)), created_key(a))), False
+    if newest.get("type") == "Isolate":
+        return (STATE_ISOLATION_PENDING if pending else STATE_ISOLATED), normalize_action(newest)
+    return (STATE_RELEASE_PENDING if pending else STATE_RELEASED), normalize_action(newest)
+
+
+PENDING_OF = {STATE_ISOLATED: STATE_ISOLATION_PENDING, STATE_RELEASED: STATE_RELEASE_PENDING}
+KIND_OF = {STATE_ISOLATED: "Isolate", STATE_RELEASED: "Unisolate"}
+
+PLAN_NONE = "none"    # already in (or on its way to) the wanted state
+PLAN_WAIT = "wait"    # an action of the other kind is still active: wait for it, then plan again
+PLAN_SEND = "send"    # send the action
+
+
+def plan_isolation(wanted, history):
+    """``(plan, state, actions)`` for ``wanted`` (``isolated`` or ``released``) given the history.
+
+    ``actions`` is the deciding action (a list with it, or empty) for ``none``/``send``, and the blocking
+    actions for ``wait``. An active action of the other kind always blocks, even when the newest action
+    already points the right way: the service can apply requests out of order, so sending now (or doing
+    nothing) could end in the other state once the older request is applied.
+    """
+    kind = KIND_OF[wanted]
+    other = "Unisolate" if kind == "Isolate" else "Isolate"
+    state, action = isolation_state(history)
+    blocking = active_actions(history, other)
+    if blocking:
+        return PLAN_WAIT, state, blocking
+    if state in (wanted, PENDING_OF[wanted]):
+        return PLAN_NONE, state, [action] if action else []
+    return PLAN_SEND, state, [action] if action else []
+
+
+def active_actions(actions, kind=None):
+    """Isolate/Unisolate actions still Pending or InProgress, oldest first."""
+    return [normalize_action(a) for a in sort_actions(actions)
+            if a.get("type") in ISOLATION_ACTIONS and a.get("status") in ACTIVE_STATUSES
+            and (kind is None or a.get("type") == kind)]
+
+
+# --- API reads ----------------------------------------------------------------------------------------------
+
+def _chunks(items, size=BATCH):
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _or(clauses):
+    return clauses[0] if len(clauses) == 1 else "(" + " or ".join(clauses) + ")"
+
+
+def get_machine(client, machine_id):
+    """One machine by id, or None on 404."""
+    try:
+        return client.get("%s/%s" % (MACHINES, segment(machine_id, "machine id")))
+    except DefenderError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def list_machines(client, flt, page_size=HISTORY_PAGE, limit=None):
+    return list(client.pages(MACHINES, params={"$filter": flt}, page_size=page_size, limit=limit))
+
+
+def _same_name(a, b):
+    return isinstance(a, str) and isinstance(b, str) and a.casefold() == b.casefold()
+
+
+def find_by_names(client, names):
+    """``{name: [machines whose computerDnsName equals it, case-insensitively]}`` for every name."""
+    found = {n: {} for n in names}
+    for chunk in _chunks(names):
+        for m in list_machines(client, _or(["computerDnsName eq %s" % literal(n) for n in chunk])):
+            for n in chunk:
+                if _same_name(m.get("computerDnsName"), n):
+                    found[n][m.get("id")] = m
+    missing = [n for n in names if not found[n]]
+    for chunk in _chunks(missing):
+        try:
+            answer = list_machines(client, _or(["tolower(computerDnsName) eq %s" % literal(n.lower()) for n in chunk]))
+        except DefenderError as exc:
+            if exc.status == 400:  # the service does not know tolower(): the eq query was all we could do
+                break
+            raise
+        for m in answer:
+            for n in chunk:
+                if _same_name(m.get("computerDnsName"), n):
+                    found[n][m.get("id")] = m
+    return {n: list(v.values()) for n, v in found.items()}
+
+
+def find_by_ids(client, ids):
+    """``{id (lower case): machine or None}``."""
+    found = {}
+    wanted = [i.lower() for i in ids]
+    for chunk in _chunks(wanted):
+        for m in list_machines(client, _or(["id eq %s" % literal(i) for i in chunk])):
+            if isinstance(m.get("id"), str) and m["id"].lower() in chunk:
+                found[m["id"].lower()] = m
+    for i in wanted:
+        if i not in found:
+            # Not in the list (for example outside its retention window): ask for it directly.
+            found[i] = get_machine(client, i)
+    return found
+
+
+def _describe(m):
+    flags = []
+    if m.get("isPotentialDuplication"):
+        flags.append("potential duplicate")
+    if m.get("mergedIntoMachineId"):
+        flags.append("merged into %s" % m["mergedIntoMachineId"])
+    return "%s (lastSeen %s%s)" % (m.get("id"), m.get("lastSeen"), ", " + ", ".join(flags) if flags else "")
+
+
+def select_machine(name, candidates, margin=CLEARLY_NEWER):
+    """The machine a computer name means, and a note on how it was chosen (None when unique)."""
+    if not candidates:
+        raise MachineResolutionError("no machine named %r was found (a computer name is matched exactly, "
+                                     "case-insensitively; use machine_info to search)" % name, "NotFound")
+    if len(candidates) == 1 and not candidates[0].get("mergedIntoMachineId"):
+        return candidates[0], None
+    live = [m for m in candidates if not m.get("isPotentialDuplication") and not m.get("mergedIntoMachineId")]
+    ids = [m.get("id") for m in candidates]
+    if len(live) == 1:
+        return live[0], ("%r matches %d machines; chose %s, the others are flagged as duplicates or merged"
+                         % (name, len(candidates), live[0].get("id")))
+    if not live:
+        raise MachineResolutionError(
+            "%r matches only machines flagged as duplicates or merged: %s; pass the id of the machine to act on"
+            % (name, "; ".join(_describe(m) for m in candidates)), "Ambiguous", ids)
+    ranked = sorted(live, key=lambda m: _time(m.get("lastSeen")), reverse=True)
+    newest, runner_up = ranked[0], ranked[1]
+    if _time(newest.get("lastSeen")) - _time(runner_up.get("lastSeen")) >= margin:
+        return newest, ("%r matches %d machines; chose %s, last seen at least %d days after the others"
+                        % (name, len(candidates), newest.get("id"), margin.days))
+    raise MachineResolutionError(
+        "%r is ambiguous: %d machines share this computer name and none is clearly the current one: %s; "
+        "pass the machine id instead" % (name, len(live), "; ".join(_describe(m) for m in ranked)),
+        "Ambiguous", [m.get("id") for m in ranked])
+
+
+class Resolution:
+    """What a reference resolved to: ``machine`` (dict) or ``error`` (MachineResolutionError), plus a note."""
+
+    def __init__(self, ref, machine=None, error=None, note=None):
+        self.ref, self.machine, self.error, self.note = ref, machine, error, note
+
+    @property
+    def ok(self):
+        return self.machine is not None
+
+
+def resolve(client, refs):
+    """``{ref: Resolution}`` for machine ids and computer names (see the module docstring for the rules)."""
+    refs = list(dict.fromkeys(refs))
+    ids = [r for r in refs if is_machine_id(r)]
+    names = [r for r in refs if not is_machine_id(r)]
+    out = {}
+    by_id = find_by_ids(client, ids) if ids else {}
+    for r in ids:
+        m = by_id.get(r.lower())
+        if m is None:
+            out[r] = Resolution(r, error=MachineResolutionError("machine %s was not found" % r, "NotFound"))
+        else:
+            out[r] = Resolution(r, machine=m)
+    by_name = find_by_names(client, names) if names else {}
+    for r in names:
+        try:
+            m, note = select_machine(r, by_name.get(r, []))
+            out[r] = Resolution(r, machine=m, note=note)
+        except MachineResolutionError as exc:
+            out[r] = Resolution(r, error=exc)
+    return out
+
+
+def resolve_machine(client, ref):
+    """One machine for an id or computer name; raises MachineResolutionError."""
+    ref = check_machine_ref(ref)
+    res = resolve(client, [ref])[ref]
+    if res.error:
+        raise res.error
+    return res.machine
+
+
+def isolation_history(client, machine_ids, types=ISOLATION_ACTIONS):
+    """``{machine id: [actions of these types]}`` for every id (batched, paged, unsorted)."""
+    out = {i: [] for i in machine_ids}
+    lower = {i.lower(): i for i in machine_ids}
+    type_clause = _or(["type eq %s" % literal(t) for t in types])
+    for chunk in _chunks(machine_ids):
+        flt = "%s and %s" % (_or(["machineId eq %s" % literal(i) for i in chunk]), type_clause)
+        for a in client.pages(ACTIONS, params={"$filter": flt}, page_size=HISTORY_PAGE):
+            key = lower.get(str(a.get("machineId") or "").lower())
+            if key is not None and a.get("type") in types:
+                out[key].append(normalize_action(a))
+    return out
+
+
+def get_action(client, action_id):
+    return normalize_action(client.get("%s/%s" % (ACTIONS, segment(action_id, "action id"))))
+
+
+def get_actions(client, action_ids):
+    """``{id: action}`` for several actions, read in batches of ``id eq`` filters."""
+    out = {}
+    for chunk in _chunks(action_ids):
+        if len(chunk) == 1:
+            out[chunk[0]] = get_action(client, chunk[0])
+            continue
+        flt = _or(["id eq %s" % literal(i) for i in chunk])
+        for a in client.pages(ACTIONS, params={"$filter": flt}, page_size=HISTORY_PAGE):
+            out[a.get("id")] = normalize_action(a)
+    return out
+
+
+def wait_for_actions(client, action_ids, timeout, sleep, clock=time.monotonic, sleeper=time.sleep):
+    """Poll until every action is final or ``timeout`` seconds pass; returns ``{id: last seen action}``.
+
+    One action is read with ``GET /api/machineactions/{id}``; several are read together with an ``id eq``
+    filter, so polling a fleet costs one request per 20 actions per round.
+    """
+    deadline = clock() + max(0, timeout)
+    pending = list(dict.fromkeys(action_ids))
+    latest = {}
+    while pending:
+        got = get_actions(client, pending)
+        latest.update(got)
+        pending = [i for i in pending if not is_final(latest.get(i))]
+        if not pending:
+            break
+        left = deadline - clock()
+        if left <= 0:
+            break
+        sleeper(min(max(sleep, 0.05), left))
+    return latest
+
+
+def wait_for_action(client, action_id, timeout, sleep, clock=time.monotonic, sleeper=time.sleep):
+    """The action once final, or as last seen when ``timeout`` passed (check ``is_final``)."""
+    return wait_for_actions(client, [action_id], timeout, sleep, clock=clock, sleeper=sleeper).get(action_id)

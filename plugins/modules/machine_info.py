@@ -1,0 +1,278 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: machine_info
+short_description: Find machines (devices) in Microsoft Defender for Endpoint
+description:
+  - Reads machines by id, by computer name, by IP address at a point in time, by tag, or by filters.
+  - O(id), O(name), O(ip) and O(tag) are mutually exclusive. O(health_status), O(risk_score) and
+    O(os_platform) narrow any of them (on the API side for a plain listing, on this side otherwise);
+    O(filter) only combines with a plain listing.
+  - Reads every page (past the API's 10,000 per page) unless O(limit) is set.
+version_added: 0.1.0
+author:
+  - defender.endpoint contributors
+options:
+  id:
+    description:
+      - A machine id (40 hexadecimal characters). Returns that machine, or none when it does not exist.
+    type: str
+  name:
+    description:
+      - A computer name (C(computerDnsName)), matched exactly and without regard to case.
+      - Every machine with that name is returned, including stale duplicates (see C(isPotentialDuplication)
+        and C(mergedIntoMachineId) in the result).
+    type: str
+  ip:
+    description:
+      - An internal IP address (IPv4 or IPv6). Returns the machines seen with it within 15 minutes of
+        O(timestamp), through C(findbyip).
+    type: str
+  timestamp:
+    description:
+      - With O(ip), the moment to look at, as ISO 8601 or an age such as V(2h) or V(3d); the default is now.
+      - Must be within the last 30 days (an API limit).
+    type: str
+  tag:
+    description:
+      - A machine tag, through C(findbytag).
+    type: str
+  use_starts_with:
+    description:
+      - With O(tag), match tags that start with O(tag) instead of equal tags.
+    type: bool
+    default: false
+  health_status:
+    description:
+      - Only machines with one of these health states.
+    type: list
+    elements: str
+    choices: [Active, Inactive, ImpairedCommunication, NoSensorData, NoSensorDataImpairedCommunication, Unknown]
+  risk_score:
+    description:
+      - Only machines with one of these risk scores.
+    type: list
+    elements: str
+    choices: [None, Informational, Low, Medium, High]
+  os_platform:
+    description:
+      - Only machines with one of these OS platforms (C(osPlatform), for example V(Windows10), V(Windows11),
+        V(WindowsServer2019), V(Linux), V(macOS)); compared exactly, so use the API's spelling.
+    type: list
+    elements: str
+  filter:
+    description:
+      - A raw OData C($filter) expression, combined with the other filters with C(and).
+      - Only with a plain listing (not with O(id), O(name), O(ip) or O(tag)).
+    type: str
+  limit:
+    description:
+      - Return at most this many machines.
+    type: int
+  page_size:
+    description:
+      - Machines per request (C($top)), 1 to 10000.
+    type: int
+    default: 10000
+notes:
+  - "Permissions: C(Machine.Read.All) or C(Machine.ReadWrite.All)."
+  - "The API keeps only machines seen within its retention period."
+extends_documentation_fragment:
+  - defender.endpoint.connection
+  - defender.endpoint.attributes.info
+"""
+
+EXAMPLES = r"""
+- name: Every machine with this computer name (duplicates included)
+  defender.endpoint.machine_info:
+    name: desktop-0042.contoso.com
+  register: found
+
+- name: Which machine had this IP two hours ago?
+  defender.endpoint.machine_info:
+    ip: 10.1.2.3
+    timestamp: 2h
+
+- name: High-risk Windows 11 machines that are active
+  defender.endpoint.machine_info:
+    risk_score: [High]
+    os_platform: [Windows11]
+    health_status: [Active]
+
+- name: Machines tagged with anything starting with "finance"
+  defender.endpoint.machine_info:
+    tag: finance
+    use_starts_with: true
+
+- name: A raw OData filter, first 50
+  defender.endpoint.machine_info:
+    filter: "startswith(computerDnsName,'web-')"
+    limit: 50
+"""
+
+RETURN = r"""
+machines:
+  description: The machines, as the API returns them.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
+      computerDnsName: desktop-0042.contoso.com
+      osPlatform: Windows11
+      healthStatus: Active
+      riskScore: Low
+      lastSeen: "2026-01-31T07:12:00Z"
+      lastIpAddress: 10.1.2.3
+      machineTags: [finance]
+      isPotentialDuplication: false
+      mergedIntoMachineId: null
+count:
+  description: How many machines were returned.
+  returned: always
+  type: int
+  sample: 1
+"""
+
+import datetime
+import ipaddress
+
+from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
+    and_all,
+    any_of,
+    check_page_size,
+    datetime_literal,
+    parse_time,
+)
+from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+
+HEALTH = ["Active", "Inactive", "ImpairedCommunication", "NoSensorData", "NoSensorDataImpairedCommunication",
+          "Unknown"]
+RISK = ["None", "Informational", "Low", "Medium", "High"]
+FINDBYIP_DAYS = 30
+
+
+def check_ip(value):
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except (ValueError, AttributeError):
+        raise DefenderConfigError("ip must be an IPv4 or IPv6 address, got %r" % (value,)) from None
+
+
+def check_timestamp(value, now=None):
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if value is None:
+        return now
+    ts = parse_time(value, "timestamp", now=now)
+    if ts < now - datetime.timedelta(days=FINDBYIP_DAYS):
+        raise DefenderConfigError("timestamp must be within the last %d days (an API limit), got %s"
+                                  % (FINDBYIP_DAYS, value))
+    if ts > now + datetime.timedelta(minutes=5):
+        raise DefenderConfigError("timestamp %s is in the future" % value)
+    return ts
+
+
+def check_params(p):
+    selectors = [k for k in ("id", "name", "ip", "tag") if p.get(k) is not None]
+    if len(selectors) > 1:
+        raise DefenderConfigError("use only one of id, name, ip and tag (got %s)" % ", ".join(selectors))
+    if p.get("filter") is not None and selectors:
+        raise DefenderConfigError("filter only combines with a plain listing, not with %s" % selectors[0])
+    if p.get("timestamp") is not None and p.get("ip") is None:
+        raise DefenderConfigError("timestamp is only used with ip")
+    if p.get("use_starts_with") and p.get("tag") is None:
+        raise DefenderConfigError("use_starts_with is only used with tag")
+    if p.get("limit") is not None and p["limit"] < 1:
+        raise DefenderConfigError("limit must be 1 or more")
+    check_page_size(p.get("page_size"))
+    for key, allowed in (("health_status", HEALTH), ("risk_score", RISK)):
+        for v in p.get(key) or []:
+            if v not in allowed:
+                raise DefenderConfigError("%s must be among %s, got %r" % (key, ", ".join(allowed), v))
+    if p.get("ip") is not None:
+        check_ip(p["ip"])
+        check_timestamp(p.get("timestamp"))
+    if p.get("id") is not None:
+        M.check_machine_id(p["id"], "id")
+    if p.get("name") is not None:
+        M.check_machine_ref(p["name"], "name")
+    if p.get("filter") is not None and not p["filter"].strip():
+        raise DefenderConfigError("filter must not be empty")
+    if p.get("tag") is not None and (not p["tag"].strip() or any(ord(c) < 32 for c in p["tag"])):
+        raise DefenderConfigError("tag must be a non-empty string without control characters")
+    return selectors[0] if selectors else None
+
+
+def _narrow(items, p):
+    for key, field in (("health_status", "healthStatus"), ("risk_score", "riskScore"), ("os_platform", "osPlatform")):
+        if p.get(key):
+            items = [m for m in items if m.get(field) in p[key]]
+    return items
+
+
+def read(client, p, now=None):
+    selector = check_params(p)
+    ip = check_ip(p["ip"]) if selector == "ip" else None
+    ts = check_timestamp(p.get("timestamp"), now) if selector == "ip" else None
+    limit = p.get("limit")
+    if selector == "id":
+        m = M.get_machine(client, p["id"].lower())
+        items = [m] if m else []
+    elif selector == "name":
+        items = M.find_by_names(client, [p["name"].strip()])[p["name"].strip()]
+    elif selector == "ip":
+        path = "%s/findbyip(ip='%s',timestamp=%s)" % (M.MACHINES, ip, datetime_literal(ts, "timestamp"))
+        items = (client.get(path) or {}).get("value") or []
+    elif selector == "tag":
+        body = client.get(M.MACHINES + "/findbytag", params={
+            "tag": p["tag"], "useStartsWithFilter": "true" if p.get("use_starts_with") else "false"})
+        items = (body or {}).get("value") or []
+    else:
+        flt = and_all(
+            any_of("healthStatus", p["health_status"]) if p.get("health_status") else None,
+            any_of("riskScore", p["risk_score"]) if p.get("risk_score") else None,
+            any_of("osPlatform", p["os_platform"]) if p.get("os_platform") else None,
+            p["filter"].strip() if p.get("filter") else None,
+        )
+        params = {"$filter": flt} if flt else {}
+        return list(client.pages(M.MACHINES, params=params, page_size=p["page_size"], limit=limit))
+    items = _narrow([i for i in items if isinstance(i, dict)], p)
+    return items[:limit] if limit else items
+
+
+def run(m):
+    check_params(m.params)
+    machines = read(m.client(), m.params)
+    m.exit(changed=False, machines=machines, count=len(machines))
+
+
+def main():
+    m = DefenderModule(
+        argument_spec=dict(
+            id=dict(type="str"),
+            name=dict(type="str"),
+            ip=dict(type="str"),
+            timestamp=dict(type="str"),
+            tag=dict(type="str"),
+            use_starts_with=dict(type="bool", default=False),
+            health_status=dict(type="list", elements="str", choices=HEALTH),
+            risk_score=dict(type="list", elements="str", choices=RISK),
+            os_platform=dict(type="list", elements="str"),
+            filter=dict(type="str"),
+            limit=dict(type="int"),
+            page_size=dict(type="int", default=10000),
+        ),
+        supports_check_mode=True,
+        mutually_exclusive=[("id", "name", "ip", "tag")],
+    )
+    m.run(run)
+
+
+if __name__ == "__main__":
+    main()
