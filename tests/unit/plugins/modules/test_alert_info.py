@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""alert_info, run in-process against an in-memory Defender."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
+from ansible_collections.defender.endpoint.plugins.modules import alert_info
+from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_defender import (  # noqa: F401
+    CONNECTION,
+    fake,
+    load,
+    make_alert,
+)
+from ansible_collections.defender.endpoint.tests.unit.plugins.modules.utils import run_module
+
+
+def run(monkeypatch, **args):
+    merged = dict(CONNECTION)
+    merged.update(args)
+    return run_module(alert_info.main, merged, monkeypatch)
+
+
+def test_filters(fake, monkeypatch):
+    load(fake, [make_alert(i) for i in range(100)])
+    result, failed = run(monkeypatch, severity=["high"], status=["NEW", "inprogress"], category=["Malware"])
+    assert not failed, result
+    expected = [a for a in fake.alerts.values() if a["severity"] == "High" and a["status"] in ("New", "InProgress")
+                and a["category"] == "Malware"]
+    assert result["count"] == len(expected) == len(result["alerts"]) > 0
+    assert result["filter"] == ("severity eq 'High' and (status eq 'New' or status eq 'InProgress') "
+                                "and category eq 'Malware'")
+    assert result["changed"] is False
+    assert fake.calls[0][2]["$filter"] == result["filter"]
+    assert all(a["evidence"] == [] for a in result["alerts"])
+
+
+def test_no_filter_reads_everything(fake, monkeypatch):
+    load(fake, [make_alert(i) for i in range(25000)])
+    result, failed = run(monkeypatch)
+    assert not failed
+    assert result["count"] == 25000 == len({a["id"] for a in result["alerts"]})
+    assert result["filter"] is None
+    assert result["requests"] == len(fake.calls) == 3
+    assert all(c[2]["$top"] <= 10000 and "$filter" not in c[2] for c in fake.calls)
+
+
+def test_limit_page_size_and_expand(fake, monkeypatch):
+    load(fake, [make_alert(i) for i in range(50)])
+    result, failed = run(monkeypatch, limit=25, page_size=10, expand_evidence=True)
+    assert not failed
+    assert result["count"] == 25
+    assert all(c[2]["$top"] <= 10 and c[2]["$expand"] == "evidence" for c in fake.calls)
+    assert result["alerts"][0]["evidence"]
+
+
+def test_time_and_raw_filter(fake, monkeypatch):
+    load(fake, [make_alert(i) for i in range(100)])
+    result, failed = run(monkeypatch, created_after="2026-01-10T00:00:00Z", created_before="2026-01-20T00:00:00Z",
+                         updated_after="2026-01-12T00:00:00+00:00", filter="machineId eq 'm001' or machineId eq 'm002'")
+    assert not failed, result
+    assert result["filter"] == ("alertCreationTime ge 2026-01-10T00:00:00Z and alertCreationTime lt "
+                                "2026-01-20T00:00:00Z and lastUpdateTime ge 2026-01-12T00:00:00Z and "
+                                "(machineId eq 'm001' or machineId eq 'm002')")
+    assert result["count"] > 0
+    for a in result["alerts"]:
+        assert "2026-01-12" <= a["alertCreationTime"] < "2026-01-20" and a["machineId"] in ("m001", "m002")
+
+
+def test_one_by_id(fake, monkeypatch):
+    load(fake, [make_alert(1), make_alert(2)])
+    alert_id = make_alert(2)["id"]
+    result, failed = run(monkeypatch, id=alert_id)
+    assert not failed
+    assert result["count"] == 1 and result["alerts"][0]["id"] == alert_id
+    assert result["alerts"][0]["evidence"], "GET by id carries the evidence"
+    assert fake.calls == [("GET", "/api/alerts/" + alert_id, {})]
+    assert "requests" not in result
+
+
+def test_unknown_id_is_empty(fake, monkeypatch):
+    result, failed = run(monkeypatch, id="nope")
+    assert not failed and result["alerts"] == [] and result["count"] == 0
+
+
+def test_other_errors_fail(fake, monkeypatch):
+    fake.fail_on = lambda *a: DefenderError("missing role", status=403, code="Forbidden")
+    result, failed = run(monkeypatch, severity=["High"])
+    assert failed and "missing role" in result["msg"] and result["error_code"] == "Forbidden"
+
+
+@pytest.mark.parametrize("args,word", [
+    (dict(severity=["Critical"]), "severity must be one of"),
+    (dict(status=["Open"]), "status must be one of"),
+    (dict(created_after="yesterday"), "created_after"),
+    (dict(updated_after="3 fortnights"), "updated_after"),
+    (dict(page_size=10001), "page_size"),
+    (dict(page_size=0), "page_size"),
+    (dict(limit=0), "limit"),
+    (dict(id="a", severity=["High"]), "mutually exclusive"),
+    (dict(id="a", limit=3), "mutually exclusive"),
+    (dict(id="  "), "id"),
+    (dict(category=["x\ny"]), "control character"),
+    (dict(dest="/nonexistent-dir/x.jsonl"), "does not exist"),
+])
+def test_bad_input_fails_before_any_request(fake, monkeypatch, args, word):
+    result, failed = run(monkeypatch, **args)
+    assert failed
+    assert word in result["msg"]
+    assert fake.calls == [] and not fake.client_created
+
+
+def test_dest_is_a_directory(fake, monkeypatch, tmp_path):
+    result, failed = run(monkeypatch, dest=str(tmp_path))
+    assert failed and "directory" in result["msg"] and not fake.calls
+
+
+def test_dest_streams_json_lines(fake, monkeypatch, tmp_path):
+    load(fake, [make_alert(i) for i in range(2500)])
+    dest = tmp_path / "alerts.jsonl"
+    result, failed = run(monkeypatch, dest=str(dest), page_size=1000)
+    assert not failed
+    assert result["changed"] is True and result["count"] == 2500 and result["dest"] == str(dest)
+    assert "alerts" not in result
+    lines = dest.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2500 and len({json.loads(line)["id"] for line in lines}) == 2500
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert sorted(os.listdir(tmp_path)) == ["alerts.jsonl"], "no temporary file left"
+
+
+def test_dest_replaces_existing_file_with_0600(fake, monkeypatch, tmp_path):
+    load(fake, [make_alert(i) for i in range(3)])
+    dest = tmp_path / "alerts.jsonl"
+    dest.write_text("old\n")
+    os.chmod(dest, 0o644)
+    result, failed = run(monkeypatch, dest=str(dest))
+    assert not failed and result["count"] == 3
+    assert len(dest.read_text().splitlines()) == 3
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+
+
+def test_dest_check_mode_counts_but_does_not_write(fake, monkeypatch, tmp_path):
+    load(fake, [make_alert(i) for i in range(30)])
+    dest = tmp_path / "alerts.jsonl"
+    result, failed = run(monkeypatch, dest=str(dest), _ansible_check_mode=True)
+    assert not failed and result["count"] == 30 and result["changed"] is True
+    assert not dest.exists() and os.listdir(tmp_path) == []
+
+
+def test_dest_failure_leaves_nothing_behind(fake, monkeypatch, tmp_path):
+    load(fake, [make_alert(i) for i in range(50)])
+    dest = tmp_path / "alerts.jsonl"
+    dest.write_text("previous export\n")
+
+    def fail(method, path, params, call_no):
+        if call_no == 3:
+            return DefenderError("throttled", status=429, code="TooManyRequests")
+        return None
+
+    fake.fail_on = fail
+    result, failed = run(monkeypatch, dest=str(dest), page_size=10)
+    assert failed and "throttled" in result["msg"]
+    assert dest.read_text() == "previous export\n", "the old file is untouched"
+    assert os.listdir(tmp_path) == ["alerts.jsonl"], "no partial temporary file"
+
+
+def test_dest_with_id(fake, monkeypatch, tmp_path):
+    load(fake, [make_alert(1)])
+    dest = tmp_path / "one.jsonl"
+    result, failed = run(monkeypatch, id=make_alert(1)["id"], dest=str(dest))
+    assert not failed and result["count"] == 1
+    assert json.loads(dest.read_text())["id"] == make_alert(1)["id"]
+
+
+def test_check_mode_reads(fake, monkeypatch):
+    load(fake, [make_alert(i) for i in range(5)])
+    result, failed = run(monkeypatch, _ansible_check_mode=True)
+    assert not failed and result["count"] == 5 and result["changed"] is False
