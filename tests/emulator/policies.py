@@ -36,7 +36,9 @@ class Throttle:
                 self.settings[k] = v
 
     def clear(self):
+        """Forget counted calls and restore the default limits."""
         with self.lock:
+            self.settings = dict(self.DEFAULTS)
             self.windows.clear()
             self.rejected = 0
 
