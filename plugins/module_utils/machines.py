@@ -125,7 +125,7 @@ def normalize_action(action):
     """A copy that always carries ``lastUpdateDateTimeUtc`` (from ``lastUpdateTimeUtc`` if needed)."""
     if not isinstance(action, dict):
         return action
-    out = dict(action)
+    out = dict((k, v) for k, v in action.items() if not k.startswith("@odata."))
     if not out.get("lastUpdateDateTimeUtc") and out.get("lastUpdateTimeUtc"):
         out["lastUpdateDateTimeUtc"] = out["lastUpdateTimeUtc"]
     return out

@@ -1,0 +1,352 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Machine resolution, isolation state from the action history, the decision table and polling."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
+    FakeMachines,
+    action,
+    machine,
+    mid,
+    needs_parser,
+)
+
+ID = mid(1)
+
+
+# --- input checks ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["", "   ", None, 42, "a\nb", "x" * 256])
+def test_check_machine_ref_rejects(value):
+    with pytest.raises(DefenderConfigError):
+        M.check_machine_ref(value)
+
+
+@pytest.mark.parametrize("value", ["abc", "g" * 40, "a" * 39, "a" * 41, ""])
+def test_check_machine_id_rejects(value):
+    with pytest.raises(DefenderConfigError):
+        M.check_machine_id(value)
+
+
+def test_machine_id_is_40_hex():
+    assert M.is_machine_id("A" * 40) and M.check_machine_id("A" * 40) == "a" * 40
+    assert not M.is_machine_id("desktop-01")
+
+
+@pytest.mark.parametrize("value", ["nope", "5382f7ea-7557-4ab7-9782", "5382f7ea-7557-4ab7-9782-d50480024a4e/x"])
+def test_check_action_id_rejects(value):
+    with pytest.raises(DefenderConfigError):
+        M.check_action_id(value)
+
+
+# --- selection among machines sharing a name ------------------------------------------------------------------
+
+def test_select_unique():
+    m = machine(1, "a")
+    assert M.select_machine("a", [m]) == (m, None)
+
+
+def test_select_not_found():
+    with pytest.raises(M.MachineResolutionError) as info:
+        M.select_machine("a", [])
+    assert info.value.code == "NotFound" and "'a'" in info.value.message
+
+
+def test_select_prefers_the_one_not_flagged():
+    fresh = machine(1, "shared", lastSeen="2026-01-30T10:00:00Z")
+    stale = machine(2, "shared", lastSeen="2026-01-31T10:00:00Z", isPotentialDuplication=True,
+                    mergedIntoMachineId=fresh["id"])
+    chosen, note = M.select_machine("shared", [stale, fresh])
+    assert chosen is fresh and "duplicates" in note
+
+
+def test_select_merged_only_is_not_followed():
+    m = machine(1, "a", mergedIntoMachineId=mid(9))
+    with pytest.raises(M.MachineResolutionError) as info:
+        M.select_machine("a", [m])
+    assert info.value.code == "Ambiguous" and mid(9) in info.value.message
+
+
+def test_select_single_flagged_but_unmerged_is_used():
+    m = machine(1, "a", isPotentialDuplication=True)
+    assert M.select_machine("a", [m])[0] is m
+
+
+def test_select_two_recent_is_ambiguous_and_lists_candidates():
+    a = machine(1, "amb", lastSeen="2026-01-30T10:00:00Z")
+    b = machine(2, "amb", lastSeen="2026-01-30T07:00:00Z")
+    with pytest.raises(M.MachineResolutionError) as info:
+        M.select_machine("amb", [b, a])
+    assert info.value.code == "Ambiguous"
+    assert info.value.candidates == [a["id"], b["id"]]
+    assert a["id"] in info.value.message and b["id"] in info.value.message
+
+
+@pytest.mark.parametrize("days, picks", [(6, False), (7, True), (30, True)])
+def test_select_clearly_newer(days, picks):
+    new = machine(1, "n", lastSeen="2026-01-31T00:00:00Z")
+    old = machine(2, "n", lastSeen="2026-01-%02dT00:00:00Z" % (31 - days))
+    if picks:
+        assert M.select_machine("n", [old, new])[0] is new
+    else:
+        with pytest.raises(M.MachineResolutionError):
+            M.select_machine("n", [old, new])
+
+
+def test_select_all_flagged_is_ambiguous():
+    a = machine(1, "x", isPotentialDuplication=True)
+    b = machine(2, "x", isPotentialDuplication=True)
+    with pytest.raises(M.MachineResolutionError):
+        M.select_machine("x", [a, b])
+
+
+# --- lookups --------------------------------------------------------------------------------------------------
+
+class Scripted:
+    """Answers list queries by filter text; records them."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.filters = []
+
+    def pages(self, path, params=None, page_size=None, limit=None):
+        flt = params["$filter"]
+        self.filters.append(flt)
+        for key, value in self.answers.items():
+            if key in flt:
+                if isinstance(value, Exception):
+                    raise value
+                return list(value)
+        return []
+
+    def get(self, path, params=None):
+        raise DefenderError("not found", status=404)
+
+
+def test_names_compared_case_insensitively_on_this_side():
+    client = Scripted({"computerDnsName eq": [machine(1, "Desktop-MIXED.Contoso.com"), machine(2, "desktop-mixed.x")]})
+    found = M.find_by_names(client, ["desktop-mixed.contoso.com"])
+    assert [m["id"] for m in found["desktop-mixed.contoso.com"]] == [mid(1)]
+    assert client.filters == ["computerDnsName eq 'desktop-mixed.contoso.com'"]
+
+
+def test_tolower_fallback_when_eq_finds_nothing():
+    client = Scripted({"tolower(": [machine(1, "Desktop-MIXED.Contoso.com")]})
+    found = M.find_by_names(client, ["DESKTOP-mixed.contoso.com"])
+    assert [m["id"] for m in found["DESKTOP-mixed.contoso.com"]] == [mid(1)]
+    assert client.filters[1] == "tolower(computerDnsName) eq 'desktop-mixed.contoso.com'"
+
+
+def test_tolower_rejected_means_not_found():
+    client = Scripted({"tolower(": DefenderError("bad", status=400, code="ODataError")})
+    assert M.find_by_names(client, ["a"]) == {"a": []}
+
+
+def test_other_errors_propagate():
+    client = Scripted({"computerDnsName eq": DefenderError("forbidden", status=403)})
+    with pytest.raises(DefenderError):
+        M.find_by_names(client, ["a"])
+
+
+def test_names_batched_in_or_queries():
+    client = Scripted({})
+    M.find_by_names(client, ["n%d" % i for i in range(45)])
+    assert len(client.filters) == 6  # 3 eq batches of <= 20, then 3 tolower batches
+    assert client.filters[0].startswith("(computerDnsName eq 'n0' or ")
+
+
+def test_quote_is_escaped():
+    client = Scripted({})
+    M.find_by_names(client, ["o'brien"])
+    assert client.filters[0] == "computerDnsName eq 'o''brien'"
+
+
+@needs_parser
+def test_quote_name_and_injection_against_the_parser():
+    fake = FakeMachines([machine(1, "o'brien-laptop.contoso.com"), machine(2, "other")])
+    res = M.resolve(fake, ["O'Brien-laptop.contoso.com", "x' or computerDnsName ne '"])
+    assert res["O'Brien-laptop.contoso.com"].machine["id"] == mid(1)
+    bad = res["x' or computerDnsName ne '"]
+    assert bad.machine is None and bad.error.code == "NotFound"
+
+
+@needs_parser
+def test_resolve_ids_and_names_with_get_fallback_and_not_found():
+    fake = FakeMachines([machine(1, "a"), machine(2, "b")])
+    res = M.resolve(fake, [mid(1), "B", mid(7)])
+    assert res[mid(1)].machine["id"] == mid(1)
+    assert res["B"].machine["id"] == mid(2)
+    assert res[mid(7)].error.code == "NotFound"
+    # the missing id was confirmed with GET /api/machines/{id}
+    assert ("GET", "/api/machines/" + mid(7), {}) in fake.calls
+    assert not fake.posts()
+
+
+@needs_parser
+def test_resolve_machine_raises():
+    fake = FakeMachines([machine(1, "amb"), machine(2, "amb")])
+    with pytest.raises(M.MachineResolutionError):
+        M.resolve_machine(fake, "amb")
+
+
+@needs_parser
+def test_history_batched_and_grouped():
+    ids = [mid(i) for i in range(25)]
+    acts = [action(i, "Isolate") for i in ids] + [action(ids[0], "RunAntiVirusScan")]
+    fake = FakeMachines([machine(i) for i in range(25)], acts)
+    hist = M.isolation_history(fake, ids)
+    assert all(len(hist[i]) == 1 for i in ids)
+    gets = [c for c in fake.calls if c[1] == "/api/machineactions"]
+    assert len(gets) == 2
+    assert "(type eq 'Isolate' or type eq 'Unisolate')" in gets[0][2]["$filter"]
+
+
+# --- state from history ---------------------------------------------------------------------------------------
+
+T1, T2, T3 = "2026-01-30T10:00:00Z", "2026-01-30T11:00:00.1234567Z", "2026-01-30T12:00:00Z"
+
+
+@pytest.mark.parametrize("type_, status, state", [
+    ("Isolate", "Succeeded", "isolated"),
+    ("Isolate", "Pending", "isolation_pending"),
+    ("Isolate", "InProgress", "isolation_pending"),
+    ("Isolate", "Failed", "released"),
+    ("Isolate", "TimeOut", "released"),
+    ("Isolate", "Cancelled", "released"),
+    ("Unisolate", "Succeeded", "released"),
+    ("Unisolate", "Pending", "release_pending"),
+    ("Unisolate", "InProgress", "release_pending"),
+    ("Unisolate", "Failed", "isolated"),
+    ("Unisolate", "TimeOut", "isolated"),
+    ("Unisolate", "Cancelled", "isolated"),
+])
+def test_state_after_an_isolation(type_, status, state):
+    hist = [action(ID, "Isolate", "Succeeded", T1)]
+    if type_ == "Isolate":
+        hist = []
+    hist.append(action(ID, type_, status, T2))
+    assert M.isolation_state(hist)[0] == state
+
+
+def test_no_history_is_released():
+    assert M.isolation_state([]) == ("released", None)
+    assert M.isolation_state([action(ID, "RunAntiVirusScan", "Succeeded")]) == ("released", None)
+
+
+@pytest.mark.parametrize("field", ["lastUpdateDateTimeUtc", "lastUpdateTimeUtc"])
+def test_out_of_order_completion_decides(field):
+    # Isolate created first but applied (completed) after the Unisolate: the machine ends isolated.
+    iso = action(ID, "Isolate", "Succeeded", T1, updated=T3, update_field=field)
+    uni = action(ID, "Unisolate", "Succeeded", T2, updated=T2, update_field=field)
+    state, decider = M.isolation_state([uni, iso])
+    assert state == "isolated" and decider["id"] == iso["id"]
+    assert decider["lastUpdateDateTimeUtc"] == T3  # normalized from either spelling
+
+
+def test_creation_order_when_not_overtaken_and_sorting_is_ours():
+    a = action(ID, "Isolate", "Succeeded", T1, updated=T1)
+    b = action(ID, "Unisolate", "Succeeded", T2, updated=T2)
+    c = action(ID, "Isolate", "Succeeded", T3, updated=T3)
+    assert M.isolation_state([c, a, b])[1]["id"] == c["id"]
+    assert M.isolation_state([b, a])[0] == "released"
+
+
+def test_pending_outranks_completed():
+    pending = action(ID, "Isolate", "Pending", T1)
+    done = action(ID, "Unisolate", "Succeeded", T2, updated=T3)
+    assert M.isolation_state([done, pending])[0] == "isolation_pending"
+
+
+def test_unknown_status_is_treated_as_pending():
+    assert M.isolation_state([action(ID, "Isolate", "Queued", T1)])[0] == "isolation_pending"
+
+
+# --- decision table -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("history, wanted, plan", [
+    ([], "isolated", "send"),
+    ([], "released", "none"),
+    ([("Isolate", "Succeeded")], "isolated", "none"),
+    ([("Isolate", "Succeeded")], "released", "send"),
+    ([("Isolate", "Pending")], "isolated", "none"),
+    ([("Isolate", "InProgress")], "isolated", "none"),
+    ([("Isolate", "Pending")], "released", "wait"),
+    ([("Isolate", "InProgress")], "released", "wait"),
+    ([("Isolate", "Failed")], "isolated", "send"),
+    ([("Isolate", "Failed")], "released", "none"),
+    ([("Isolate", "Succeeded"), ("Unisolate", "Succeeded")], "isolated", "send"),
+    ([("Isolate", "Succeeded"), ("Unisolate", "Succeeded")], "released", "none"),
+    ([("Isolate", "Succeeded"), ("Unisolate", "Pending")], "released", "none"),
+    ([("Isolate", "Succeeded"), ("Unisolate", "Pending")], "isolated", "wait"),
+    ([("Isolate", "Succeeded"), ("Unisolate", "Cancelled")], "released", "send"),
+    ([("Isolate", "Succeeded"), ("Unisolate", "TimeOut")], "isolated", "none"),
+    # an older pending action of the other kind blocks even when the newest one points the right way
+    ([("Unisolate", "Pending"), ("Isolate", "Pending")], "isolated", "wait"),
+    ([("Isolate", "Pending"), ("Unisolate", "Pending")], "released", "wait"),
+])
+def test_decision_table(history, wanted, plan):
+    times = [T1, T2, T3]
+    hist = [action(ID, t, s, times[i], updated=times[i]) for i, (t, s) in enumerate(history)]
+    assert M.plan_isolation(wanted, hist)[0] == plan
+
+
+# --- polling --------------------------------------------------------------------------------------------------
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_until_final():
+    a = action(ID, "Isolate", "Pending")
+    fake = FakeMachines([], [a])
+    polls = []
+
+    def advance(f, act):
+        polls.append(1)
+        if len(polls) >= 3:
+            act["status"] = "Succeeded"
+
+    fake.on_get_action = advance
+    clock = Clock()
+    got = M.wait_for_action(fake, a["id"], timeout=60, sleep=5, clock=clock, sleeper=clock.sleep)
+    assert got["status"] == "Succeeded" and len(polls) == 3 and clock.now == 10
+
+
+def test_wait_times_out():
+    a = action(ID, "Isolate", "InProgress")
+    fake = FakeMachines([], [a])
+    clock = Clock()
+    got = M.wait_for_action(fake, a["id"], timeout=12, sleep=5, clock=clock, sleeper=clock.sleep)
+    assert got["status"] == "InProgress" and not M.is_final(got) and clock.now == 12
+
+
+@needs_parser
+def test_wait_for_many_is_batched():
+    acts = [action(mid(i), "Isolate", "Succeeded") for i in range(30)]
+    fake = FakeMachines([], acts)
+    got = M.wait_for_actions(fake, [a["id"] for a in acts], timeout=5, sleep=1)
+    assert len(got) == 30 and len(fake.calls) == 2
+
+
+def test_normalize_action_drops_odata_and_fills_last_update():
+    a = M.normalize_action({"@odata.context": "x", "id": "1", "lastUpdateTimeUtc": T1})
+    assert a == {"id": "1", "lastUpdateTimeUtc": T1, "lastUpdateDateTimeUtc": T1}
+
+
+def test_action_summary():
+    a = action(ID, "Isolate", "Failed", cancellationComment="by admin")
+    text = M.action_summary(a)
+    assert "Isolate" in text and "Failed" in text and "by admin" in text

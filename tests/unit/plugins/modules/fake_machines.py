@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An in-memory stand-in for DefenderClient with the machines and machine actions endpoints.
+
+Filters are evaluated with the emulator's OData parser (tests/emulator/emulator_odata.py); POSTs to
+isolate/unisolate are answered by ``on_post`` (default: a new Pending action).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import itertools
+import os
+import re
+import sys
+import threading
+import uuid
+from urllib.parse import unquote
+
+import pytest
+
+from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
+
+EMULATOR_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "emulator"))
+try:
+    sys.path.insert(0, EMULATOR_DIR)
+    from emulator_odata import parse_filter  # pylint: disable=import-error
+except ImportError:
+    parse_filter = None
+finally:
+    if sys.path and sys.path[0] == EMULATOR_DIR:
+        sys.path.pop(0)
+
+needs_parser = pytest.mark.skipif(parse_filter is None, reason="tests/emulator not present")
+
+CONNECTION = {"access_token": "aaa.bbb.ccc", "api_url": "https://api.example.test"}
+_counter = itertools.count(1)
+
+
+def mid(i):
+    return "%040x" % (0xabc0000 + i)
+
+
+def machine(i, name=None, **over):
+    m = {"id": mid(i), "computerDnsName": name or "host-%03d.contoso.com" % i, "lastSeen": "2026-01-30T10:00:00Z",
+         "healthStatus": "Active", "riskScore": "Low", "osPlatform": "Windows11", "machineTags": [],
+         "isPotentialDuplication": False, "mergedIntoMachineId": None}
+    m.update(over)
+    return m
+
+
+def action(machine_id, type_="Isolate", status="Succeeded", created="2026-01-30T10:00:00Z", updated=None,
+           update_field="lastUpdateDateTimeUtc", **over):
+    a = {"id": str(uuid.UUID(int=next(_counter))), "type": type_, "status": status, "machineId": machine_id,
+         "computerDnsName": "x", "creationDateTimeUtc": created, "scope": "Full" if type_ == "Isolate" else None,
+         "requestorComment": "seed"}
+    a[update_field] = updated or created
+    a.update(over)
+    return a
+
+
+class FakeMachines:
+    def __init__(self, machines=(), actions=()):
+        self.machines = [copy.deepcopy(m) for m in machines]
+        self.actions = [copy.deepcopy(a) for a in actions]
+        self.calls = []
+        self.lock = threading.Lock()
+        self.on_post = None       # callable(fake, machine_id, kind, body) -> action dict, or raise
+        self.on_get_action = None  # callable(fake, action) -> action (e.g. advance its status)
+        self.request_count = 0
+
+    # --- helpers for tests --------------------------------------------------------------------------------
+    def posts(self, machine_id=None):
+        return [c for c in self.calls if c[0] == "POST" and (machine_id is None or machine_id in c[1])]
+
+    def new_action(self, machine_id, kind, body, status="Pending"):
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        a = action(machine_id, kind, status, created=now, requestorComment=body.get("Comment"),
+                   scope=body.get("IsolationType"))
+        self.actions.append(a)
+        return copy.deepcopy(a)
+
+    # --- client interface ---------------------------------------------------------------------------------
+    def _filter(self, items, params, fields):
+        flt = (params or {}).get("$filter")
+        if not flt:
+            return list(items)
+        pred = parse_filter(flt, fields)
+        return [i for i in items if pred(i)]
+
+    def get(self, path, params=None):
+        with self.lock:
+            self.calls.append(("GET", path, dict(params or {})))
+            self.request_count += 1
+            return self._get(path, params)
+
+    def _get(self, path, params):
+        if path == "/api/machines":
+            items = self._filter(self.machines, params, None)
+        elif path == "/api/machineactions":
+            items = self._filter(self.actions, params, None)
+        elif path.startswith("/api/machineactions/"):
+            aid = unquote(path.rsplit("/", 1)[1])
+            for a in self.actions:
+                if a["id"] == aid:
+                    if self.on_get_action:
+                        self.on_get_action(self, a)
+                    return copy.deepcopy(a)
+            raise DefenderError("not found", status=404, code="NotFound", method="GET", path=path)
+        elif path.startswith("/api/machines/"):
+            key = unquote(path.rsplit("/", 1)[1])
+            if key.startswith("findbyip("):
+                return {"value": [copy.deepcopy(m) for m in self.machines if m.get("lastIpAddress") in key]}
+            if key == "findbytag":
+                tag = params["tag"].lower()
+                starts = params["useStartsWithFilter"] == "true"
+                return {"value": [copy.deepcopy(m) for m in self.machines
+                                  if any(t.lower().startswith(tag) if starts else t.lower() == tag
+                                         for t in m["machineTags"])]}
+            for m in self.machines:
+                if m["id"] == key.lower():
+                    return copy.deepcopy(m)
+            raise DefenderError("Machine %s was not found" % key, status=404, code="ResourceNotFound",
+                                method="GET", path=path)
+        else:
+            raise AssertionError("unexpected GET %s" % path)
+        skip = int(params.get("$skip", 0))
+        top = int(params.get("$top", odata.MAX_PAGE_SIZE))
+        return {"value": copy.deepcopy(items[skip:skip + top])}
+
+    def pages(self, path, params=None, page_size=odata.MAX_PAGE_SIZE, limit=None):
+        return odata.Pager(self, path, params=params, page_size=page_size, limit=limit)
+
+    def post(self, path, body):
+        with self.lock:
+            self.calls.append(("POST", path, copy.deepcopy(body)))
+            self.request_count += 1
+        m = re.match(r"^/api/machines/([0-9a-f]{40})/(isolate|unisolate)$", path)
+        assert m, path
+        kind = "Isolate" if m.group(2) == "isolate" else "Unisolate"
+        if self.on_post:
+            return self.on_post(self, m.group(1), kind, body)
+        with self.lock:
+            return self.new_action(m.group(1), kind, body)
+
+
+def install(monkeypatch, fake):
+    """Make DefenderModule.client() return ``fake``."""
+    from ansible_collections.defender.endpoint.plugins.module_utils import common
+
+    monkeypatch.setattr(common.DefenderModule, "client", lambda self, **kw: fake)
+
+
+def refuse_client(monkeypatch):
+    from ansible_collections.defender.endpoint.plugins.module_utils import common
+
+    def refuse(self, **kw):
+        raise AssertionError("a request was about to be sent")
+
+    monkeypatch.setattr(common.DefenderModule, "client", refuse)

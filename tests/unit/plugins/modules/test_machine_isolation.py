@@ -1,0 +1,323 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""machine_isolation: decisions, POST bodies, lost responses, duplicates, bulk results, input errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
+    DefenderError,
+    DefenderOutcomeUnknownError,
+)
+from ansible_collections.defender.endpoint.plugins.modules import machine_isolation as mod
+from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
+    CONNECTION,
+    FakeMachines,
+    action,
+    install,
+    machine,
+    mid,
+    needs_parser,
+    refuse_client,
+)
+from ansible_collections.defender.endpoint.tests.unit.plugins.modules.utils import run_module
+
+pytestmark = needs_parser
+
+RESULT_KEYS = {"machine", "machine_id", "computer_dns_name", "changed", "action", "previous_state", "state",
+               "failed", "msg"}
+OLD = "2026-01-20T10:00:00Z"
+
+
+def params(**over):
+    p = dict(state="isolated", isolation_type="full", comment="INC-1", wait=False, wait_timeout=300, wait_sleep=5,
+             max_parallel=4, requests_per_minute=100)
+    p.update(over)
+    return p
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, s):
+        self.now += s
+
+
+def run(fake, refs, check_mode=False, **over):
+    clock = Clock()
+    return mod.execute(fake, params(**over), check_mode, refs, max_parallel=4, sleeper=clock.sleep, clock=clock)
+
+
+def test_isolate_by_name_sends_exact_body_once():
+    fake = FakeMachines([machine(1, "Web-01.contoso.com")])
+    [r] = run(fake, ["web-01.contoso.com"])
+    assert fake.posts() == [("POST", "/api/machines/%s/isolate" % mid(1), {"Comment": "INC-1", "IsolationType": "Full"})]
+    assert r["changed"] and r["previous_state"] == "released" and r["state"] == "isolation_pending"
+    assert r["action"]["type"] == "Isolate" and set(r) == RESULT_KEYS
+    # a rerun reads the pending action and sends nothing
+    [r2] = run(fake, ["web-01.contoso.com"])
+    assert len(fake.posts()) == 1 and not r2["changed"] and r2["action"]["id"] == r["action"]["id"]
+
+
+@pytest.mark.parametrize("itype, scope", [("selective", "Selective"), ("unmanaged_device", "UnManagedDevice")])
+def test_isolation_type_mapping(itype, scope):
+    fake = FakeMachines([machine(1)])
+    run(fake, [mid(1)], isolation_type=itype)
+    assert fake.posts()[0][2] == {"Comment": "INC-1", "IsolationType": scope}
+
+
+def test_release_body_has_only_comment():
+    fake = FakeMachines([machine(1)], [action(mid(1), "Isolate", "Succeeded", OLD)])
+    [r] = run(fake, [mid(1)], state="released")
+    assert fake.posts() == [("POST", "/api/machines/%s/unisolate" % mid(1), {"Comment": "INC-1"})]
+    assert r["previous_state"] == "isolated" and r["state"] == "release_pending"
+
+
+@pytest.mark.parametrize("history, wanted", [
+    ([("Isolate", "Succeeded")], "isolated"),
+    ([("Isolate", "Pending")], "isolated"),
+    ([("Isolate", "InProgress")], "isolated"),
+    ([], "released"),
+    ([("Isolate", "Succeeded"), ("Unisolate", "Pending")], "released"),
+])
+def test_nothing_sent_when_done_or_pending(history, wanted):
+    times = ["2026-01-20T10:00:00Z", "2026-01-21T10:00:00Z"]
+    fake = FakeMachines([machine(1)], [action(mid(1), t, s, times[i]) for i, (t, s) in enumerate(history)])
+    [r] = run(fake, [mid(1)], state=wanted)
+    assert not fake.posts() and not r["changed"] and not r["failed"]
+
+
+def test_check_mode_predicts_without_post():
+    fake = FakeMachines([machine(1), machine(2)], [action(mid(2), "Isolate", "Succeeded", OLD)])
+    results = run(fake, [mid(1), mid(2)], check_mode=True)
+    assert not fake.posts()
+    assert [r["changed"] for r in results] == [True, False]
+    assert results[0]["previous_state"] == "released" and results[0]["state"] == "isolated"
+
+
+def test_release_waits_for_pending_isolate_then_sends():
+    iso = action(mid(1), "Isolate", "Pending", OLD)
+    fake = FakeMachines([machine(1)], [iso])
+    polls = []
+
+    def advance(f, a):
+        polls.append(a["id"])
+        if len(polls) == 2:
+            a["status"] = "Succeeded"
+
+    fake.on_get_action = advance
+    [r] = run(fake, [mid(1)], state="released")
+    assert len(polls) == 2
+    assert [p[1] for p in fake.posts()] == ["/api/machines/%s/unisolate" % mid(1)]
+    assert r["changed"] and r["previous_state"] == "isolation_pending" and r["state"] == "release_pending"
+
+
+def test_release_with_isolate_stuck_pending_sends_nothing_and_fails():
+    fake = FakeMachines([machine(1)], [action(mid(1), "Isolate", "Pending", OLD)])
+    [r] = run(fake, [mid(1)], state="released", wait_timeout=20)
+    assert not fake.posts() and r["failed"] and "out of order" in r["msg"]
+
+
+def test_release_check_mode_with_pending_isolate_does_not_wait():
+    fake = FakeMachines([machine(1)], [action(mid(1), "Isolate", "Pending", OLD)])
+    [r] = run(fake, [mid(1)], state="released", check_mode=True)
+    assert r["changed"] and not fake.posts()
+    assert not [c for c in fake.calls if c[1].startswith("/api/machineactions/")]
+
+
+def test_active_request_already_exists_is_not_changed():
+    fake = FakeMachines([machine(1)])
+
+    def refuse(f, machine_id, kind, body):
+        f.new_action(machine_id, kind, body)  # someone else's request landed just before ours
+        raise DefenderError("Action is already in progress", status=400, code="ActiveRequestAlreadyExists")
+
+    fake.on_post = refuse
+    [r] = run(fake, [mid(1)])
+    assert not r["changed"] and not r["failed"] and r["action"]["status"] == "Pending"
+
+
+def test_active_request_of_other_kind_fails():
+    fake = FakeMachines([machine(1)], [action(mid(1), "Isolate", "Succeeded", OLD)])
+
+    def refuse(f, machine_id, kind, body):
+        f.actions.append(action(machine_id, "RunAntiVirusScan", "Pending"))
+        raise DefenderError("Action is already in progress", status=400, code="ActiveRequestAlreadyExists")
+
+    fake.on_post = refuse
+    [r] = run(fake, [mid(1)], state="released")
+    assert r["failed"] and not r["changed"]
+
+
+def test_201_with_an_action_already_in_the_history_is_not_changed():
+    # duplicate_mode return_pending: the API answers 201 with an action it already had instead of a new one.
+    known = action(mid(1), "Isolate", "Cancelled", OLD)  # in the history read, but not effective: a POST is planned
+    fake = FakeMachines([machine(1)])
+    fake.on_post = lambda f, m, k, b: dict(known, status="Pending")
+    res = mod._result(mid(1), machine(1))
+    mod.Isolation(fake, params(), False).handle(res, [known])
+    assert len(fake.posts()) == 1
+    assert not res["changed"] and not res["failed"] and "already pending" in res["msg"]
+    assert res["state"] == "isolation_pending"
+
+
+def test_201_with_an_action_of_the_other_kind_fails():
+    fake = FakeMachines([machine(1)])
+    fake.on_post = lambda f, m, k, b: action(m, "Unisolate", "Pending")
+    [r] = run(fake, [mid(1)])
+    assert r["failed"] and "answered with" in r["msg"]
+
+
+def test_lost_post_with_action_visible_reports_it_once():
+    fake = FakeMachines([machine(1)])
+
+    def drop(f, machine_id, kind, body):
+        f.new_action(machine_id, kind, body)
+        raise DefenderOutcomeUnknownError("the request was sent but no response arrived", method="POST")
+
+    fake.on_post = drop
+    [r] = run(fake, [mid(1)])
+    assert len(fake.posts()) == 1
+    assert r["changed"] and not r["failed"] and r["action"]["type"] == "Isolate" and "lost" in r["msg"]
+
+
+def test_lost_post_with_nothing_visible_fails_without_resending():
+    fake = FakeMachines([machine(1)])
+
+    def drop(f, machine_id, kind, body):
+        raise DefenderOutcomeUnknownError("the request was sent but no response arrived", method="POST")
+
+    fake.on_post = drop
+    [r] = run(fake, [mid(1)], wait=True)
+    assert len(fake.posts()) == 1
+    assert r["failed"] and "outcome unknown" in r["msg"] and "re-run" in r["msg"].lower()
+    # the history was read again right after the lost POST
+    post_index = max(i for i, c in enumerate(fake.calls) if c[0] == "POST")
+    assert fake.calls[post_index + 1][1] == "/api/machineactions"
+
+
+def test_5xx_on_post_is_handled_like_a_lost_response():
+    fake = FakeMachines([machine(1)])
+
+    def boom(f, machine_id, kind, body):
+        f.new_action(machine_id, kind, body)
+        raise DefenderError("internal", status=500, code="InternalServerError")
+
+    fake.on_post = boom
+    [r] = run(fake, [mid(1)])
+    assert len(fake.posts()) == 1 and r["changed"] and not r["failed"]
+
+
+def test_other_post_errors_fail_that_machine():
+    fake = FakeMachines([machine(1)])
+
+    def forbidden(f, machine_id, kind, body):
+        raise DefenderError("missing Machine.Isolate", status=403, code="Forbidden")
+
+    fake.on_post = forbidden
+    [r] = run(fake, [mid(1)])
+    assert r["failed"] and "Machine.Isolate" in r["msg"] and not r["changed"]
+
+
+@pytest.mark.parametrize("final, failed", [("Succeeded", False), ("Failed", True), ("TimeOut", True),
+                                           ("Cancelled", True)])
+def test_wait_final_status(final, failed):
+    fake = FakeMachines([machine(1)])
+
+    def advance(f, a):
+        a["status"] = final
+        a["lastUpdateTimeUtc"] = "2030-01-01T00:00:00Z"
+
+    fake.on_get_action = advance
+    [r] = run(fake, [mid(1)], wait=True)
+    assert r["action"]["status"] == final and r["failed"] is failed
+    assert r["state"] == ("isolated" if final == "Succeeded" else "released")
+    if failed:
+        assert final in r["msg"] and r["action"]["id"] in r["msg"]
+
+
+def test_wait_timeout_fails():
+    fake = FakeMachines([machine(1)])
+    [r] = run(fake, [mid(1)], wait=True, wait_timeout=10)
+    assert r["failed"] and "not final after 10 seconds" in r["msg"]
+
+
+def test_bulk_partial_failure_shape():
+    machines = [machine(i) for i in range(1, 6)] + [machine(10, "amb"), machine(11, "amb")]
+    fake = FakeMachines(machines, [action(mid(2), "Isolate", "Succeeded", OLD)])
+    refs = [mid(1), mid(2), "host-003.contoso.com", "missing", "amb", mid(4), mid(5), "HOST-001.contoso.com"]
+
+    def forbid_five(f, machine_id, kind, body):
+        if machine_id == mid(5):
+            raise DefenderError("denied", status=403)
+        return f.new_action(machine_id, kind, body)
+
+    fake.on_post = forbid_five
+    results = run(fake, refs)
+    # one result per distinct machine (host-001 named twice), in the order given
+    assert [r["machine"] for r in results] == refs[:-1]
+    assert all(set(r) - {"candidates"} == RESULT_KEYS for r in results)
+    by = {r["machine"]: r for r in results}
+    assert by[mid(1)]["changed"] and not by[mid(2)]["changed"]
+    assert by["missing"]["failed"] and by["missing"]["machine_id"] is None
+    assert by["amb"]["failed"] and sorted(by["amb"]["candidates"]) == [mid(10), mid(11)]
+    assert by[mid(5)]["failed"]
+    posted = sorted(p[1].split("/")[3] for p in fake.posts())
+    assert posted == sorted([mid(1), mid(3), mid(4), mid(5)])  # nothing for unresolved or already isolated
+
+
+def test_run_module_bulk_failure_fails_at_the_end(monkeypatch):
+    fake = FakeMachines([machine(1), machine(2)])
+    install(monkeypatch, fake)
+    result, failed = run_module(mod.main, dict(CONNECTION, machines=[mid(1), "nope", mid(2)], comment="x"),
+                                monkeypatch)
+    assert failed and result["changed"] is True
+    assert "1 of 3 machines failed" in result["msg"] and "nope" in result["msg"]
+    assert len(result["results"]) == 3 and len(fake.posts()) == 2
+    assert "action" not in result  # top-level convenience keys only with `machine`
+
+
+def test_run_module_single_with_diff(monkeypatch):
+    fake = FakeMachines([machine(1, "web")])
+    install(monkeypatch, fake)
+    result, failed = run_module(mod.main, dict(CONNECTION, machine="web", comment="x", _ansible_diff=True),
+                                monkeypatch)
+    assert not failed and result["changed"]
+    assert result["previous_state"] == "released" and result["state"] == "isolation_pending"
+    assert result["action"]["type"] == "Isolate"
+    assert result["diff"] == {"before": {mid(1): "released"}, "after": {mid(1): "isolation_pending"}}
+
+
+def test_run_module_check_mode(monkeypatch):
+    fake = FakeMachines([machine(1, "web")])
+    install(monkeypatch, fake)
+    result, failed = run_module(mod.main, dict(CONNECTION, machine="web", comment="x", _ansible_check_mode=True),
+                                monkeypatch)
+    assert not failed and result["changed"] and not fake.posts()
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(machine="web", machines=["a"], comment="x"), "mutually exclusive"),
+    (dict(comment="x"), "one of the following is required"),
+    (dict(machine="web", comment="   "), "comment must not be empty"),
+    (dict(machine="web", comment=""), "comment must not be empty"),
+    (dict(machine="web"), "missing required arguments: comment"),
+    (dict(machine="web", comment="x", isolation_type="partial"), "isolation_type"),
+    (dict(machine="web", comment="x", state="on"), "state"),
+    (dict(machines=[], comment="x"), "machines must not be empty"),
+    (dict(machines=["ok", ""], comment="x"), "machines[1]"),
+    (dict(machine="bad\nname", comment="x"), "not a valid"),
+    (dict(machine="web", comment="x", max_parallel=0), "max_parallel"),
+    (dict(machine="web", comment="x", wait_sleep=0), "wait_sleep"),
+    (dict(machine="web", comment="x", requests_per_minute=0), "requests_per_minute"),
+])
+def test_bad_input_fails_before_any_request(monkeypatch, args, message):
+    refuse_client(monkeypatch)
+    result, failed = run_module(mod.main, dict(CONNECTION, **args), monkeypatch)
+    assert failed and message in result["msg"]
