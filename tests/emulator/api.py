@@ -23,7 +23,6 @@ ANY_ACTION = ["Machine.Isolate", "Machine.Scan", "Machine.RestrictExecution", "M
               "Machine.Offboard", "Machine.StopAndQuarantine", "Machine.LiveResponse"]
 ISOLATION_TYPES = ("Full", "Selective", "UnManagedDevice")
 ALERT_PATCH_KEYS = ("status", "assignedTo", "classification", "determination", "comment")
-MACHINE_ID_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 
 
 class Reply:
@@ -482,8 +481,7 @@ def cancel_action(core, req, action_id):
 
 
 def route(core, req):
-    """Dispatch an authenticated API request. Returns (Reply, bucket) where bucket is the
-    throttle bucket; raises ApiError."""
+    """Pick the handler for an authenticated API request; raises ApiError (404) if none."""
     path = req.path
     if path.lower().startswith("/api/v1.0/"):
         path = "/api/" + path[len("/api/v1.0/"):]

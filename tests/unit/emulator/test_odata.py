@@ -58,3 +58,24 @@ def test_quote_round_trip(s):
     got = [x for x in items if pred({"computerDnsName": x})]
     assert got == [x for x in items if x.lower() == s.lower()]
     assert s in got
+
+
+def test_quote_round_trip_through_api(client, ctl):
+    """Same property end to end: machine names created via control, found via GET /api/machines?$filter."""
+    from hypothesis import HealthCheck
+
+    seeded = [(m["computerDnsName"], m["id"]) for m in client.api("GET", "/api/machines").json()["value"]]
+    created = []
+
+    @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30))
+    @hsettings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(s):
+        m = ctl.create_machines([{"computerDnsName": s}])[0]
+        created.append((s, m["id"]))
+        flt = "computerDnsName eq '" + s.replace("'", "''") + "'"
+        r = client.api("GET", "/api/machines", params={"$filter": flt})
+        assert r.status_code == 200, r.text
+        got = {x["id"] for x in r.json()["value"]}
+        assert got == {i for n, i in seeded + created if n.lower() == s.lower()}
+
+    check()
