@@ -10,7 +10,7 @@ description:
   - Returns an access token for the Defender for Endpoint API, signing in with the client credentials flow
     (client secret, certificate or federated assertion file), as the M(defender.endpoint.token) module does.
   - Takes the same options and environment variables as the collection's modules.
-  - Repeated lookups in one run reuse the token while it has more than five minutes left, and so do the modules:
+  - Repeated lookups in one run reuse the token while it has more than five minutes left, and so do the modules;
     all of them share the token cache file (see O(token_cache)), so one playbook run signs in once.
   - Runs on the controller. Takes no terms.
 version_added: 0.1.0
@@ -20,7 +20,7 @@ extends_documentation_fragment:
   - defender.endpoint.connection.plugins
 notes:
   - The token is a secret. Pass it only to options marked C(no_log) (such as O(access_token) of the collection's
-    modules) or set C(no_log: true) on tasks that use it elsewhere.
+    modules) or set C(no_log=true) on tasks that use it elsewhere.
 seealso:
   - module: defender.endpoint.token
   - module: defender.endpoint.token_info

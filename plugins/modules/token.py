@@ -19,7 +19,7 @@ description:
     expiry (Ansible masks the token itself in the result, because it is a C(no_log) option).
   - The claims are decoded, not verified. Use M(defender.endpoint.token_info) to check a token.
   - The task output is always hidden (as with C(no_log)), because it holds a bearer token; the registered
-    result is complete. Still, add C(no_log: true) to the task so that no log or callback sees it.
+    result is complete. Still, add C(no_log=true) to the task so that no log or callback sees it.
 version_added: 0.1.0
 author:
   - defender.endpoint contributors
@@ -94,7 +94,7 @@ EXAMPLES = r"""
 RETURN = r"""
 access_token:
   description:
-    - The bearer token. Send it as C(Authorization: Bearer <token>). Treat it as a secret.
+    - The bearer token. Send it in the C(Authorization) header as C(Bearer <token>). Treat it as a secret.
     - When the token was given in O(access_token), Ansible masks it here.
   returned: success
   type: str
