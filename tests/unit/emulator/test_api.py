@@ -4,7 +4,6 @@ import time
 import urllib.parse
 
 import jwt
-import pytest
 
 
 def _err(r, status, code):
@@ -65,19 +64,19 @@ def test_top_limit_and_no_next_link_with_top(client):
 
 def test_paging_25000_alerts(client, ctl):
     ctl.reset(alerts=25000, machines=200)
-    seen, skip, t0 = [], 0, time.monotonic()
+    seen, order, skip, t0 = [], [], 0, time.monotonic()
     while True:
         r = client.api("GET", f"/api/alerts?$top=10000&$skip={skip}")
         page = r.json()["value"]
         assert "@odata.nextLink" not in r.json()
         seen += [a["id"] for a in page]
+        order += [(a["alertCreationTime"], a["id"]) for a in page]
         if len(page) < 10000:
             break
         skip += 10000
     elapsed = time.monotonic() - t0
     assert len(seen) == len(set(seen)) == 25000
-    created = [(a["alertCreationTime"], a["id"]) for a in ctl_alerts_sorted(seen, client)]
-    assert created == sorted(created)
+    assert order == sorted(order)  # stable default order: creation time, then id
     print(f"served 25,000 alerts in {elapsed:.2f}s")
     # without $top: 10,000 and a well-formed nextLink that can be followed to the end
     url = client.s["api_url"] + "/api/alerts?$filter=" + urllib.parse.quote("severity ne 'UnSpecified'")
@@ -89,12 +88,6 @@ def test_paging_25000_alerts(client, ctl):
         links += bool(url)
         assert not url or "$skip=" in url and url.count("$skip") == 1
     assert total == len(ctl.query("alerts", "severity ne 'UnSpecified'")) and links == 2
-
-
-def ctl_alerts_sorted(ids, client):
-    # cheap re-read of creation times through the API (first page is enough to check the order)
-    r = client.api("GET", "/api/alerts?$top=10000")
-    return r.json()["value"]
 
 
 # --- alerts -------------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 """Sign-in: discovery, v1/v2 token endpoints, credentials (secret, Basic, certificate, federated),
 Entra error bodies, signing keys and rotation. Uses real requests and real msal."""
 
+import base64
+import binascii
 import ssl
+import time
 
 import jwt
 import msal
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
 
 
 def _session(settings):
@@ -188,9 +190,6 @@ def test_wrong_certificate_and_expired_assertion(client, settings):
     # hand-made expired assertion signed with the right key
     key, _ = _cert_parts(settings, "cert")
     cid = settings["apps"]["cert"]["client_id"]
-    import base64
-    import binascii
-    import time
     x5t = base64.urlsafe_b64encode(binascii.unhexlify(settings["apps"]["cert"]["thumbprint"])).decode()
     aud = f"{settings['login_url']}/{settings['tenant_id']}/oauth2/v2.0/token"
     now = time.time()
