@@ -26,13 +26,13 @@ _RELATIVE = re.compile(r"^\s*(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def literal(value):
+def literal(value, name=None):
     """An OData string literal: single quotes doubled, control characters refused."""
     if not isinstance(value, str):
         value = str(value)
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise DefenderConfigError("value %r contains a control character (newline, tab...) and cannot be used in a filter"
-                                  % value[:40])
+        raise DefenderConfigError("%svalue %r contains a control character (newline, tab...) and cannot be used in a "
+                                  "filter" % ("%s: " % name if name else "", value[:40]))
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -54,13 +54,21 @@ def parse_time(value, name="time", now=None):
     if isinstance(value, datetime.datetime):
         return _utc(value)
     if not isinstance(value, str) or not value.strip():
-        raise DefenderConfigError("%s must be an ISO 8601 time or an age such as 24h or 7d, got %r" % (name, value))
+        raise DefenderConfigError("%s must be an ISO 8601 time or an age such as 24h or 7d, got %r"
+                                  % (name, value[:80] if isinstance(value, str) else value))
     text = value.strip()
     rel = _RELATIVE.match(text)
-    if rel:
-        now = _utc(now) if now else datetime.datetime.now(datetime.timezone.utc)
-        seconds = int(rel.group(1)) * _UNITS[rel.group(2)[0].lower()]
-        return now - datetime.timedelta(seconds=seconds)
+    try:
+        if rel:
+            now = _utc(now) if now else datetime.datetime.now(datetime.timezone.utc)
+            seconds = int(rel.group(1)) * _UNITS[rel.group(2)[0].lower()]
+            return now - datetime.timedelta(seconds=seconds)
+        return _parse_iso(text, name, value)
+    except OverflowError:  # "999999999d", or a UTC conversion past year 1 or 9999
+        raise DefenderConfigError("%s is out of range (years 1 to 9999), got %r" % (name, value[:80])) from None
+
+
+def _parse_iso(text, name, value):
     iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     # Python 3.10 fromisoformat rejects 7-digit fractions as the API writes them; trim to microseconds.
     iso = re.sub(r"(\.\d{6})\d+", r"\1", iso)
@@ -68,21 +76,22 @@ def parse_time(value, name="time", now=None):
         parsed = datetime.datetime.fromisoformat(iso)
     except ValueError:
         raise DefenderConfigError("%s must be an ISO 8601 time (2026-01-31T08:00:00Z) or an age such as 24h or 7d, "
-                                  "got %r" % (name, value)) from None
+                                  "got %r" % (name, value[:80])) from None
     return _utc(parsed)
 
 
 def datetime_literal(value, name="time"):
     """The unquoted UTC form the API expects: ``2026-01-31T08:00:00Z`` (fractions kept if present)."""
     dt = parse_time(value, name)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime("%Y"): it writes year 1 as "1", which is not an OData datetime.
+    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second)
     if dt.microsecond:
         text += (".%06d" % dt.microsecond).rstrip("0")
     return text + "Z"
 
 
 def eq(name, value):
-    return "%s eq %s" % (prop(name), literal(value))
+    return "%s eq %s" % (prop(name), literal(value, name))
 
 
 def any_of(name, values):
