@@ -1,0 +1,868 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Side-by-side benchmarks of defender.endpoint against the DIY ``ansible.builtin.uri`` baseline and the API's limits.
+
+Run through ``benchmarks/run`` (which provides the venv); see docs/performance.md for what each figure means.
+Every figure is measured next to its baseline in the same run, against one emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+NS, NAME = "defender", "endpoint"
+SCENARIOS = ("tokens", "overhead", "export", "isolation")
+
+# Sizes. `tiny` only keeps the command working (tests/e2e/test_benchmarks_smoke.py); `full` gives the figures.
+SIZES = {
+    "tiny": dict(token_tasks=5, overhead_tasks=3, overhead_repeats=1, export_small=300, export_big=3000,
+                 export_repeats=1, iso_machines=30, iso_scale=0.01, diy_machines=5, diy_scale=1.0),
+    "full": dict(token_tasks=50, overhead_tasks=30, overhead_repeats=3, export_small=10000, export_big=100000,
+                 export_repeats=2, iso_machines=1000, iso_scale=0.02, diy_machines=150, diy_scale=1.0),
+}
+RATE_PER_MINUTE = 100  # the API's documented per-app limit for these endpoints (facts sheet §8.1)
+
+
+def log(msg):
+    sys.stderr.write("[bench %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def fmt_num(v, digits=2):
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return "{:,}".format(v)
+    if isinstance(v, float):
+        if abs(v) >= 1000:
+            return "{:,.0f}".format(v)
+        return ("{:.%df}" % digits).format(v)
+    return str(v)
+
+
+def figure(name, ours, baseline, unit="", goal=None, met=None, ratio=None, note=None, baseline_name=None):
+    """One row of the table. ``ratio`` is ours/baseline unless given."""
+    if ratio is None and isinstance(ours, (int, float)) and isinstance(baseline, (int, float)) \
+            and not isinstance(ours, bool) and baseline:
+        ratio = ours / baseline
+    return {"figure": name, "ours": ours, "baseline": baseline, "baseline_name": baseline_name, "unit": unit,
+            "ratio": ratio, "goal": goal, "met": met, "note": note}
+
+
+class Skip(Exception):
+    """A scenario cannot run yet (for instance the module it measures has not landed)."""
+
+
+# --------------------------------------------------------------------------------------------- machine
+
+
+def machine_info(venv_python):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        from ansible.release import __version__ as core_version
+    except ImportError:
+        core_version = "unknown"
+    commit = ""
+    try:
+        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        if dirty:
+            commit += "+dirty"
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "ansible_core": core_version,
+        "platform": platform.platform(),
+        "commit": commit,
+        "loadavg_at_start": [round(x, 2) for x in load] if load else None,
+        "python_path": venv_python,
+    }
+
+
+# --------------------------------------------------------------------------------------------- memory probe
+
+
+def run_measured(cmd, env=None, cwd=None, timeout=1800):
+    """Run ``cmd``; return (CompletedProcess, wall seconds, max RSS in KiB of the process tree's largest process).
+
+    /usr/bin/time -v reports the child's peak resident set size; without it, a tiny Python wrapper reads
+    getrusage(RUSAGE_CHILDREN).ru_maxrss after waiting for the command (same number: the largest of the waited-for
+    descendants).
+    """
+    gnu_time = shutil.which("time", path="/usr/bin:/bin") if os.path.exists("/usr/bin/time") else None
+    if gnu_time:
+        wrapped = [gnu_time, "-v"] + cmd
+    else:
+        wrapped = [sys.executable, "-c",
+                   "import resource, subprocess, sys\n"
+                   "rc = subprocess.call(sys.argv[1:])\n"
+                   "sys.stderr.write('\\n\\tMaximum resident set size (kbytes): %d\\n' % "
+                   "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+                   "sys.exit(rc)"] + cmd
+    start = time.perf_counter()
+    proc = subprocess.run(wrapped, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - start
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return proc, wall, int(m.group(1)) if m else None
+
+
+# --------------------------------------------------------------------------------------------- the harness
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.size = dict(SIZES[args.size])
+        self.python = sys.executable
+        self.bindir = os.path.dirname(self.python)
+        self.work = tempfile.mkdtemp(prefix="defender-bench-")
+        self.root = os.path.join(self.work, "collections")
+        self.coll = os.path.join(self.root, "ansible_collections", NS, NAME)
+        self.emu_proc = None
+        self.settings = None
+        self.ctl = None
+        self.results = {}
+        self.counter = 0
+
+    # ---- layout
+
+    def layout(self):
+        """Copy the collection to ansible_collections/defender/endpoint: the committed tree (HEAD) by default, so
+        uncommitted edits in a shared checkout do not leak into the figures; --worktree takes tracked and untracked
+        (not ignored) files as they are, like scripts/test; outside git, every file but caches and venvs."""
+        os.makedirs(self.coll)
+        in_git = subprocess.run(["git", "-C", REPO, "rev-parse", "--show-toplevel"], capture_output=True,
+                                text=True).stdout.strip() == REPO
+        if in_git and not self.args.worktree:
+            archive = subprocess.run(["git", "-C", REPO, "archive", "--format=tar", "HEAD"], capture_output=True,
+                                     check=True).stdout
+            import io
+            import tarfile
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+                tar.extractall(self.coll, members=members)
+            count, source = sum(1 for m in members if m.isfile()), "HEAD"
+        else:
+            if in_git:
+                listing = subprocess.run(["git", "-C", REPO, "ls-files", "-co", "--exclude-standard", "-z"],
+                                         capture_output=True, check=True).stdout.decode().split("\0")
+                files = [f for f in listing if f and os.path.isfile(os.path.join(REPO, f))]
+            else:
+                files = []
+                for top, dirs, names in os.walk(REPO):
+                    rel_top = os.path.relpath(top, REPO)
+                    dirs[:] = [d for d in dirs if d not in (".git", ".cache", "__pycache__", ".pytest_cache")
+                               and not d.startswith(".venv") and os.path.join(rel_top, d) != "tests/output"
+                               and not (rel_top == "benchmarks" and d == "results")]
+                    files += [os.path.normpath(os.path.join(rel_top, n)) for n in names]
+            for rel in files:
+                dest = os.path.join(self.coll, rel)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copy2(os.path.join(REPO, rel), dest)
+            count, source = len(files), "working tree"
+        for d in ("tmp", "playbooks", "out", "token-cache"):
+            os.makedirs(os.path.join(self.work, d), exist_ok=True)
+        self.source = source
+        log("collection (%s, %d files) laid out in %s" % (source, count, self.coll))
+
+    def has_plugin(self, kind, name):
+        return os.path.isfile(os.path.join(self.coll, "plugins", kind, name + ".py"))
+
+    def module_options(self, name):
+        """The option names a module documents (so the harness passes only what exists)."""
+        import yaml
+        path = os.path.join(self.coll, "plugins", "modules", name + ".py")
+        with open(path, encoding="utf-8") as handle:
+            src = handle.read()
+        m = re.search(r'DOCUMENTATION\s*=\s*r?"""(.*?)"""', src, re.S)
+        doc = yaml.safe_load(m.group(1)) if m else {}
+        return set((doc or {}).get("options") or {})
+
+    # ---- emulator
+
+    def start_emulator(self):
+        sys.path.insert(0, os.path.join(self.coll, "tests", "emulator"))
+        import control  # the emulator's own helper (stdlib only)
+        self.control = control
+        state = os.path.join(self.work, "emulator")
+        self.emu_proc, self.settings = control.start_emulator(state, python=self.python, alerts=100, machines=20)
+        self.ctl = control.EmulatorControl(self.settings, timeout=300)
+        log("emulator at %s (pid %d)" % (self.settings["api_url"], self.emu_proc.pid))
+
+    def stop_emulator(self):
+        if self.emu_proc is not None:
+            self.control.stop_emulator(self.emu_proc)
+            self.emu_proc = None
+
+    def reset(self, alerts=100, machines=20, throttle=False, time_scale=1.0, **config):
+        start = time.perf_counter()
+        out = self.ctl.reset(alerts=alerts, machines=machines, time_scale=time_scale, **config)
+        if isinstance(throttle, dict):
+            self.ctl.config(throttle=dict(throttle, enabled=True))
+        else:
+            self.ctl.config(throttle=bool(throttle))
+        log("emulator reset: %s alerts, %s machines, time_scale %s, throttle %s (%.1fs)"
+            % (out.get("alerts"), out.get("machines"), time_scale, throttle, time.perf_counter() - start))
+        return out
+
+    def app(self):
+        apps = self.settings.get("apps") or {}
+        full = apps.get("full") or {}
+        return {"tenant_id": self.settings["tenant_id"],
+                "client_id": full.get("client_id") or self.settings["client_id"],
+                "client_secret": full.get("client_secret") or self.settings["client_secret"]}
+
+    def token(self):
+        """A token minted by the emulator's control interface (no sign-in request is counted)."""
+        return self.ctl.mint_token(app="full")["access_token"]
+
+    def token_requests(self):
+        stats = self.ctl.stats()
+        return sum((stats.get("token_requests") or {}).values()), stats.get("api_requests", 0), stats
+
+    # ---- ansible
+
+    def base_vars(self):
+        a = self.app()
+        return {
+            "ansible_python_interpreter": self.python,
+            "api_url": self.settings["api_url"],
+            "login_url": self.settings["login_url"],
+            "ca_path": self.settings["ca_path"],
+            "tenant_id": a["tenant_id"],
+            "client_id": a["client_id"],
+            "client_secret": a["client_secret"],
+            "resource": self.settings.get("resource") or "https://api.securitycenter.microsoft.com",
+        }
+
+    def playbook(self, label, plays, extra_vars=None, token_cache=None, check=True, env_extra=None):
+        """Write and run a playbook; returns wall seconds, per-task times and the output path."""
+        self.counter += 1
+        stem = "%02d-%s" % (self.counter, label)
+        pb = os.path.join(self.work, "playbooks", stem + ".yml")
+        with open(pb, "w", encoding="utf-8") as handle:
+            json.dump(plays, handle, indent=1)  # JSON is YAML
+        varfile = os.path.join(self.work, "playbooks", stem + ".vars.json")
+        fd = os.open(varfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(dict(self.base_vars(), **(extra_vars or {})), handle)
+        timer = os.path.join(self.work, "out", stem + ".timer.json")
+        out = os.path.join(self.work, "out", stem + ".log")
+        cache = token_cache or os.path.join(self.work, "token-cache", stem)
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": self.root,
+            "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
+            "BENCH_TIMER_OUT": timer,
+            "ANSIBLE_LOCAL_TEMP": os.path.join(self.work, "tmp"),
+            "ANSIBLE_REMOTE_TEMP": os.path.join(self.work, "tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+            "ANSIBLE_PYTHON_INTERPRETER": self.python,
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+            "ANSIBLE_LOCALHOST_WARNING": "0",
+            "DEFENDER_TOKEN_CACHE_DIR": cache,
+            "XDG_CACHE_HOME": os.path.join(self.work, "xdg-cache"),
+        })
+        env.update(env_extra or {})
+        for name in ("ANSIBLE_CONFIG", "DEFENDER_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_ID",
+                     "AZURE_TENANT_ID", "DEFENDER_API_URL", "AZURE_AUTHORITY_HOST"):
+            env.pop(name, None)
+        cmd = [os.path.join(self.bindir, "ansible-playbook"), "-i", "localhost,", "-c", "local", pb,
+               "-e", "@" + varfile]
+        start = time.perf_counter()
+        with open(out, "w", encoding="utf-8") as handle:
+            rc = subprocess.call(cmd, env=env, cwd=self.work, stdout=handle, stderr=subprocess.STDOUT)
+        wall = time.perf_counter() - start
+        try:
+            with open(timer, encoding="utf-8") as handle:
+                tasks = json.load(handle)["tasks"]
+        except (OSError, ValueError):
+            tasks = []
+        if check and rc != 0:
+            with open(out, encoding="utf-8") as handle:
+                tail = handle.read()[-3000:]
+            raise RuntimeError("playbook %s failed (rc %d); log %s:\n%s" % (stem, rc, out, tail))
+        return {"rc": rc, "wall": wall, "tasks": tasks, "log": out, "playbook": pb}
+
+    @staticmethod
+    def play(tasks, module_defaults=None, name="bench"):
+        p = {"name": name, "hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}
+        if module_defaults:
+            p["module_defaults"] = {"group/defender.endpoint.all": module_defaults}
+        return [p]
+
+    @staticmethod
+    def task_seconds(run, action_suffix):
+        return [t["seconds"] for t in run["tasks"] if t["action"].endswith(action_suffix) and t["seconds"]]
+
+    # ---- scenarios
+
+    def run(self):
+        self.layout()
+        self.start_emulator()
+        try:
+            for name in self.args.only:
+                log("scenario %s" % name)
+                start = time.perf_counter()
+                try:
+                    res = getattr(self, "scenario_" + name)()
+                    res.setdefault("status", "ok")
+                except Skip as exc:
+                    res = {"status": "skipped", "reason": str(exc), "figures": []}
+                except Exception as exc:  # report and go on with the next scenario
+                    res = {"status": "error", "reason": "%s: %s" % (type(exc).__name__, exc), "figures": [],
+                           "traceback": traceback.format_exc()}
+                    log(res["traceback"])
+                res["seconds"] = round(time.perf_counter() - start, 1)
+                self.results[name] = res
+                log("scenario %s: %s in %.1fs" % (name, res["status"], res["seconds"]))
+        finally:
+            self.stop_emulator()
+
+    # 1. token requests ------------------------------------------------------------------------------------
+
+    def scenario_tokens(self):
+        if not self.has_plugin("modules", "alert_info") or not self.has_plugin("lookup", "token"):
+            raise Skip("needs the alert_info module and the token lookup")
+        n = self.size["token_tasks"]
+        self.reset(alerts=max(100, n))
+        ids = self.ctl.query("alerts")[:n]
+        conn = {"api_url": "{{ api_url }}", "login_url": "{{ login_url }}", "ca_path": "{{ ca_path }}"}
+        creds = dict(conn, tenant_id="{{ tenant_id }}", client_id="{{ client_id }}",
+                     client_secret="{{ client_secret }}")
+        lookup = ("{{ lookup('defender.endpoint.token', tenant_id=tenant_id, client_id=client_id, "
+                  "client_secret=client_secret, login_url=login_url, api_url=api_url, ca_path=ca_path) }}")
+        reads = [{"name": "read alert %d" % i, "defender.endpoint.alert_info": {"id": aid}}
+                 for i, aid in enumerate(ids)]
+        variants = {
+            "lookup": self.play(
+                [{"name": "token from the lookup", "ansible.builtin.set_fact": {"bench_token": lookup},
+                  "no_log": True}] + reads,
+                module_defaults=dict(conn, access_token="{{ bench_token }}")),
+            "credentials": self.play(reads, module_defaults=creds),
+        }
+        diy = []
+        for i, aid in enumerate(ids):
+            diy.append({"name": "token %d" % i, "no_log": True, "register": "tok", "ansible.builtin.uri": {
+                "url": "{{ login_url }}/{{ tenant_id }}/oauth2/v2.0/token", "method": "POST",
+                "body_format": "form-urlencoded", "ca_path": "{{ ca_path }}",
+                "body": {"grant_type": "client_credentials", "client_id": "{{ client_id }}",
+                         "client_secret": "{{ client_secret }}", "scope": "{{ resource }}/.default"}}})
+            diy.append({"name": "read alert %d" % i, "no_log": True, "ansible.builtin.uri": {
+                "url": "{{ api_url }}/api/alerts/" + aid, "ca_path": "{{ ca_path }}",
+                "headers": {"Authorization": "Bearer {{ tok.json.access_token }}"}}})
+        variants["diy"] = self.play(diy)
+        measured = {}
+        for label, plays in variants.items():
+            tok0, api0, _ = self.token_requests()
+            run = self.playbook("tokens-" + label, plays)
+            tok1, api1, _ = self.token_requests()
+            measured[label] = {"token_requests": tok1 - tok0, "api_requests": api1 - api0,
+                               "wall_seconds": round(run["wall"], 2), "tasks": len(run["tasks"])}
+            log("tokens %s: %s" % (label, measured[label]))
+        diy_n = measured["diy"]["token_requests"]
+        figures = [
+            figure("token requests, %d alert reads: lookup + access_token" % n, measured["lookup"]["token_requests"],
+                   diy_n, goal="1", met=measured["lookup"]["token_requests"] == 1, baseline_name="DIY uri"),
+            figure("token requests, %d alert reads: credentials on every task" % n,
+                   measured["credentials"]["token_requests"], diy_n, goal="1",
+                   met=measured["credentials"]["token_requests"] == 1, baseline_name="DIY uri"),
+            figure("playbook wall time, %d reads: lookup variant (s)" % n, measured["lookup"]["wall_seconds"],
+                   measured["diy"]["wall_seconds"], unit="s", baseline_name="DIY uri",
+                   note="DIY runs 2 tasks per read"),
+        ]
+        return {"figures": figures, "details": measured}
+
+    # 2. per-task overhead -----------------------------------------------------------------------------------
+
+    def scenario_overhead(self):
+        if not self.has_plugin("modules", "alert_info"):
+            raise Skip("needs the alert_info module")
+        n, repeats = self.size["overhead_tasks"], self.size["overhead_repeats"]
+        self.reset(alerts=max(100, n))
+        ids = self.ctl.query("alerts")[:n]
+        token = self.token()
+        extra = {"bench_token": token}
+        ours = self.play([{"name": "read alert %d" % i, "defender.endpoint.alert_info": {"id": aid}}
+                          for i, aid in enumerate(ids)],
+                         module_defaults={"access_token": "{{ bench_token }}", "api_url": "{{ api_url }}",
+                                          "ca_path": "{{ ca_path }}"})
+        uri = self.play([{"name": "read alert %d" % i, "no_log": True, "ansible.builtin.uri": {
+            "url": "{{ api_url }}/api/alerts/" + aid, "ca_path": "{{ ca_path }}",
+            "headers": {"Authorization": "Bearer {{ bench_token }}"}}} for i, aid in enumerate(ids)])
+        runs = {"ours": [], "uri": []}
+        for r in range(repeats):
+            # interleave, alternating who goes first, so drift in machine load hits both alike
+            order = ("ours", "uri") if r % 2 == 0 else ("uri", "ours")
+            for label in order:
+                run = self.playbook("overhead-%s-%d" % (label, r), ours if label == "ours" else uri, extra)
+                secs = self.task_seconds(run, "alert_info" if label == "ours" else "uri")
+                runs[label].append({"wall": run["wall"], "task_mean": statistics.mean(secs),
+                                    "task_median": statistics.median(secs), "tasks": len(secs)})
+                log("overhead %s run %d: wall %.2fs, %.3fs/task" % (label, r, run["wall"], statistics.mean(secs)))
+        ours_task = statistics.median(x["task_mean"] for x in runs["ours"])
+        uri_task = statistics.median(x["task_mean"] for x in runs["uri"])
+        ours_wall = statistics.median(x["wall"] for x in runs["ours"])
+        uri_wall = statistics.median(x["wall"] for x in runs["uri"])
+        imports = self.import_probe(ids[0], token)
+        ratio = ours_task / uri_task
+        figures = [
+            figure("time per task, %d reads by id with access_token (s)" % n, round(ours_task, 3),
+                   round(uri_task, 3), unit="s", goal="≤ 1.10×", met=ratio <= 1.10, baseline_name="uri GET"),
+            figure("playbook wall time, %d reads (s)" % n, round(ours_wall, 2), round(uri_wall, 2), unit="s",
+                   goal="≤ 1.10×", met=(ours_wall / uri_wall) <= 1.10, baseline_name="uri GET"),
+            figure("msal imported by a task given access_token", imports["token"]["msal_imported"],
+                   imports["credentials"]["msal_imported"], goal="no",
+                   met=not imports["token"]["msal_imported"], ratio="–",
+                   baseline_name="same task with client_secret"),
+            figure("token cache file written by that task", imports["token"]["cache_files"] > 0,
+                   imports["credentials"]["cache_files"] > 0, goal="no", met=imports["token"]["cache_files"] == 0,
+                   ratio="–", baseline_name="same task with client_secret"),
+            figure("import time: our module_utils (self) vs msal (cumulative) (ms)",
+                   imports["token"]["ours_ms"], imports["msal_ms"], unit="ms", baseline_name="import msal"),
+            figure("module process wall, one read (s)", imports["token"]["wall"], imports["credentials"]["wall"],
+                   unit="s", baseline_name="same task with client_secret"),
+        ]
+        return {"figures": figures, "details": {"runs": runs, "imports": imports}}
+
+    def module_env(self, cache_dir):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = self.root
+        env["DEFENDER_TOKEN_CACHE_DIR"] = cache_dir
+        env["XDG_CACHE_HOME"] = os.path.join(self.work, "xdg-cache")
+        for name in ("DEFENDER_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_ID", "AZURE_TENANT_ID"):
+            env.pop(name, None)
+        return env
+
+    def module_cmd(self, module, args, label, extra=()):
+        """Run a module directly (no AnsiballZ): ``python [extra] -m <module> args.json`` with PYTHONPATH set."""
+        path = os.path.join(self.work, "out", label + ".args.json")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_remote_tmp=os.path.join(self.work, "tmp"),
+                                                   _ansible_keep_remote_files=False)}, handle)
+        # -m, not the file path: with the file, plugins/modules/ would lead sys.path and its token.py would shadow
+        # the standard library's token module
+        return [self.python] + list(extra) + ["-m", "ansible_collections.%s.%s.plugins.modules.%s" % (NS, NAME, module),
+                                              path]
+
+    @staticmethod
+    def module_result(proc):
+        for line in reversed(proc.stdout.strip().splitlines()):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+        return {"failed": True, "msg": "no JSON on stdout: " + proc.stdout[-500:] + proc.stderr[-1500:]}
+
+    def import_probe(self, alert_id, token):
+        """Run alert_info's real code path in a fresh interpreter with -X importtime: given access_token vs. credentials."""
+        out = {}
+        conn = {"api_url": self.settings["api_url"], "ca_path": self.settings["ca_path"]}
+        variants = {
+            "token": dict(conn, id=alert_id, access_token=token),
+            "credentials": dict(conn, id=alert_id, login_url=self.settings["login_url"], **self.app()),
+        }
+        for label, args in variants.items():
+            cache = os.path.join(self.work, "token-cache", "probe-" + label)
+            cmd = self.module_cmd("alert_info", args, "probe-" + label, extra=["-X", "importtime"])
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, env=self.module_env(cache), cwd=self.work, capture_output=True, text=True,
+                                  timeout=300)
+            wall = time.perf_counter() - start
+            result = self.module_result(proc)
+            if result.get("failed") or result.get("count") != 1:
+                raise RuntimeError("alert_info (%s) did not read the alert: %s" % (label, result.get("msg", result)))
+            imports = parse_importtime(proc.stderr)
+            ours = sum(v["self"] for k, v in imports.items() if k.startswith("ansible_collections.defender."))
+            files = []
+            if os.path.isdir(cache):
+                for top, _, names in os.walk(cache):
+                    files += names
+            out[label] = {
+                "msal_imported": any(k == "msal" or k.startswith("msal.") for k in imports),
+                "cache_files": len(files),
+                "ours_ms": round(ours / 1000.0, 1),
+                "requests_ms": round(imports.get("requests", {}).get("cumulative", 0) / 1000.0, 1),
+                "basic_ms": round(imports.get("ansible.module_utils.basic", {}).get("cumulative", 0) / 1000.0, 1),
+                "all_imports_ms": round(sum(v["self"] for v in imports.values()) / 1000.0, 1),
+                "modules_imported": len(imports),
+                "wall": round(wall, 3),
+            }
+        proc = subprocess.run([self.python, "-X", "importtime", "-c", "import msal"], capture_output=True, text=True)
+        out["msal_ms"] = round(parse_importtime(proc.stderr).get("msal", {}).get("cumulative", 0) / 1000.0, 1)
+        log("imports: %s" % out)
+        return out
+
+    # 3. export --------------------------------------------------------------------------------------------
+
+    def scenario_export(self):
+        if not self.has_plugin("modules", "alert_info"):
+            raise Skip("needs the alert_info module")
+        if "dest" not in self.module_options("alert_info"):
+            raise Skip("alert_info has no dest option yet")
+        small, big, repeats = self.size["export_small"], self.size["export_big"], self.size["export_repeats"]
+        token = self.token()
+        token_file = os.path.join(self.work, "out", "token")
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(token)
+        conn = {"api_url": self.settings["api_url"], "ca_path": self.settings["ca_path"], "access_token": token}
+        floor = [self.python, os.path.join(HERE, "floor_export.py"), self.settings["api_url"], token_file,
+                 self.settings["ca_path"]]
+        dest_dir = os.path.join(self.work, "export")
+        os.makedirs(dest_dir, exist_ok=True)
+        memory = {}
+        for count in (small, big):
+            self.reset(alerts=count)
+            for label in ("ours", "floor"):
+                dest = os.path.join(dest_dir, "mem-%s-%d.jsonl" % (label, count))
+                if label == "ours":
+                    cmd = self.module_cmd("alert_info", dict(conn, dest=dest), "export-mem-%d" % count)
+                else:
+                    cmd = floor + [dest]
+                proc, wall, rss = run_measured(cmd, env=self.module_env(os.path.join(self.work, "token-cache", "x")),
+                                               cwd=self.work)
+                if label == "ours":
+                    result = self.module_result(proc)
+                    if result.get("failed"):
+                        raise RuntimeError("alert_info dest= failed: %s" % result.get("msg"))
+                elif proc.returncode:
+                    raise RuntimeError("floor export failed: %s" % proc.stderr[-1500:])
+                lines, unique = count_jsonl(dest)
+                memory["%s_%d" % (label, count)] = {"max_rss_kib": rss, "wall": round(wall, 2), "lines": lines,
+                                                    "unique_ids": unique}
+                log("export memory %s %d: %s" % (label, count, memory["%s_%d" % (label, count)]))
+                os.unlink(dest)
+        # throughput at the big size (the emulator holds `big` alerts now), interleaved
+        tp = {"ours": [], "floor": []}
+        for r in range(repeats):
+            for label in (("floor", "ours") if r % 2 == 0 else ("ours", "floor")):
+                dest = os.path.join(dest_dir, "tp-%s-%d.jsonl" % (label, r))
+                if label == "ours":
+                    run = self.playbook("export-%d" % r, self.play(
+                        [{"name": "export", "defender.endpoint.alert_info": {"dest": dest}}],
+                        module_defaults={"access_token": "{{ bench_token }}", "api_url": "{{ api_url }}",
+                                         "ca_path": "{{ ca_path }}"}), {"bench_token": token})
+                    secs = self.task_seconds(run, "alert_info")[0]
+                else:
+                    start = time.perf_counter()
+                    proc = subprocess.run(floor + [dest], cwd=self.work, capture_output=True, text=True, timeout=1800)
+                    secs = time.perf_counter() - start
+                    if proc.returncode:
+                        raise RuntimeError("floor export failed: %s" % proc.stderr[-1500:])
+                lines, unique = count_jsonl(dest)
+                tp[label].append({"seconds": round(secs, 2), "lines": lines, "unique_ids": unique,
+                                  "alerts_per_second": round(lines / secs, 1)})
+                log("export %s run %d: %s" % (label, r, tp[label][-1]))
+                os.unlink(dest)
+        ours_tp = statistics.median(x["alerts_per_second"] for x in tp["ours"])
+        floor_tp = statistics.median(x["alerts_per_second"] for x in tp["floor"])
+        complete = all(x["lines"] == big and x["unique_ids"] == big for x in tp["ours"])
+        rss = {k: (v["max_rss_kib"] or 0) / 1024.0 for k, v in memory.items()}
+        growth_ours = rss["ours_%d" % big] / rss["ours_%d" % small] if rss["ours_%d" % small] else None
+        growth_floor = rss["floor_%d" % big] / rss["floor_%d" % small] if rss["floor_%d" % small] else None
+        figures = [
+            figure("export throughput, %s alerts (alerts/s)" % fmt_num(big), ours_tp, floor_tp, unit="alerts/s",
+                   goal="≥ 0.90×", met=ours_tp / floor_tp >= 0.90, baseline_name="requests loop (floor)"),
+            figure("export complete: lines = unique ids = %s" % fmt_num(big), complete, True, goal="yes",
+                   met=complete, ratio="–"),
+            figure("peak RSS of the process, %s alerts (MiB)" % fmt_num(small), round(rss["ours_%d" % small], 1),
+                   round(rss["floor_%d" % small], 1), unit="MiB", baseline_name="requests loop (floor)"),
+            figure("peak RSS of the process, %s alerts (MiB)" % fmt_num(big), round(rss["ours_%d" % big], 1),
+                   round(rss["floor_%d" % big], 1), unit="MiB", baseline_name="requests loop (floor)"),
+            figure("peak RSS growth, %s / %s alerts" % (fmt_num(big), fmt_num(small)), growth_ours, growth_floor,
+                   goal="≤ 1.20 (flat)", met=growth_ours is not None and growth_ours <= 1.20, ratio="–",
+                   baseline_name="requests loop (floor)"),
+        ]
+        return {"figures": figures, "details": {"throughput": tp, "memory": memory}}
+
+    # 4. bulk isolation --------------------------------------------------------------------------------------
+
+    def scenario_isolation(self):
+        if not self.has_plugin("modules", "machine_isolation"):
+            raise Skip("needs the machine_isolation module")
+        opts = self.module_options("machine_isolation")
+        n, scale = self.size["iso_machines"], self.size["iso_scale"]
+        throttle = {"per_minute": RATE_PER_MINUTE, "per_hour": 10 ** 9}
+        self.reset(alerts=10, machines=n, throttle=throttle, time_scale=scale)
+        ids = self.ctl.query("machines")[:n]
+        if len(ids) < n:
+            raise RuntimeError("the emulator holds %d machines, wanted %d" % (len(ids), n))
+        token = self.token()
+        before = self.isolate_counts(ids)
+        self.ctl.clear_requests()
+        args = {"machines": ids, "state": "isolated", "comment": "benchmark: bulk isolation"}
+        if "isolation_type" in opts:
+            args["isolation_type"] = "full"
+        if "wait" in opts:
+            args["wait"] = False
+        env_extra = {}
+        if "requests_per_minute" in opts:
+            args["requests_per_minute"] = RATE_PER_MINUTE
+            # The module's budget counts real minutes, the emulator's minute lasts 60 * scale seconds: scale the
+            # budget's period by the same factor (benchmarks/timescale/sitecustomize.py; nothing else is patched).
+            scale_log = os.path.join(self.work, "out", "timescale.log")
+            env_extra = {"PYTHONPATH": os.path.join(HERE, "timescale"), "BENCH_TIME_SCALE": str(scale),
+                         "BENCH_TIME_SCALE_LOG": scale_log}
+        run = self.playbook("isolation", self.play([
+            {"name": "keep: isolate %d machines" % n, "defender.endpoint.machine_isolation": args,
+             "ignore_errors": True},
+        ], module_defaults={"access_token": "{{ bench_token }}", "api_url": "{{ api_url }}",
+                            "ca_path": "{{ ca_path }}"}), {"bench_token": token}, env_extra=env_extra)
+        task = [t for t in run["tasks"] if t["action"].endswith("machine_isolation")][0]
+        secs, result = task["seconds"], task.get("result") or {}
+        if env_extra and not os.path.exists(env_extra["BENCH_TIME_SCALE_LOG"]):
+            raise RuntimeError("the module's rate budget was not time-scaled (benchmarks/timescale not loaded)")
+        log_entries = [e for e in self.ctl.requests(kind="api")]
+        admitted = [e for e in log_entries if e.get("status") != 429]
+        stamps = sorted(datetime.datetime.fromisoformat(e["time"]).timestamp() for e in log_entries)
+        span = (stamps[-1] - stamps[0]) if stamps else 0.0
+        throttled = len(log_entries) - len(admitted)
+        by_kind = {}
+        for e in admitted:
+            key = "%s %s" % (e["method"], "isolate" if e["path"].endswith("/isolate") else
+                             re.sub(r"/api/([^/]+).*", r"\1", e["path"]))
+            by_kind[key] = by_kind.get(key, 0) + 1
+        after = self.isolate_counts(ids)
+        new = {i: after.get(i, 0) - before.get(i, 0) for i in ids}
+        duplicates = sum(1 for v in new.values() if v > 1)
+        per_machine = result.get("results") or []
+        failures = sum(1 for r in per_machine if r.get("failed")) if per_machine else (n if result.get("failed") else 0)
+        not_isolated = self.not_isolated(ids)
+        bound = len(admitted) / float(RATE_PER_MINUTE) * 60.0 * scale
+        ratio = secs / bound if bound else None
+        ours = {"task_seconds": round(secs, 2), "bound_seconds": round(bound, 2), "api_span_seconds": round(span, 2), "api_requests_admitted": len(admitted),
+                "api_requests_429": throttled, "requests_by_kind": by_kind, "failures": failures,
+                "task_failed": bool(result.get("failed")), "duplicates": duplicates,
+                "machines_with_new_action": sum(1 for v in new.values() if v >= 1),
+                "not_isolated_at_end": len(not_isolated), "time_scale": scale, "options": sorted(args),
+                "changed": result.get("changed"), "msg": result.get("msg")}
+        log("isolation ours: %s" % ours)
+        diy = self.isolation_diy()
+        figures = [
+            figure("isolate %s machines: task time vs rate-limit bound (s)" % fmt_num(n), round(secs, 2),
+                   round(bound, 2), unit="s", goal="≤ 1.05×", met=ratio is not None and ratio <= 1.05,
+                   baseline_name="bound = admitted requests / 100 per minute",
+                   note="time scale %s (a minute lasts %.1f s); %d requests counted (%s), %d answered 429"
+                        % (scale, 60 * scale, len(admitted), ", ".join("%s: %d" % kv for kv in sorted(by_kind.items())),
+                           throttled)),
+            figure("isolate %s machines: failed machines" % fmt_num(n), failures, diy["failures"], goal="0",
+                   met=failures == 0, ratio="–",
+                   baseline_name="DIY uri loop, %d machines, real-time limit" % diy["machines"]),
+            figure("isolate %s machines: machines with duplicate actions" % fmt_num(n), duplicates,
+                   diy["duplicates"], goal="0", met=duplicates == 0, ratio="–",
+                   baseline_name="DIY uri loop"),
+            figure("isolate %s machines: not isolated at the end" % fmt_num(n), len(not_isolated),
+                   diy["not_isolated"], goal="0", met=len(not_isolated) == 0, ratio="–",
+                   baseline_name="DIY uri loop"),
+            figure("DIY uri loop, %d machines under 100/min: requests answered 429" % diy["machines"], None,
+                   diy["throttled"], ratio="–", baseline_name="DIY uri loop",
+                   note="time scale %s; wall %.1f s" % (diy["time_scale"], diy["seconds"])),
+        ]
+        return {"figures": figures, "details": {"ours": ours, "diy": diy}}
+
+    def isolate_counts(self, ids):
+        wanted = set(ids)
+        counts = {}
+        for a in self.ctl.machine_actions():
+            if a.get("type") == "Isolate" and a.get("machineId") in wanted:
+                counts[a["machineId"]] = counts.get(a["machineId"], 0) + 1
+        return counts
+
+    def not_isolated(self, ids):
+        """Machines whose newest Isolate/Unisolate action is not a live (or succeeded) Isolate."""
+        latest = {}
+        for a in self.ctl.machine_actions():
+            if a.get("type") in ("Isolate", "Unisolate") and a.get("status") not in ("Failed", "Cancelled", "TimeOut"):
+                mid = a.get("machineId")
+                stamp = a.get("creationDateTimeUtc") or ""
+                if mid not in latest or stamp >= latest[mid][0]:
+                    latest[mid] = (stamp, a["type"])
+        return [i for i in ids if latest.get(i, ("", None))[1] != "Isolate"]
+
+    def isolation_diy(self):
+        """The DIY contrast: one uri POST per machine in a loop, under the same 100/minute limit (real time)."""
+        k, scale = self.size["diy_machines"], self.size["diy_scale"]
+        throttle = {"per_minute": RATE_PER_MINUTE, "per_hour": 10 ** 9}
+        self.reset(alerts=10, machines=max(k, 20), throttle=throttle, time_scale=scale)
+        ids = self.ctl.query("machines")[:k]
+        token = self.token()
+        before = self.isolate_counts(ids)
+        self.ctl.clear_requests()
+        run = self.playbook("isolation-diy", self.play([{
+            "name": "isolate with uri", "loop": ids, "no_log": True, "ignore_errors": True,
+            "ansible.builtin.uri": {"url": "{{ api_url }}/api/machines/{{ item }}/isolate", "method": "POST",
+                                    "body_format": "json", "status_code": [201], "ca_path": "{{ ca_path }}",
+                                    "headers": {"Authorization": "Bearer {{ bench_token }}"},
+                                    "body": {"Comment": "benchmark: DIY loop", "IsolationType": "Full"}}}]),
+            {"bench_token": token})
+        secs = self.task_seconds(run, "uri")[0]
+        posts = [e for e in self.ctl.requests(kind="api", method="POST")]
+        throttled = sum(1 for e in posts if e.get("status") == 429)
+        failures = sum(1 for e in posts if e.get("status") != 201)
+        after = self.isolate_counts(ids)
+        duplicates = sum(1 for i in ids if after.get(i, 0) - before.get(i, 0) > 1)
+        out = {"machines": k, "time_scale": scale, "seconds": round(secs, 2), "posts": len(posts),
+               "throttled": throttled, "failures": failures, "duplicates": duplicates,
+               "not_isolated": len(self.not_isolated(ids))}
+        log("isolation DIY: %s" % out)
+        return out
+
+
+def parse_importtime(stderr):
+    """{module: {"self": us, "cumulative": us}} from ``python -X importtime`` output (first import wins)."""
+    out = {}
+    for line in stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S+)", line)
+        if m and m.group(3) not in out:
+            out[m.group(3)] = {"self": int(m.group(1)), "cumulative": int(m.group(2))}
+    return out
+
+
+def count_jsonl(path):
+    """(lines, unique ids) of a JSON Lines export, read as a stream."""
+    lines = 0
+    ids = set()
+    with open(path, "rb") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            lines += 1
+            m = re.search(rb'"id":"([^"]*)"', line)
+            if m:
+                ids.add(m.group(1))
+            else:
+                ids.add(json.loads(line).get("id"))
+    return lines, len(ids)
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def table_rows(results):
+    rows = []
+    for num, name in enumerate(SCENARIOS, 1):
+        if name not in results:
+            continue
+        res = results[name]
+        if res["status"] != "ok":
+            reason = (res.get("reason") or "").strip().splitlines()
+            rows.append([str(num), "%s: %s (%s)" % (name, res["status"].upper(), reason[0][:160] if reason else ""),
+                         "", "", "", "", "", ""])
+            continue
+        for f in res["figures"]:
+            ratio = f["ratio"]
+            ratio_s = ratio if isinstance(ratio, str) else ("%.2f×" % ratio if ratio is not None else "–")
+            met = "–" if f["met"] is None else ("yes" if f["met"] else "**NO**")
+            rows.append([str(num), f["figure"], fmt_num(f["ours"]), fmt_num(f["baseline"]),
+                         f.get("baseline_name") or "", ratio_s, f["goal"] or "–", met])
+    return rows
+
+
+HEADERS = ["#", "figure", "ours", "baseline", "baseline is", "ratio", "goal", "met"]
+
+
+def render_text(rows):
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(HEADERS)]
+    line = "  ".join(h.ljust(w) for h, w in zip(HEADERS, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def render_markdown(rows, machine, size):
+    out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    out.append("")
+    out.append("Size `%s`, %s, %s CPUs (%s), Python %s, ansible-core %s, commit %s, load average at start %s."
+               % (size, machine["date"], machine["nproc"], machine["cpu"], machine["python"], machine["ansible_core"],
+                  machine["commit"] or "?", machine["loadavg_at_start"]))
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="defender.endpoint benchmarks (see docs/performance.md)")
+    p.add_argument("--size", choices=sorted(SIZES), default="full")
+    p.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated subset of %s" % ", ".join(SCENARIOS))
+    p.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
+    p.add_argument("--markdown", default=None, help="default: the --json path with .md")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (playbooks, logs, exports)")
+    p.add_argument("--worktree", action="store_true",
+                   help="measure the working tree as it is (default in a git checkout: the committed HEAD)")
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in args.only if s not in SCENARIOS]
+    if unknown:
+        p.error("unknown scenario(s): %s" % ", ".join(unknown))
+    args.markdown = args.markdown or os.path.splitext(args.json)[0] + ".md"
+
+    bench = Bench(args)
+    machine = machine_info(bench.python)
+    log("size %s on %s CPUs (%s), Python %s, ansible-core %s; work dir %s"
+        % (args.size, machine["nproc"], machine["cpu"], machine["python"], machine["ansible_core"], bench.work))
+    started = time.perf_counter()
+    try:
+        bench.run()
+    finally:
+        if args.keep:
+            log("work dir kept: %s" % bench.work)
+        else:
+            shutil.rmtree(bench.work, ignore_errors=True)
+    rows = table_rows(bench.results)
+    machine["collection_source"] = getattr(bench, "source", None)
+    doc = {"size": args.size, "parameters": bench.size, "machine": machine,
+           "seconds": round(time.perf_counter() - started, 1), "scenarios": bench.results}
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w", encoding="utf-8") as handle:
+        json.dump(doc, handle, indent=2, default=str)
+    with open(args.markdown, "w", encoding="utf-8") as handle:
+        handle.write(render_markdown(rows, machine, args.size))
+    print(render_text(rows))
+    print()
+    print("size %s, %s, %s CPUs (%s), Python %s, ansible-core %s; %.0f s; results in %s and %s"
+          % (args.size, machine["date"], machine["nproc"], machine["cpu"], machine["python"], machine["ansible_core"],
+             doc["seconds"], args.json, args.markdown))
+    return 1 if any(r["status"] == "error" for r in bench.results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
