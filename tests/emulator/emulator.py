@@ -40,9 +40,7 @@ def main(argv=None):
 
     emu = Emulator(state_dir=args.state_dir, port=args.port, host=args.host, seed=args.seed, alerts=args.alerts,
                    machines=args.machines, time_scale=args.time_scale, token_lifetime=args.token_lifetime,
-                   duplicate_mode=args.duplicate_mode)
-    if args.no_throttle:
-        emu.apply_config({"throttle": False})
+                   duplicate_mode=args.duplicate_mode, **({"throttle": False} if args.no_throttle else {}))
     settings = emu.start()
     stop = threading.Event()
 

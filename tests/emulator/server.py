@@ -69,13 +69,17 @@ class Emulator:
         self.thread = None
         self.settings = None
         self.api_url = None
-        self._init_state(seed, alerts, machines, anchor, dict(config, time_scale=time_scale))
+        # reset() returns to these unless told otherwise (so --time-scale etc. survive a reset)
+        self.startup = {"seed": seed, "alerts": alerts, "machines": machines, "anchor": anchor,
+                        "config": dict(config, time_scale=time_scale)}
+        self._init_state(seed, alerts, machines, anchor, self.startup["config"])
 
     # --- state ----------------------------------------------------------------------------
 
     def _init_state(self, seed, alerts, machines, anchor, config):
         store = data.Store(seed=seed, alerts=alerts, machines=machines, anchor=anchor,
                            tenant_id=self.identity.main_tenant["id"])
+        self.throttle.clear()  # before apply_config, which may set throttle limits
         with self.lock:
             self.seed = seed
             self.store = store
@@ -87,13 +91,16 @@ class Emulator:
             self.seq = 0
         self.stats = {"token_requests": {}, "api_requests": 0, "api_requests_by_app": {}, "throttled": 0,
                       "faults_fired": 0}
-        self.throttle.clear()
         self.faults = policies.Faults(seed)
         with self.identity.lock:
             self.identity.token_calls.clear()
 
-    def reset(self, seed=None, alerts=1000, machines=100, anchor=None, **config):
-        self._init_state(self.seed if seed is None else seed, alerts, machines, anchor, config)
+    def reset(self, seed=None, alerts=None, machines=None, anchor=None, **config):
+        """Fresh data and state; unspecified values fall back to the start-up ones."""
+        st = self.startup
+        self._init_state(st["seed"] if seed is None else seed, st["alerts"] if alerts is None else alerts,
+                         st["machines"] if machines is None else machines,
+                         st["anchor"] if anchor is None else anchor, dict(st["config"], **config))
 
     def apply_config(self, cfg):
         cfg = dict(cfg)

@@ -32,7 +32,7 @@ def settings(emulator):
 @pytest.fixture
 def ctl(emulator, settings):
     c = EmulatorControl(settings)
-    c.reset(**DEFAULT_RESET)
+    c.reset()  # back to the start-up data and config
     return c
 
 

@@ -99,7 +99,8 @@ def test_incident_and_created_objects(client, ctl):
 
 
 def test_cli_subprocess(tmp_path):
-    proc, settings = start_emulator(str(tmp_path), alerts=50, machines=20, seed=3)
+    proc, settings = start_emulator(str(tmp_path), alerts=50, machines=20, seed=3, time_scale=0.5,
+                                    no_throttle=True)
     try:
         assert settings["api_url"].startswith("https://127.0.0.1:")
         assert set(settings) >= {"api_url", "login_url", "ca_path", "tenant_id", "client_id", "client_secret",
@@ -113,6 +114,10 @@ def test_cli_subprocess(tmp_path):
             assert f"export {var}=" in env
         assert os.path.exists(settings["apps"]["federated"]["assertion_path"])
         ctl = EmulatorControl(settings["control_url"], settings["ca_path"])
+        assert ctl.config()["time_scale"] == 0.5 and ctl.config()["throttle"]["enabled"] is False
         assert ctl.reset(alerts=10, machines=12)["alerts"] == 10
+        cfg = ctl.config()  # reset keeps the start-up options
+        assert cfg["time_scale"] == 0.5 and cfg["throttle"]["enabled"] is False
+        assert ctl.reset()["alerts"] == 50
     finally:
         assert stop_emulator(proc) == 0
