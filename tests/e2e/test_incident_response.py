@@ -1,0 +1,226 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The incident_response role through the `respond` playbook (run by its FQCN), against the emulator.
+
+First run: isolates the alert's machine, waits, comments and updates the alert, writes both reports. Second run:
+changed=0 and no write request. Check mode: no write request and no report. An app without Machine.Isolate: stops
+at the permission check, before any write, naming the permission.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+import pytest
+
+RESPOND = [{"ansible.builtin.import_playbook": "defender.endpoint.respond"}]
+RELEASE = [{"ansible.builtin.import_playbook": "defender.endpoint.release"}]
+ISOLATE = [{"ansible.builtin.import_playbook": "defender.endpoint.isolate"}]
+ISOLATE_TASK = "Isolate the machines"
+RELEASE_TASK = "Release the machines"
+CHECK_TASK = "Check that the token carries the permissions this response needs"
+
+
+def _rec(run, name):
+    """The last record of task `name`; role tasks are recorded as "<role> : <name>"."""
+    for r in reversed(run.results):
+        if r.get("task") == name or (r.get("task") or "").endswith(" : " + name):
+            return r
+    return None
+
+
+def _result(run, name):
+    rec = _rec(run, name)
+    assert rec is not None, "task %r did not run; tasks: %s" % (name, [r.get("task") for r in run.results])
+    return rec["result"]
+
+
+def _writes(emulator):
+    """API requests that change something (sign-in POSTs to the token endpoint are not API writes)."""
+    return [r for r in emulator.requests()
+            if r.get("method") not in ("GET", "HEAD", "OPTIONS") and r.get("path", "").lower().startswith("/api/")]
+
+
+def _api_requests(emulator):
+    return [r for r in emulator.requests() if r.get("path", "").lower().startswith("/api/")]
+
+
+def _report_paths(report_dir, name):
+    return os.path.join(report_dir, name + ".json"), os.path.join(report_dir, name + ".md")
+
+
+@pytest.fixture
+def incident(emulator):
+    emulator.reset()
+    inc = emulator.incident()
+    emulator.clear_requests()
+    return inc
+
+
+def test_respond_twice_isolates_records_reports_then_changes_nothing(emulator, ansible, incident, tmp_path):
+    report_dir = str(tmp_path / "reports")
+    extra = {"incident_response_alert_ids": [incident["alert_id"]], "incident_response_report_dir": report_dir}
+
+    started = time.monotonic()
+    first = ansible.playbook(RESPOND, extra_vars=extra)
+    first_seconds = time.monotonic() - started
+    assert first.rc == 0, first.explain()
+    assert _rec(first, "Get one access token for the run")["no_log"] is True
+
+    isolation = _result(first, ISOLATE_TASK)
+    assert _rec(first, ISOLATE_TASK)["status"] == "changed"
+    (machine,) = isolation["results"]
+    assert machine["machine_id"] == incident["machine_id"]
+    assert machine["previous_state"] == "released"
+    assert machine["state"] == "isolated"
+    assert machine["action"]["status"] == "Succeeded"  # waited
+    assert emulator.machine(incident["machine_id"])["isolationState"] == "isolated"
+
+    alert = emulator.alert(incident["alert_id"])
+    assert alert["status"] == "InProgress"
+    comments = [c["comment"] for c in alert.get("comments") or []]
+    assert any(incident["machine_name"] in c and "isolated" in c for c in comments), comments
+
+    writes = _writes(emulator)
+    isolate_posts = [r for r in writes if r["method"] == "POST" and r["path"].lower().endswith("/isolate")]
+    alert_writes = [r for r in writes if "/alerts" in r["path"].lower()]
+    assert len(isolate_posts) == 1, writes
+    assert len(alert_writes) == 1, writes
+    assert len(writes) == 2, writes
+    first_api = len(_api_requests(emulator))
+
+    json_path, md_path = _report_paths(report_dir, "isolate-" + incident["alert_id"])
+    assert os.path.isfile(json_path) and os.path.isfile(md_path), os.listdir(report_dir)
+    for path in (json_path, md_path):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(json_path, encoding="utf-8") as f:
+        report = json.load(f)
+    assert report["action"] == "isolate" and report["changed"] is True and report["failed"] is False
+    (rm,) = report["machines"]
+    assert rm["machine_id"] == incident["machine_id"]
+    assert (rm["previous_state"], rm["state"]) == ("released", "isolated")
+    assert rm["action"]["id"] == machine["action"]["id"]
+    (ra,) = report["alerts"]
+    assert ra["id"] == incident["alert_id"]
+    assert ra["before"]["status"] == "New" and ra["after"]["status"] == "InProgress"
+    assert "comment" in ra["changes"]
+    with open(md_path, encoding="utf-8") as f:
+        md = f.read()
+    assert incident["machine_name"] in md and machine["action"]["id"] in md and incident["alert_id"] in md
+    assert "New → InProgress" in md
+    before = {p: open(p, "rb").read() for p in (json_path, md_path)}  # pylint: disable=consider-using-with
+
+    emulator.clear_requests()
+    started = time.monotonic()
+    second = ansible.playbook(RESPOND, extra_vars=extra)
+    second_seconds = time.monotonic() - started
+    assert second.rc == 0, second.explain()
+    assert second.changed == 0, second.explain()
+    assert _writes(emulator) == []
+    assert _result(second, ISOLATE_TASK)["results"][0]["previous_state"] == "isolated"
+    for path, content in before.items():
+        with open(path, "rb") as f:
+            assert f.read() == content
+    print("\nrespond: first run %.1f s (%d API requests), second run %.1f s (%d API requests)"
+          % (first_seconds, first_api, second_seconds, len(_api_requests(emulator))))
+
+
+def test_check_mode_sends_no_write_and_writes_no_report(emulator, ansible, incident, tmp_path):
+    report_dir = str(tmp_path / "reports")
+    run = ansible.playbook(RESPOND, check=True, diff=True, extra_vars={
+        "incident_response_alert_ids": [incident["alert_id"]], "incident_response_report_dir": report_dir})
+    assert run.rc == 0, run.explain()
+    assert _writes(emulator) == []
+    # The prediction is there: the machine would be isolated and the alert updated.
+    assert _rec(run, ISOLATE_TASK)["status"] == "changed"
+    assert _result(run, ISOLATE_TASK)["results"][0]["previous_state"] == "released"
+    assert _rec(run, "Update the alerts")["status"] == "changed"
+    assert emulator.machine(incident["machine_id"])["isolationState"] != "isolated"
+    assert emulator.alert(incident["alert_id"])["status"] == "New"
+    assert not os.path.exists(report_dir)
+
+
+def test_app_without_machine_isolate_stops_before_any_write(emulator, ansible, incident, tmp_path):
+    report_dir = str(tmp_path / "reports")
+    run = ansible.playbook(RESPOND, env=emulator.env("no_isolate"), extra_vars={
+        "incident_response_alert_ids": [incident["alert_id"]], "incident_response_report_dir": report_dir})
+    assert run.rc != 0, run.explain()
+    check = _rec(run, CHECK_TASK)
+    assert check["status"] == "failed", run.explain()
+    msg = json.dumps(check["result"])
+    assert "Machine.Isolate" in msg and "Isolate machine" in msg, msg
+    assert check["result"]["missing_roles"] == ["Machine.Isolate"]
+    assert _rec(run, ISOLATE_TASK) is None
+    assert _writes(emulator) == []
+    assert [r for r in _api_requests(emulator)] == []  # stopped before reading anything, too
+    assert not os.path.exists(report_dir)
+
+
+def test_named_machine_release_and_connection_dict(emulator, ansible, incident, tmp_path):
+    """Machines by name, release, and connection settings given only through incident_response_connection."""
+    report_dir = str(tmp_path / "reports")
+    name = incident["machine_name"].upper()  # names match without regard to case
+    conn = ansible.connection_env
+    connection = {"tenant_id": conn["AZURE_TENANT_ID"], "client_id": conn["AZURE_CLIENT_ID"],
+                  "client_secret": conn["AZURE_CLIENT_SECRET"], "login_url": conn["AZURE_AUTHORITY_HOST"],
+                  "api_url": conn["DEFENDER_API_URL"], "ca_path": conn["DEFENDER_CA_PATH"]}
+    no_env = {k: None for k in conn}
+    base = {"incident_response_machines": [name], "incident_response_connection": connection,
+            "incident_response_report_dir": report_dir}
+
+    iso = ansible.playbook(RESPOND, env=no_env, extra_vars=base)
+    assert iso.rc == 0, iso.explain()
+    assert _rec(iso, "Record the action on the alerts")["status"] == "skipped"  # no alert ids given
+    assert emulator.machine(incident["machine_id"])["isolationState"] == "isolated"
+
+    emulator.clear_requests()
+    rel = ansible.playbook(RESPOND, env=no_env, extra_vars=dict(base, incident_response_action="release"))
+    assert rel.rc == 0, rel.explain()
+    assert _rec(rel, RELEASE_TASK)["status"] == "changed"
+    (res,) = _result(rel, RELEASE_TASK)["results"]
+    assert (res["previous_state"], res["state"]) == ("isolated", "released")
+    assert emulator.machine(incident["machine_id"])["isolationState"] == "released"
+    unisolate = [r for r in _writes(emulator) if r["path"].lower().endswith("/unisolate")]
+    assert len(unisolate) == 1
+    assert os.path.isfile(os.path.join(report_dir, "release-" + incident["machine_name"] + ".json"))
+
+    emulator.clear_requests()
+    again = ansible.playbook(RESPOND, env=no_env, extra_vars=dict(base, incident_response_action="release"))
+    assert again.rc == 0 and again.changed == 0, again.explain()
+    assert _writes(emulator) == []
+
+
+def test_isolate_and_release_playbooks(emulator, ansible, incident):
+    machine = incident["machine_name"]
+    iso = ansible.playbook(ISOLATE, extra_vars={"machines": [machine], "comment": "INC-1: e2e"})
+    assert iso.rc == 0, iso.explain()
+    assert iso.changed == 1
+    assert emulator.machine(incident["machine_id"])["isolationState"] == "isolated"
+    rel = ansible.playbook(RELEASE, extra_vars={"machines": machine, "comment": "INC-1: e2e done"})
+    assert rel.rc == 0, rel.explain()
+    assert emulator.machine(incident["machine_id"])["isolationState"] == "released"
+    again = ansible.playbook(RELEASE, extra_vars={"machines": machine, "comment": "INC-1: e2e done"})
+    assert again.rc == 0 and again.changed == 0, again.explain()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_alerts_export(emulator, ansible, tmp_path, fmt):
+    emulator.reset()
+    dest = str(tmp_path / ("alerts." + fmt))
+    run = ansible.playbook([{"ansible.builtin.import_playbook": "defender.endpoint.alerts_export"}],
+                           extra_vars={"dest": dest, "format": fmt, "since": "30d"})
+    assert run.rc == 0, run.explain()
+    assert os.path.isfile(dest)
+    with open(dest, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert lines
+    if fmt == "jsonl":
+        first = json.loads(lines[0])
+        assert "id" in first and "severity" in first
+    else:
+        assert lines[0].startswith("id,")
+        assert len(lines) >= 2
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
