@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -74,7 +73,7 @@ class Skip(Exception):
 # --------------------------------------------------------------------------------------------- machine
 
 
-def machine_info(venv_python):
+def machine_info(venv_python, worktree=False):
     cpu = "unknown"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -93,9 +92,9 @@ def machine_info(venv_python):
         commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        if dirty:
-            commit += "+dirty"
+                               capture_output=True, text=True, check=False).stdout.strip()
+        if dirty and worktree:
+            commit += "+dirty"  # only the working tree's figures include uncommitted edits
     except (OSError, subprocess.CalledProcessError):
         pass
     try:
@@ -136,7 +135,7 @@ def run_measured(cmd, env=None, cwd=None, timeout=1800):
                    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
                    "sys.exit(rc)"] + cmd
     start = time.perf_counter()
-    proc = subprocess.run(wrapped, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(wrapped, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     wall = time.perf_counter() - start
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     return proc, wall, int(m.group(1)) if m else None
@@ -168,7 +167,7 @@ class Bench:
         (not ignored) files as they are, like scripts/test; outside git, every file but caches and venvs."""
         os.makedirs(self.coll)
         in_git = subprocess.run(["git", "-C", REPO, "rev-parse", "--show-toplevel"], capture_output=True,
-                                text=True).stdout.strip() == REPO
+                                text=True, check=False).stdout.strip() == REPO
         if in_git and not self.args.worktree:
             archive = subprocess.run(["git", "-C", REPO, "archive", "--format=tar", "HEAD"], capture_output=True,
                                      check=True).stdout
@@ -392,9 +391,9 @@ class Bench:
         variants["diy"] = self.play(diy)
         measured = {}
         for label, plays in variants.items():
-            tok0, api0, _ = self.token_requests()
+            tok0, api0, dummy = self.token_requests()
             run = self.playbook("tokens-" + label, plays)
-            tok1, api1, _ = self.token_requests()
+            tok1, api1, dummy = self.token_requests()
             measured[label] = {"token_requests": tok1 - tok0, "api_requests": api1 - api0,
                                "wall_seconds": round(run["wall"], 2), "tasks": len(run["tasks"])}
             log("tokens %s: %s" % (label, measured[label]))
@@ -506,7 +505,7 @@ class Bench:
             cmd = self.module_cmd("alert_info", args, "probe-" + label, extra=["-X", "importtime"])
             start = time.perf_counter()
             proc = subprocess.run(cmd, env=self.module_env(cache), cwd=self.work, capture_output=True, text=True,
-                                  timeout=300)
+                                  timeout=300, check=False)
             wall = time.perf_counter() - start
             result = self.module_result(proc)
             if result.get("failed") or result.get("count") != 1:
@@ -515,7 +514,7 @@ class Bench:
             ours = sum(v["self"] for k, v in imports.items() if k.startswith("ansible_collections.defender."))
             files = []
             if os.path.isdir(cache):
-                for top, _, names in os.walk(cache):
+                for dummy, dummy2, names in os.walk(cache):
                     files += names
             out[label] = {
                 "msal_imported": any(k == "msal" or k.startswith("msal.") for k in imports),
@@ -527,7 +526,8 @@ class Bench:
                 "modules_imported": len(imports),
                 "wall": round(wall, 3),
             }
-        proc = subprocess.run([self.python, "-X", "importtime", "-c", "import msal"], capture_output=True, text=True)
+        proc = subprocess.run([self.python, "-X", "importtime", "-c", "import msal"], capture_output=True, text=True,
+                              check=False)
         out["msal_ms"] = round(parse_importtime(proc.stderr).get("msal", {}).get("cumulative", 0) / 1000.0, 1)
         log("imports: %s" % out)
         return out
@@ -585,7 +585,8 @@ class Bench:
                     secs = self.task_seconds(run, "alert_info")[0]
                 else:
                     start = time.perf_counter()
-                    proc = subprocess.run(floor + [dest], cwd=self.work, capture_output=True, text=True, timeout=1800)
+                    proc = subprocess.run(floor + [dest], cwd=self.work, capture_output=True, text=True,
+                                          timeout=1800, check=False)
                     secs = time.perf_counter() - start
                     if proc.returncode:
                         raise RuntimeError("floor export failed: %s" % proc.stderr[-1500:])
@@ -652,7 +653,7 @@ class Bench:
         secs, result = task["seconds"], task.get("result") or {}
         if env_extra and not os.path.exists(env_extra["BENCH_TIME_SCALE_LOG"]):
             raise RuntimeError("the module's rate budget was not time-scaled (benchmarks/timescale not loaded)")
-        log_entries = [e for e in self.ctl.requests(kind="api")]
+        log_entries = list(self.ctl.requests(kind="api"))
         admitted = [e for e in log_entries if e.get("status") != 429]
         stamps = sorted(datetime.datetime.fromisoformat(e["time"]).timestamp() for e in log_entries)
         span = (stamps[-1] - stamps[0]) if stamps else 0.0
@@ -728,15 +729,14 @@ class Bench:
         token = self.token()
         before = self.isolate_counts(ids)
         self.ctl.clear_requests()
-        run = self.playbook("isolation-diy", self.play([{
-            "name": "isolate with uri", "loop": ids, "no_log": True, "ignore_errors": True,
-            "ansible.builtin.uri": {"url": "{{ api_url }}/api/machines/{{ item }}/isolate", "method": "POST",
-                                    "body_format": "json", "status_code": [201], "ca_path": "{{ ca_path }}",
-                                    "headers": {"Authorization": "Bearer {{ bench_token }}"},
-                                    "body": {"Comment": "benchmark: DIY loop", "IsolationType": "Full"}}}]),
-            {"bench_token": token})
+        diy = {"name": "isolate with uri", "loop": ids, "no_log": True, "ignore_errors": True,
+               "ansible.builtin.uri": {"url": "{{ api_url }}/api/machines/{{ item }}/isolate", "method": "POST",
+                                       "body_format": "json", "status_code": [201], "ca_path": "{{ ca_path }}",
+                                       "headers": {"Authorization": "Bearer {{ bench_token }}"},
+                                       "body": {"Comment": "benchmark: DIY loop", "IsolationType": "Full"}}}
+        run = self.playbook("isolation-diy", self.play([diy]), {"bench_token": token})
         secs = self.task_seconds(run, "uri")[0]
-        posts = [e for e in self.ctl.requests(kind="api", method="POST")]
+        posts = list(self.ctl.requests(kind="api", method="POST"))
         throttled = sum(1 for e in posts if e.get("status") == 429)
         failures = sum(1 for e in posts if e.get("status") != 201)
         after = self.isolate_counts(ids)
@@ -810,7 +810,7 @@ def render_text(rows):
 
 
 def render_markdown(rows, machine, size):
-    out = ["| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
+    out = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     out.append("")
     out.append("Size `%s`, %s, %s CPUs (%s), Python %s, ansible-core %s, commit %s, load average at start %s."
@@ -836,7 +836,7 @@ def main(argv=None):
     args.markdown = args.markdown or os.path.splitext(args.json)[0] + ".md"
 
     bench = Bench(args)
-    machine = machine_info(bench.python)
+    machine = machine_info(bench.python, worktree=args.worktree)
     log("size %s on %s CPUs (%s), Python %s, ansible-core %s; work dir %s"
         % (args.size, machine["nproc"], machine["cpu"], machine["python"], machine["ansible_core"], bench.work))
     started = time.perf_counter()

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark helper (not part of the collection): records each task's wall time to $BENCH_TIMER_OUT as JSON.
 
-A task whose name starts with ``keep:`` also has its result recorded. A task's time runs from v2_playbook_on_task_start to its last result (ok/failed/skipped/unreachable), so it covers
+A task's time runs from v2_playbook_on_task_start to its last result (ok/failed/skipped/unreachable), so it covers
 what Ansible does per task: templating, building the AnsiballZ payload, forking and running the module.
+A task whose name starts with ``keep:`` also has its result recorded.
 """
 
 from __future__ import annotations
