@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""alert_info and alert through real ansible-playbook runs against the emulator (issue 4)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+
+def api_requests(emulator, method=None):
+    return [r for r in emulator.control.requests(kind="api", method=method)]
+
+
+def query(emulator, flt):
+    return emulator.control.call("POST", "/query/alerts", {"filter": flt})["ids"]
+
+
+def test_25000_alerts_are_complete_and_pages_stay_under_the_cap(emulator, ansible):
+    emulator.reset(alerts=25000)
+    started = time.monotonic()
+    run = ansible.playbook("""
+- hosts: localhost
+  tasks:
+    - name: read every alert
+      defender.endpoint.alert_info: {}
+      register: everything
+      no_log: true   # keeps 25,000 alerts out of the recorded results
+    - name: check
+      ansible.builtin.assert:
+        that:
+          - everything.count == 25000
+          - everything.alerts | length == 25000
+          - everything.alerts | map(attribute='id') | unique | length == 25000
+          - everything.filter is none
+    - name: requests
+      ansible.builtin.debug:
+        msg: "{{ everything.requests }}"
+""")
+    elapsed = time.monotonic() - started
+    assert run.rc == 0, run.stdout + run.stderr
+    lists = [r for r in api_requests(emulator, "GET") if r["path"] == "/api/alerts"]
+    assert lists, "the list endpoint was used"
+    assert all(0 < int(r["query"]["$top"]) <= 10000 for r in lists)
+    assert len(lists) == 3 == int(run.result("requests")["msg"])
+    print("25,000 alerts: %d list requests, %.1f s (playbook, including sign-in)" % (len(lists), elapsed))
+
+
+def test_export_25000_to_json_lines(emulator, ansible, tmp_path):
+    emulator.reset(alerts=25000)
+    dest = tmp_path / "out" / "alerts.jsonl"
+    dest.parent.mkdir()
+    run = ansible.playbook("""
+- hosts: localhost
+  tasks:
+    - name: export
+      defender.endpoint.alert_info:
+        dest: "{{ dest }}"
+      register: export
+""", extra_vars={"dest": str(dest)})
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.result("export")
+    assert result["changed"] is True and result["count"] == 25000 and result["dest"] == str(dest)
+    assert "alerts" not in result
+    ids = [json.loads(line)["id"] for line in dest.read_text(encoding="utf-8").splitlines()]
+    assert len(ids) == 25000 == len(set(ids))
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert os.listdir(dest.parent) == ["alerts.jsonl"]
+    assert all(int(r["query"]["$top"]) <= 10000 for r in api_requests(emulator, "GET"))
+
+    # check mode reads and counts but writes nothing
+    other = tmp_path / "out" / "check.jsonl"
+    run = ansible.playbook("""
+- hosts: localhost
+  tasks:
+    - name: export
+      defender.endpoint.alert_info:
+        dest: "{{ dest }}"
+        severity: [High]
+      register: export
+""", extra_vars={"dest": str(other)}, check=True)
+    assert run.rc == 0, run.stdout + run.stderr
+    assert run.result("export")["count"] == len(query(emulator, "severity eq 'High'"))
+    assert not other.exists()
+
+
+FILTERS = [
+    {"severity": ["high"]},
+    {"severity": ["High", "medium"], "status": ["new", "InProgress"]},
+    {"status": ["Resolved"], "created_after": "7d"},
+    {"created_after": "30d", "created_before": "2d"},
+    {"updated_after": "3d", "severity": ["Low", "Informational", "UnSpecified"]},
+    {"category": ["Malware", "Execution"], "filter": "detectionSource eq 'WindowsDefenderAv' or status eq 'New'"},
+]
+
+
+def test_filters_match_the_emulators_own_evaluation(emulator, ansible):
+    emulator.reset(alerts=3000)
+    tasks = []
+    for n, params in enumerate(FILTERS):
+        tasks.append({"name": "filter %d" % n, "defender.endpoint.alert_info": params, "register": "f%d" % n})
+    run = ansible.playbook([{"hosts": "localhost", "tasks": tasks}])
+    assert run.rc == 0, run.stdout + run.stderr
+    nonempty = 0
+    for n in range(len(FILTERS)):
+        result = run.result("filter %d" % n)
+        got = [a["id"] for a in result["alerts"]]
+        expected = query(emulator, result["filter"])
+        assert result["count"] == len(got) == len(set(got))
+        assert sorted(got) == sorted(expected), (FILTERS[n], result["filter"])
+        nonempty += bool(got)
+    assert nonempty >= 4, "the filters should select something in the seeded data"
+
+
+def test_machine_and_time_filter_escaping(emulator, ansible):
+    emulator.reset(alerts=500)
+    some = emulator.control.call("POST", "/query/alerts", {"filter": "severity eq 'High'"})["ids"][0]
+    alert = emulator.control.call("GET", "/state/alerts/" + some)
+    run = ansible.playbook("""
+- hosts: localhost
+  tasks:
+    - name: by machine
+      defender.endpoint.alert_info:
+        machine_id: ["{{ machine }}", "it's-not-a-machine"]
+        created_before: "{{ created }}"
+      register: by_machine
+""", extra_vars={"machine": alert["machineId"], "created": "2999-01-01T00:00:00Z"})
+    assert run.rc == 0, run.stdout + run.stderr
+    result = run.result("by machine")
+    assert "'it''s-not-a-machine'" in result["filter"]
+    assert sorted(a["id"] for a in result["alerts"]) == sorted(query(emulator, result["filter"]))
+    assert some in [a["id"] for a in result["alerts"]]
+
+
+def _new_alert(emulator):
+    return query(emulator, "status eq 'New' and assignedTo eq null")[0]
+
+
+def test_update_once_rerun_and_check_mode(emulator, ansible):
+    emulator.reset(alerts=200)
+    alert_id = _new_alert(emulator)
+    playbook = """
+- hosts: localhost
+  tasks:
+    - name: resolve
+      defender.endpoint.alert:
+        id: "{{ alert_id }}"
+        status: resolved
+        assigned_to: soc@contoso.com
+        classification: FalsePositive
+        determination: Clean
+        comment: "Benign: nightly signing job (CHG-4711)."
+      register: resolve
+"""
+    first = ansible.playbook(playbook, extra_vars={"alert_id": alert_id}, diff=True)
+    assert first.rc == 0, first.stdout + first.stderr
+    res = first.result("resolve")
+    assert res["changed"] is True
+    assert res["results"][0]["changes"]["status"] == "Resolved"
+    assert res["diff"]["before"]["status"] == "New" and res["diff"]["after"]["status"] == "Resolved"
+    patches = api_requests(emulator, "PATCH")
+    assert len(patches) == 1
+    assert set(patches[0]["body_keys"]) == {"status", "assignedTo", "classification", "determination", "comment"}
+    state = emulator.control.call("GET", "/state/alerts/" + alert_id)
+    assert state["status"] == "Resolved" and state["determination"] == "Clean"
+    assert [c["comment"] for c in state["comments"]].count("Benign: nightly signing job (CHG-4711).") == 1
+
+    second = ansible.playbook(playbook, extra_vars={"alert_id": alert_id})
+    assert second.rc == 0 and second.result("resolve")["changed"] is False
+    assert len(api_requests(emulator, "PATCH")) == 1, "a rerun sends no PATCH"
+
+    check = ansible.playbook(playbook.replace("status: resolved", "status: InProgress"),
+                             extra_vars={"alert_id": alert_id}, check=True, diff=True)
+    assert check.rc == 0, check.stdout + check.stderr
+    res = check.result("resolve")
+    assert res["changed"] is True and res["alerts"][0]["status"] == "InProgress"
+    assert res["results"][0]["changes"] == {"status": "InProgress"}
+    assert len(api_requests(emulator, "PATCH")) == 1, "check mode sends no PATCH"
+    assert emulator.control.call("GET", "/state/alerts/" + alert_id)["status"] == "Resolved"
+
+
+def test_ids_use_batch_update_and_are_idempotent(emulator, ansible):
+    emulator.reset(alerts=300)
+    ids = query(emulator, "status eq 'New'")[:25]
+    assert len(ids) == 25
+    playbook = """
+- hosts: localhost
+  tasks:
+    - name: bulk
+      defender.endpoint.alert:
+        ids: "{{ ids }}"
+        status: InProgress
+        assigned_to: oncall@contoso.com
+        comment: Triage started.
+      register: bulk
+"""
+    run = ansible.playbook(playbook, extra_vars={"ids": ids})
+    assert run.rc == 0, run.stdout + run.stderr
+    res = run.result("bulk")
+    assert res["changed"] is True and all(r["changed"] for r in res["results"])
+    assert [a["id"] for a in res["alerts"]] == ids
+    assert all(a["status"] == "InProgress" and a["assignedTo"] == "oncall@contoso.com" for a in res["alerts"])
+    posts = api_requests(emulator, "POST")
+    batch = [p for p in posts if p["path"].lower().endswith("/alerts/batchupdate")]
+    assert len(batch) == 1 and sorted(batch[0]["body"]["alertIds"]) == sorted(ids)
+    assert not api_requests(emulator, "PATCH")
+    reads = [r for r in api_requests(emulator, "GET") if r["path"] == "/api/alerts"]
+    assert reads and all(r["query"].get("$filter", "").startswith("id in (") for r in reads)
+
+    again = ansible.playbook(playbook, extra_vars={"ids": ids})
+    assert again.rc == 0 and again.result("bulk")["changed"] is False
+    assert len([p for p in api_requests(emulator, "POST") if "batchupdate" in p["path"].lower()]) == 1
+    for alert_id in ids[:3]:
+        state = emulator.control.call("GET", "/state/alerts/" + alert_id)
+        assert [c["comment"] for c in state["comments"]].count("Triage started.") == 1
+
+
+def test_bad_values_fail_before_any_request(emulator, ansible):
+    emulator.reset(alerts=10)
+    run = ansible.playbook("""
+- hosts: localhost
+  tasks:
+    - name: bad severity
+      defender.endpoint.alert_info:
+        severity: [Critical]
+      ignore_errors: true
+    - name: bad status
+      defender.endpoint.alert:
+        id: whatever
+        status: Closed
+      ignore_errors: true
+    - name: bad determination
+      defender.endpoint.alert:
+        ids: [a, b]
+        determination: Apt
+      ignore_errors: true
+    - name: bad time
+      defender.endpoint.alert_info:
+        created_after: last tuesday
+      ignore_errors: true
+    - name: page size
+      defender.endpoint.alert_info:
+        page_size: 20000
+      ignore_errors: true
+    - name: id and filters
+      defender.endpoint.alert_info:
+        id: x
+        status: [New]
+      ignore_errors: true
+""")
+    assert run.rc == 0, run.stdout + run.stderr
+    for name, word in (("bad severity", "severity must be one of"), ("bad status", "status must be one of"),
+                       ("bad determination", "determination must be one of"), ("bad time", "created_after"),
+                       ("page size", "page_size"), ("id and filters", "mutually exclusive")):
+        rec = run.task(name)
+        assert rec["status"] == "failed" and word in rec["result"]["msg"], (name, rec["result"].get("msg"))
+    assert emulator.control.requests() == [], "nothing reached the emulator, not even sign-in"
