@@ -30,10 +30,10 @@ SCENARIOS = ("tokens", "overhead", "export", "isolation")
 
 # Sizes. `tiny` only keeps the command working (tests/e2e/test_benchmarks_smoke.py); `full` gives the figures.
 SIZES = {
-    "tiny": dict(token_tasks=5, overhead_tasks=3, overhead_repeats=1, export_small=300, export_big=3000,
-                 export_repeats=1, iso_machines=30, iso_scale=0.01, diy_machines=5, diy_scale=1.0),
+    "tiny": dict(token_tasks=3, overhead_tasks=2, overhead_repeats=1, export_small=300, export_big=3000,
+                 export_repeats=1, iso_machines=30, iso_scale=0.01, diy_machines=3, diy_scale=1.0),
     "full": dict(token_tasks=50, overhead_tasks=30, overhead_repeats=3, export_small=10000, export_big=100000,
-                 export_repeats=2, iso_machines=1000, iso_scale=0.02, diy_machines=150, diy_scale=1.0),
+                 export_repeats=2, iso_machines=1000, iso_scale=0.05, diy_machines=150, diy_scale=1.0),
 }
 RATE_PER_MINUTE = 100  # the API's documented per-app limit for these endpoints (facts sheet §8.1)
 
