@@ -19,8 +19,7 @@ import pytest
 RESPOND = [{"ansible.builtin.import_playbook": "defender.endpoint.respond"}]
 RELEASE = [{"ansible.builtin.import_playbook": "defender.endpoint.release"}]
 ISOLATE = [{"ansible.builtin.import_playbook": "defender.endpoint.isolate"}]
-ISOLATE_TASK = "Isolate the machines"
-RELEASE_TASK = "Release the machines"
+ISOLATE_TASK = RELEASE_TASK = "Isolate or release the machines in one bulk task"
 CHECK_TASK = "Check that the token carries the permissions this response needs"
 
 
