@@ -14,7 +14,7 @@ description:
     used that spelling.
 version_added: 0.1.0
 author:
-  - defender.endpoint contributors
+  - defender.endpoint contributors (!UNKNOWN)
 options:
   id:
     description:
@@ -132,8 +132,8 @@ def read(client, p):
         any_of("status", p["status"]) if p.get("status") else None,
     )
     params = {"$filter": flt} if flt else {}
-    items = [M.normalize_action(a) for a in client.pages(M.ACTIONS, params=params, page_size=p["page_size"],
-                                                          limit=p.get("limit"))]
+    pages = client.pages(M.ACTIONS, params=params, page_size=p["page_size"], limit=p.get("limit"))
+    items = [M.normalize_action(a) for a in pages]
     return list(reversed(M.sort_actions(items)))
 
 

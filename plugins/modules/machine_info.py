@@ -15,7 +15,7 @@ description:
   - Reads every page (past the API's 10,000 per page) unless O(limit) is set.
 version_added: 0.1.0
 author:
-  - defender.endpoint contributors
+  - defender.endpoint contributors (!UNKNOWN)
 options:
   id:
     description:

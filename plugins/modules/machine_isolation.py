@@ -19,7 +19,7 @@ description:
     the end naming the failed machines.
 version_added: 0.1.0
 author:
-  - defender.endpoint contributors
+  - defender.endpoint contributors (!UNKNOWN)
 options:
   machine:
     description:
@@ -253,7 +253,7 @@ msg:
   type: str
   sample: "2 machines: 1 changed, 1 unchanged"
 diff:
-  description: The state of each machine (by id) before and after, with O(diff).
+  description: The state of each machine (by id) before and after, in diff mode.
   returned: when diff mode is on
   type: dict
   sample: {before: {"1e5b...": released}, after: {"1e5b...": isolation_pending}}
