@@ -29,7 +29,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.odata import MAX
 try:
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
     from urllib3.util.retry import Retry
 except ImportError:
     requests = None
@@ -122,6 +122,12 @@ def _was_sent(exc):
         if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
             return False
     return True
+
+
+def _timed_out(exc):
+    """True for read timeouts that urllib3 retried until it gave up: requests reports those as a ConnectionError."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, ReadTimeoutError)
 
 
 def _error_from_response(response, method, path):
@@ -250,7 +256,7 @@ class DefenderClient:
             return DefenderOutcomeUnknownError(
                 "the request was sent but no response arrived (%s); it was not re-sent, because the service may "
                 "have acted on it" % kind, method=method, path=path)
-        if isinstance(exc, requests.exceptions.Timeout):
+        if isinstance(exc, requests.exceptions.Timeout) or _timed_out(exc):
             return DefenderError("no response within %s seconds after retrying (%s); raise timeout or retry later"
                                  % (self.timeout, kind), method=method, path=path)
         return DefenderError("cannot reach %s (%s)" % (self.api_url, kind), method=method, path=path)
