@@ -28,6 +28,20 @@ try:
 except ImportError:  # not on Windows; Ansible controllers are POSIX
     fcntl = None
 
+# Tries of one token request when the connection fails (reset, timeout): see TokenProvider._sign_in.
+SIGN_IN_ATTEMPTS = 3
+
+
+def _transient(exc):
+    """A transport failure worth one more token request (not TLS: a bad certificate stays bad)."""
+    try:
+        import requests
+    except ImportError:  # pragma: no cover
+        return False
+    return (isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
+            and not isinstance(exc, requests.exceptions.SSLError))
+
+
 # Refresh this long before expiry (msal's own margin is 5 minutes as well).
 REFRESH_MARGIN = 300
 CACHE_FORMAT = 1
@@ -308,8 +322,17 @@ class TokenProvider:
             app = msal.ConfidentialClientApplication(s.client_id, **kwargs)
             if force_refresh:
                 app.remove_tokens_for_client()
-            self.token_requests += 1
-            result = app.acquire_token_for_client(scopes=[s.endpoints.scope])
+            for attempt in range(SIGN_IN_ATTEMPTS):
+                self.token_requests += 1
+                try:
+                    result = app.acquire_token_for_client(scopes=[s.endpoints.scope])
+                    break
+                except Exception as exc:  # pylint: disable=broad-except
+                    # The token request is a POST, so the session's retry policy does not retry a reset or a
+                    # timeout; asking for a token again changes nothing at the sign-in host, so it is safe here.
+                    if attempt + 1 >= SIGN_IN_ATTEMPTS or not _transient(exc):
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
         except DefenderAuthError:
             raise
         except DefenderConfigError:
@@ -318,6 +341,10 @@ class TokenProvider:
             # msal raises ValueError for a bad authority or credential shape; its text carries no secret.
             raise DefenderAuthError("sign-in could not start at %s: %s" % (s.endpoints.login_url, exc)) from None
         except Exception as exc:  # requests' transport errors, msal's discovery failures
+            if type(exc).__name__ == "SSLError":
+                raise DefenderAuthError("TLS verification failed for the sign-in host %s: set ca_path to the CA bundle "
+                                        "that signs it (validate_certs: false only for tests)"
+                                        % s.endpoints.login_url) from None
             raise DefenderAuthError("cannot reach the sign-in host %s (%s): check login_url/cloud, proxy settings "
                                     "and ca_path" % (s.endpoints.login_url, type(exc).__name__)) from None
         if "access_token" not in result:
