@@ -46,7 +46,7 @@ ALGORITHMS = ("RS256",)  # what Entra ID signs access tokens with
 DEFAULT_LEEWAY = 60
 MAX_LEEWAY = 600
 
-CONSENT_REMINDER = ("Add them in the Entra portal under App registrations > your app > API permissions > Add a permission "
+CONSENT_REMINDER = ("Add %s in the Entra portal under App registrations > your app > API permissions > Add a permission "
                     "> APIs my organization uses > WindowsDefenderATP > Application permissions, then select "
                     "'Grant admin consent' (needed again after every permission you add) and get a new token")
 
@@ -80,7 +80,7 @@ def missing_roles_message(missing, client_id=None, tenant_id=None):
         who += " in tenant %s" % tenant_id
     return "%s lacks the application permission%s %s. %s." % (
         who[0].upper() + who[1:], "s" if len(missing) > 1 else "", ", ".join(role_label(r) for r in missing),
-        CONSENT_REMINDER)
+        CONSENT_REMINDER % ("them" if len(missing) > 1 else "it"))
 
 
 def accepted_issuers(tid, login_url):
