@@ -15,7 +15,7 @@ description:
   - Runs on the controller. Takes no terms.
 version_added: 0.1.0
 author:
-  - defender.endpoint contributors
+  - defender.endpoint contributors (!UNKNOWN)
 extends_documentation_fragment:
   - defender.endpoint.connection.plugins
 notes:

@@ -22,7 +22,7 @@ description:
   - Needs the application permission C(Alert.ReadWrite.All).
 version_added: 0.1.0
 author:
-  - defender.endpoint contributors
+  - defender.endpoint contributors (!UNKNOWN)
 options:
   id:
     description:

@@ -21,7 +21,7 @@ description:
   - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)).
 version_added: 0.1.0
 author:
-  - defender.endpoint contributors
+  - defender.endpoint contributors (!UNKNOWN)
 options:
   id:
     description:

@@ -22,7 +22,7 @@ description:
     result is complete. Still, add C(no_log=true) to the task so that no log or callback sees it.
 version_added: 0.1.0
 author:
-  - defender.endpoint contributors
+  - defender.endpoint contributors (!UNKNOWN)
 options: {}
 extends_documentation_fragment:
   - defender.endpoint.connection

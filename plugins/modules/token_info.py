@@ -23,7 +23,7 @@ description:
   - Key discovery uses the same TLS settings (O(ca_path), O(validate_certs)) and proxies as sign-in.
 version_added: 0.1.0
 author:
-  - defender.endpoint contributors
+  - defender.endpoint contributors (!UNKNOWN)
 options:
   required_roles:
     description:
