@@ -51,7 +51,7 @@ options:
     elements: str
   machine_id:
     description:
-      - Only alerts raised on one of these machines (machine ids, as in RV(alerts[].machineId)).
+      - Only alerts raised on one of these machines (machine ids, the C(machineId) of an alert).
     type: list
     elements: str
   created_after:
@@ -312,7 +312,7 @@ def run(m):
 
     if dest:
         if m.check_mode:
-            result["count"] = sum(1 for _ in items)
+            result["count"] = sum(1 for dummy in items)
         else:
             result["count"] = write_jsonl(items, dest)
         result.update(changed=True, dest=dest)

@@ -11,7 +11,7 @@ import time
 
 
 def api_requests(emulator, method=None):
-    return [r for r in emulator.control.requests(kind="api", method=method)]
+    return list(emulator.control.requests(kind="api", method=method))
 
 
 def query(emulator, flt):

@@ -14,7 +14,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderOutcomeUnknownError,
 )
 from ansible_collections.defender.endpoint.plugins.modules import alert as alert_module
-from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_defender import (  # noqa: F401
+from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_defender import (  # noqa: F401 pylint: disable=unused-import
     CONNECTION,
     fake,
     load,

@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 from ansible_collections.defender.endpoint.plugins.modules import alert_info
-from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_defender import (  # noqa: F401
+from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_defender import (  # noqa: F401 pylint: disable=unused-import
     CONNECTION,
     fake,
     load,
