@@ -82,9 +82,10 @@ options:
     description:
       - Token audience, overriding the cloud's default (C(https://api.securitycenter.microsoft.com) for V(global)).
       - V(/.default) is appended when the token is requested.
-      - Microsoft does not document the resource for V(gcc_high) and V(dod); the default there is the API host,
-        as community tooling uses it. Set this if your tenant needs
-        C(https://securitycenter.onmicrosoft.us/windowsatpservice) instead.
+      - Microsoft does not document the resource for V(gcc), V(gcc_high) and V(dod); the default there is the API
+        host, as community tooling (msticpy) uses it. Set this if your tenant needs
+        C(https://securitycenter.onmicrosoft.com/windowsatpservice) (GCC) or
+        C(https://securitycenter.onmicrosoft.us/windowsatpservice) (GCC High, DoD) instead.
       - If not set, the environment variable E(DEFENDER_RESOURCE) is used.
     type: str
   validate_certs:
