@@ -98,5 +98,5 @@ def test_override_must_be_https_base(bad):
 def test_docs_say_gov_resource_is_undocumented():
     from ansible_collections.defender.endpoint.plugins.doc_fragments.connection import ModuleDocFragment
     text = ModuleDocFragment.DOCUMENTATION
-    assert "does not document the resource" in text and "gcc_high" in text
+    assert "does not document the resource" in text and "V(gcc)" in text and "gcc_high" in text
     assert "securitycenter.onmicrosoft.us/windowsatpservice" in text
