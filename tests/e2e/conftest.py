@@ -402,4 +402,3 @@ def playbook_dir(tmp_path):
 def pytest_report_header(config):  # pylint: disable=unused-argument
     return "defender.endpoint e2e: repo %s, python %s, DEFENDER_EMULATOR_SETTINGS=%s" % (
         REPO, sys.executable, os.environ.get("DEFENDER_EMULATOR_SETTINGS", "<start per session>"))
-
