@@ -223,3 +223,26 @@ def test_alerts_export(emulator, ansible, tmp_path, fmt):
         assert lines[0].startswith("id,")
         assert len(lines) >= 2
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+
+
+def test_failed_isolation_is_reported_and_leaves_the_alert(emulator, ansible, incident, tmp_path):
+    """A machine action that ends Failed: the report says so, the alert is not touched, the run fails at the end."""
+    report_dir = str(tmp_path / "reports")
+    emulator.config(action_outcome={incident["machine_id"]: "Failed"})
+    try:
+        run = ansible.playbook(RESPOND, extra_vars={
+            "incident_response_alert_ids": [incident["alert_id"]], "incident_response_report_dir": report_dir})
+    finally:
+        emulator.config(action_outcome={})
+    assert run.rc != 0, run.explain()
+    final = _rec(run, "Stop when a machine action failed")
+    assert final is not None and final["status"] == "failed", run.explain()
+    assert incident["machine_name"] in final["result"]["msg"]
+    assert _rec(run, "Update the alerts")["status"] == "skipped"
+    assert emulator.alert(incident["alert_id"])["status"] == "New"
+    assert not [r for r in _writes(emulator) if "/alerts" in r["path"].lower()]
+    with open(os.path.join(report_dir, "isolate-" + incident["alert_id"] + ".json"), encoding="utf-8") as f:
+        report = json.load(f)
+    assert report["failed"] is True
+    assert report["machines"][0]["failed"] is True
+    assert report["alerts"][0]["skipped"] is True and report["alerts"][0]["updated"] is False
