@@ -30,9 +30,10 @@ SCENARIOS = ("tokens", "overhead", "export", "isolation")
 
 # Sizes. `tiny` only keeps the command working (tests/e2e/test_benchmarks_smoke.py); `full` gives the figures.
 SIZES = {
-    "tiny": dict(token_tasks=3, overhead_tasks=2, overhead_repeats=1, export_small=300, export_big=3000,
+    "tiny": dict(token_tasks=3, overhead_tasks=2, overhead_repeats=1, export_small=300, export_mid=600, export_big=3000,
                  export_repeats=1, iso_machines=30, iso_scale=0.01, diy_machines=3, diy_scale=1.0),
-    "full": dict(token_tasks=50, overhead_tasks=30, overhead_repeats=3, export_small=10000, export_big=100000,
+    "full": dict(token_tasks=50, overhead_tasks=30, overhead_repeats=3, export_small=10000, export_mid=20000,
+                 export_big=100000,
                  export_repeats=2, iso_machines=1000, iso_scale=0.05, diy_machines=150, diy_scale=1.0),
 }
 RATE_PER_MINUTE = 100  # the API's documented per-app limit for these endpoints (facts sheet §8.1)
@@ -197,6 +198,10 @@ class Bench:
             count, source = len(files), "working tree"
         for d in ("tmp", "playbooks", "out", "token-cache"):
             os.makedirs(os.path.join(self.work, d), exist_ok=True)
+        # Direct module runs (probes, memory) import from this copy: give them bytecode like the site-packages
+        # modules they are compared with (PYTHONDONTWRITEBYTECODE may be set). AnsiballZ compiles both from source.
+        subprocess.run([self.python, "-m", "compileall", "-q", os.path.join(self.coll, "plugins")],
+                       capture_output=True, check=False)
         self.source = source
         log("collection (%s, %d files) laid out in %s" % (source, count, self.coll))
 
@@ -442,12 +447,15 @@ class Bench:
         ours_wall = statistics.median(x["wall"] for x in runs["ours"])
         uri_wall = statistics.median(x["wall"] for x in runs["uri"])
         imports = self.import_probe(ids[0], token)
+        cpu = self.cpu_probe(ids[0], token, repeats=max(3, repeats * 2))
         ratio = ours_task / uri_task
         figures = [
             figure("time per task, %d reads by id with access_token (s)" % n, round(ours_task, 3),
                    round(uri_task, 3), unit="s", goal="≤ 1.10×", met=ratio <= 1.10, baseline_name="uri GET"),
             figure("playbook wall time, %d reads (s)" % n, round(ours_wall, 2), round(uri_wall, 2), unit="s",
                    goal="≤ 1.10×", met=(ours_wall / uri_wall) <= 1.10, baseline_name="uri GET"),
+            figure("CPU time of the module process, one read (user+sys, s)", cpu["ours"], cpu["uri"], unit="s",
+                   baseline_name="uri GET", note="direct runs without AnsiballZ; less sensitive to machine load"),
             figure("msal imported by a task given access_token", imports["token"]["msal_imported"],
                    imports["credentials"]["msal_imported"], goal="no",
                    met=not imports["token"]["msal_imported"], ratio="–",
@@ -460,7 +468,7 @@ class Bench:
             figure("module process wall, one read (s)", imports["token"]["wall"], imports["credentials"]["wall"],
                    unit="s", baseline_name="same task with client_secret"),
         ]
-        return {"figures": figures, "details": {"runs": runs, "imports": imports}}
+        return {"figures": figures, "details": {"runs": runs, "imports": imports, "cpu": cpu}}
 
     def module_env(self, cache_dir):
         env = dict(os.environ)
@@ -471,13 +479,17 @@ class Bench:
             env.pop(name, None)
         return env
 
-    def module_cmd(self, module, args, label, extra=()):
-        """Run a module directly (no AnsiballZ): ``python [extra] -m <module> args.json`` with PYTHONPATH set."""
+    def write_args(self, args, label):
         path = os.path.join(self.work, "out", label + ".args.json")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_remote_tmp=os.path.join(self.work, "tmp"),
                                                    _ansible_keep_remote_files=False)}, handle)
+        return path
+
+    def module_cmd(self, module, args, label, extra=()):
+        """Run a module directly (no AnsiballZ): ``python [extra] -m <module> args.json`` with PYTHONPATH set."""
+        path = self.write_args(args, label)
         # -m, not the file path: with the file, plugins/modules/ would lead sys.path and its token.py would shadow
         # the standard library's token module
         return [self.python] + list(extra) + ["-m", "ansible_collections.%s.%s.plugins.modules.%s" % (NS, NAME, module),
@@ -491,6 +503,38 @@ class Bench:
             except ValueError:
                 continue
         return {"failed": True, "msg": "no JSON on stdout: " + proc.stdout[-500:] + proc.stderr[-1500:]}
+
+    def cpu_probe(self, alert_id, token, repeats):
+        """CPU seconds (user+sys) of one module process doing the read: alert_info vs. uri, run directly, alternating."""
+        import resource
+        url = "%s/api/alerts/%s" % (self.settings["api_url"], alert_id)
+        cmds = {
+            "ours": self.module_cmd("alert_info", {"id": alert_id, "access_token": token,
+                                                   "api_url": self.settings["api_url"],
+                                                   "ca_path": self.settings["ca_path"]}, "cpu-ours"),
+            "uri": [self.python, "-m", "ansible.modules.uri",
+                    self.write_args({"url": url, "ca_path": self.settings["ca_path"],
+                                     "headers": {"Authorization": "Bearer " + token}}, "cpu-uri")],
+        }
+        samples = {"ours": [], "uri": [], "ours_wall": [], "uri_wall": []}
+        env = self.module_env(os.path.join(self.work, "token-cache", "cpu"))
+        for r in range(repeats):
+            for label in (("ours", "uri") if r % 2 == 0 else ("uri", "ours")):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                proc = subprocess.run(cmds[label], env=env, cwd=self.work, capture_output=True, text=True,
+                                      timeout=300, check=False)
+                wall = time.perf_counter() - start
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                result = self.module_result(proc)
+                if result.get("failed"):
+                    raise RuntimeError("%s direct run failed: %s" % (label, result.get("msg")))
+                samples[label].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                samples[label + "_wall"].append(wall)
+        out = {k: round(statistics.median(v), 3) for k, v in samples.items()}
+        out["samples"] = {k: [round(x, 3) for x in v] for k, v in samples.items()}
+        log("cpu: %s" % out)
+        return out
 
     def import_probe(self, alert_id, token):
         """Run alert_info's real code path in a fresh interpreter with -X importtime: given access_token vs. credentials."""
@@ -540,6 +584,7 @@ class Bench:
         if "dest" not in self.module_options("alert_info"):
             raise Skip("alert_info has no dest option yet")
         small, big, repeats = self.size["export_small"], self.size["export_big"], self.size["export_repeats"]
+        mid = self.size["export_mid"]
         token = self.token()
         token_file = os.path.join(self.work, "out", "token")
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -551,7 +596,7 @@ class Bench:
         dest_dir = os.path.join(self.work, "export")
         os.makedirs(dest_dir, exist_ok=True)
         memory = {}
-        for count in (small, big):
+        for count in (small, mid, big):  # mid: two full pages, to tell a page-bound peak from growth
             self.reset(alerts=count)
             for label in ("ours", "floor"):
                 dest = os.path.join(dest_dir, "mem-%s-%d.jsonl" % (label, count))
@@ -608,11 +653,17 @@ class Bench:
                    met=complete, ratio="–"),
             figure("peak RSS of the process, %s alerts (MiB)" % fmt_num(small), round(rss["ours_%d" % small], 1),
                    round(rss["floor_%d" % small], 1), unit="MiB", baseline_name="requests loop (floor)"),
+            figure("peak RSS of the process, %s alerts (MiB)" % fmt_num(mid), round(rss["ours_%d" % mid], 1),
+                   round(rss["floor_%d" % mid], 1), unit="MiB", baseline_name="requests loop (floor)"),
             figure("peak RSS of the process, %s alerts (MiB)" % fmt_num(big), round(rss["ours_%d" % big], 1),
                    round(rss["floor_%d" % big], 1), unit="MiB", baseline_name="requests loop (floor)"),
             figure("peak RSS growth, %s / %s alerts" % (fmt_num(big), fmt_num(small)), growth_ours, growth_floor,
                    goal="≤ 1.20 (flat)", met=growth_ours is not None and growth_ours <= 1.20, ratio="–",
                    baseline_name="requests loop (floor)"),
+            figure("peak RSS growth, %s / %s alerts (both several pages)" % (fmt_num(big), fmt_num(mid)),
+                   rss["ours_%d" % big] / rss["ours_%d" % mid] if rss["ours_%d" % mid] else None,
+                   rss["floor_%d" % big] / rss["floor_%d" % mid] if rss["floor_%d" % mid] else None, ratio="–",
+                   baseline_name="requests loop (floor)", note="page-bound memory shows as ≈ 1.0 here"),
         ]
         return {"figures": figures, "details": {"throughput": tp, "memory": memory}}
 
