@@ -33,11 +33,11 @@ def _vars(emulator, app="full", **extra):
 
 
 def _token_requests(emulator):
-    return [r for r in emulator.control.requests(kind="token")]
+    return list(emulator.control.requests(kind="token"))
 
 
 def _keys_requests(emulator):
-    return [r for r in emulator.control.requests(kind="keys")]
+    return list(emulator.control.requests(kind="keys"))
 
 
 def _cached_tokens(cache_dir):

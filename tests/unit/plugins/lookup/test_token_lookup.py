@@ -19,6 +19,7 @@ from ..module_utils.token_helpers import CLIENT, LOGIN, TENANT, Key, make_token
 
 SECRET = "abc8Q~not-a-real-secret-value-0123456789"
 
+
 def collections_root():
     """The directory that holds ansible_collections/ (as imported)."""
     import ansible_collections
@@ -60,7 +61,7 @@ def test_returns_one_token_and_reuses_it(lookup, idp):
     opts = dict(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET, login_url=LOGIN)
     first = lookup.run([], variables={}, **opts)
     assert isinstance(first, list) and len(first) == 1 and first[0].count(".") == 2
-    for _ in range(20):
+    for dummy in range(20):
         assert lookup.run([], variables={}, **opts) == first
     assert len(idp.token_posts) == 1
 

@@ -59,7 +59,7 @@ def test_one_sign_in_for_many_task_processes(tmp_path):
     idp = FakeIdP()
     tokens = set()
     sources = []
-    for _ in range(30):
+    for dummy in range(30):
         got = new_task(idp).acquire()
         tokens.add(got["access_token"])
         sources.append(got["source"])
@@ -285,7 +285,7 @@ def test_parallel_processes_sign_in_once(tmp_path):
 
     counter = tmp_path / "posts"
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_worker, args=(str(tmp_path / "xdg"), str(counter))) for _ in range(8)]
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path / "xdg"), str(counter))) for dummy in range(8)]
     for p in procs:
         p.start()
     for p in procs:
