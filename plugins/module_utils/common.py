@@ -90,7 +90,7 @@ class Settings:
         kinds = [(name, kind) for name, kind in (("client_secret", "secret"), ("client_certificate_path", "certificate"),
                                                  ("client_assertion_file", "assertion")) if getattr(self, name)]
         if len(kinds) > 1:
-            names = " and ".join("%s (or %s)" % (n, ENV_NAMES[n]) for n, _ in kinds)
+            names = " and ".join("%s (or %s)" % (n, ENV_NAMES[n]) for n, _kind in kinds)
             raise DefenderConfigError("conflicting credentials: %s are set; use exactly one of client_secret, "
                                       "client_certificate_path or client_assertion_file" % names)
         if self.client_certificate_password and not self.client_certificate_path:
