@@ -31,10 +31,10 @@ SCENARIOS = ("tokens", "overhead", "export", "isolation")
 # Sizes. `tiny` only keeps the command working (tests/e2e/test_benchmarks_smoke.py); `full` gives the figures.
 SIZES = {
     "tiny": dict(token_tasks=3, overhead_tasks=2, overhead_repeats=1, export_small=300, export_mid=600, export_big=3000,
-                 export_repeats=1, iso_machines=30, iso_scale=0.01, diy_machines=3, diy_scale=1.0),
+                 export_repeats=1, iso_machines=30, iso_scale=0.01, diy_machines=3, diy_scale=1.0, diy_forks=3),
     "full": dict(token_tasks=50, overhead_tasks=30, overhead_repeats=3, export_small=10000, export_mid=20000,
                  export_big=100000,
-                 export_repeats=2, iso_machines=1000, iso_scale=0.05, diy_machines=150, diy_scale=1.0),
+                 export_repeats=2, iso_machines=1000, iso_scale=0.05, diy_machines=150, diy_scale=1.0, diy_forks=10),
 }
 RATE_PER_MINUTE = 100  # the API's documented per-app limit for these endpoints (facts sheet §8.1)
 
@@ -275,7 +275,8 @@ class Bench:
             "resource": self.settings.get("resource") or "https://api.securitycenter.microsoft.com",
         }
 
-    def playbook(self, label, plays, extra_vars=None, token_cache=None, check=True, env_extra=None):
+    def playbook(self, label, plays, extra_vars=None, token_cache=None, check=True, env_extra=None, inventory=None,
+                 forks=None):
         """Write and run a playbook; returns wall seconds, per-task times and the output path."""
         self.counter += 1
         stem = "%02d-%s" % (self.counter, label)
@@ -309,8 +310,10 @@ class Bench:
         for name in ("ANSIBLE_CONFIG", "DEFENDER_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_ID",
                      "AZURE_TENANT_ID", "DEFENDER_API_URL", "AZURE_AUTHORITY_HOST"):
             env.pop(name, None)
-        cmd = [os.path.join(self.bindir, "ansible-playbook"), "-i", "localhost,", "-c", "local", pb,
+        cmd = [os.path.join(self.bindir, "ansible-playbook"), "-i", inventory or "localhost,", "-c", "local", pb,
                "-e", "@" + varfile]
+        if forks:
+            cmd += ["--forks", str(forks)]
         start = time.perf_counter()
         with open(out, "w", encoding="utf-8") as handle:
             rc = subprocess.call(cmd, env=env, cwd=self.work, stdout=handle, stderr=subprocess.STDOUT)
@@ -695,6 +698,8 @@ class Bench:
             scale_log = os.path.join(self.work, "out", "timescale.log")
             env_extra = {"PYTHONPATH": os.path.join(HERE, "timescale"), "BENCH_TIME_SCALE": str(scale),
                          "BENCH_TIME_SCALE_LOG": scale_log}
+            if self.args.budget_experiment:
+                env_extra["BENCH_BUDGET"] = self.args.budget_experiment
         run = self.playbook("isolation", self.play([
             {"name": "keep: isolate %d machines" % n, "defender.endpoint.machine_isolation": args,
              "ignore_errors": True},
@@ -729,7 +734,11 @@ class Bench:
                 "not_isolated_at_end": len(not_isolated), "time_scale": scale, "options": sorted(args),
                 "changed": result.get("changed"), "msg": result.get("msg")}
         log("isolation ours: %s" % ours)
-        diy = self.isolation_diy()
+        if self.args.budget_experiment:  # the DIY loop does not depend on the module's budget
+            diy = {"machines": 0, "failures": None, "duplicates": None, "not_isolated": None, "throttled": None,
+                   "time_scale": None, "seconds": 0.0}
+        else:
+            diy = self.isolation_diy()
         figures = [
             figure("isolate %s machines: task time vs rate-limit bound (s)" % fmt_num(n), round(secs, 2),
                    round(bound, 2), unit="s", goal="≤ 1.05×", met=ratio is not None and ratio <= 1.05,
@@ -739,16 +748,17 @@ class Bench:
                            throttled)),
             figure("isolate %s machines: failed machines" % fmt_num(n), failures, diy["failures"], goal="0",
                    met=failures == 0, ratio="–",
-                   baseline_name="DIY uri loop, %d machines, real-time limit" % diy["machines"]),
+                   baseline_name="DIY uri, %d machines, real-time limit" % diy["machines"]),
             figure("isolate %s machines: machines with duplicate actions" % fmt_num(n), duplicates,
                    diy["duplicates"], goal="0", met=duplicates == 0, ratio="–",
-                   baseline_name="DIY uri loop"),
+                   baseline_name="DIY uri"),
             figure("isolate %s machines: not isolated at the end" % fmt_num(n), len(not_isolated),
                    diy["not_isolated"], goal="0", met=len(not_isolated) == 0, ratio="–",
-                   baseline_name="DIY uri loop"),
-            figure("DIY uri loop, %d machines under 100/min: requests answered 429" % diy["machines"], None,
-                   diy["throttled"], ratio="–", baseline_name="DIY uri loop",
-                   note="time scale %s; wall %.1f s" % (diy["time_scale"], diy["seconds"])),
+                   baseline_name="DIY uri"),
+            figure("DIY uri (a host per machine, %s forks), %d machines under 100/min: failed with 429"
+                   % (diy.get("forks"), diy["machines"]), None,
+                   diy["throttled"], ratio="–", baseline_name="DIY uri",
+                   note="time scale %s; wall %.1f s" % (diy["time_scale"], diy["seconds"] or 0.0)),
         ]
         return {"figures": figures, "details": {"ours": ours, "diy": diy}}
 
@@ -772,29 +782,37 @@ class Bench:
         return [i for i in ids if latest.get(i, ("", None))[1] != "Isolate"]
 
     def isolation_diy(self):
-        """The DIY contrast: one uri POST per machine in a loop, under the same 100/minute limit (real time)."""
-        k, scale = self.size["diy_machines"], self.size["diy_scale"]
+        """The DIY contrast: one uri POST per machine under the same 100/minute limit (real time), written the way
+        Ansible users parallelise: one inventory host per machine, ``forks`` workers, no budget, no retry."""
+        k, scale, forks = self.size["diy_machines"], self.size["diy_scale"], self.size["diy_forks"]
         throttle = {"per_minute": RATE_PER_MINUTE, "per_hour": 10 ** 9}
         self.reset(alerts=10, machines=max(k, 20), throttle=throttle, time_scale=scale)
         ids = self.ctl.query("machines")[:k]
         token = self.token()
         before = self.isolate_counts(ids)
+        inventory = os.path.join(self.work, "playbooks", "diy-inventory.ini")
+        with open(inventory, "w", encoding="utf-8") as handle:
+            handle.write("[fleet]\n")
+            for i, mid in enumerate(ids):
+                handle.write("m%04d ansible_connection=local machine_id=%s\n" % (i, mid))
         self.ctl.clear_requests()
-        diy = {"name": "isolate with uri", "loop": ids, "no_log": True, "ignore_errors": True,
-               "ansible.builtin.uri": {"url": "{{ api_url }}/api/machines/{{ item }}/isolate", "method": "POST",
-                                       "body_format": "json", "status_code": [201], "ca_path": "{{ ca_path }}",
-                                       "headers": {"Authorization": "Bearer {{ bench_token }}"},
-                                       "body": {"Comment": "benchmark: DIY loop", "IsolationType": "Full"}}}
-        run = self.playbook("isolation-diy", self.play([diy]), {"bench_token": token})
+        play = [{"name": "DIY isolation", "hosts": "fleet", "gather_facts": False, "tasks": [{
+            "name": "isolate with uri", "no_log": True, "ignore_errors": True,
+            "ansible.builtin.uri": {"url": "{{ api_url }}/api/machines/{{ machine_id }}/isolate", "method": "POST",
+                                    "body_format": "json", "status_code": [201], "ca_path": "{{ ca_path }}",
+                                    "headers": {"Authorization": "Bearer {{ bench_token }}"},
+                                    "body": {"Comment": "benchmark: DIY", "IsolationType": "Full"}}}]}]
+        run = self.playbook("isolation-diy", play, {"bench_token": token}, inventory=inventory, forks=forks,
+                            check=False)
         secs = self.task_seconds(run, "uri")[0]
         posts = list(self.ctl.requests(kind="api", method="POST"))
         throttled = sum(1 for e in posts if e.get("status") == 429)
         failures = sum(1 for e in posts if e.get("status") != 201)
         after = self.isolate_counts(ids)
         duplicates = sum(1 for i in ids if after.get(i, 0) - before.get(i, 0) > 1)
-        out = {"machines": k, "time_scale": scale, "seconds": round(secs, 2), "posts": len(posts),
+        out = {"machines": k, "forks": forks, "time_scale": scale, "seconds": round(secs, 2), "posts": len(posts),
                "throttled": throttled, "failures": failures, "duplicates": duplicates,
-               "not_isolated": len(self.not_isolated(ids))}
+               "not_isolated": len(self.not_isolated(ids)), "playbook_rc": run["rc"]}
         log("isolation DIY: %s" % out)
         return out
 
@@ -867,6 +885,10 @@ def render_markdown(rows, machine, size):
     out.append("Size `%s`, %s, %s CPUs (%s), Python %s, ansible-core %s, commit %s, load average at start %s."
                % (size, machine["date"], machine["nproc"], machine["cpu"], machine["python"], machine["ansible_core"],
                   machine["commit"] or "?", machine["loadavg_at_start"]))
+    if machine.get("budget_experiment"):
+        out.append("")
+        out.append("EXPERIMENT: the module's RateBudget was replaced by a %s-window budget for this run; these are "
+                   "not the figures of the module as shipped." % machine["budget_experiment"])
     return "\n".join(out) + "\n"
 
 
@@ -877,6 +899,9 @@ def main(argv=None):
     p.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     p.add_argument("--markdown", default=None, help="default: the --json path with .md")
     p.add_argument("--keep", action="store_true", help="keep the work directory (playbooks, logs, exports)")
+    p.add_argument("--budget-experiment", choices=["sliding"], default=None,
+                   help="isolation only: replace the module's RateBudget algorithm (an experiment, not the module "
+                        "as shipped; the results say so)")
     p.add_argument("--worktree", action="store_true",
                    help="measure the working tree as it is (default in a git checkout: the committed HEAD)")
     args = p.parse_args(argv)
@@ -886,6 +911,12 @@ def main(argv=None):
         p.error("unknown scenario(s): %s" % ", ".join(unknown))
     args.markdown = args.markdown or os.path.splitext(args.json)[0] + ".md"
 
+    import signal
+
+    def _terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
     bench = Bench(args)
     machine = machine_info(bench.python, worktree=args.worktree)
     log("size %s on %s CPUs (%s), Python %s, ansible-core %s; work dir %s"
@@ -900,6 +931,7 @@ def main(argv=None):
             shutil.rmtree(bench.work, ignore_errors=True)
     rows = table_rows(bench.results)
     machine["collection_source"] = getattr(bench, "source", None)
+    machine["budget_experiment"] = args.budget_experiment
     doc = {"size": args.size, "parameters": bench.size, "machine": machine,
            "seconds": round(time.perf_counter() - started, 1), "scenarios": bench.results}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

@@ -6,6 +6,10 @@ benchmarks/run puts this directory on PYTHONPATH for the isolation scenario only
 emulator's time scale. The emulator's "minute" then lasts 60 * scale seconds, and so does the period of every
 RateBudget the module creates: same capacity (requests_per_minute), same algorithm, time compressed by the same
 factor on both sides. Nothing else in the module is touched.
+
+With BENCH_BUDGET=sliding (``benchmarks/run --budget-experiment sliding``), RateBudget.acquire is replaced by a
+sliding-window log, to measure what that change to the module would do; the default run measures the module as
+shipped.
 """
 
 import os
@@ -27,10 +31,32 @@ def _patch(module):
 
     budget.__init__ = __init__
     budget._bench_scaled = True
+    if os.environ.get("BENCH_BUDGET") == "sliding":
+        budget.acquire = _sliding_acquire
     log = os.environ.get("BENCH_TIME_SCALE_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as handle:
             handle.write("RateBudget period scaled by %s in pid %d\n" % (scale, os.getpid()))
+
+
+def _sliding_acquire(self):
+    """EXPERIMENT (benchmarks/run --budget-experiment sliding), not the shipped algorithm: at most ``capacity``
+    requests in any trailing ``period``, the way the API counts, instead of a token bucket (which lets a full
+    bucket plus its refill through in the first period)."""
+    import collections
+    while True:
+        with self.lock:
+            sent = getattr(self, "_bench_sent", None)
+            if sent is None:
+                sent = self._bench_sent = collections.deque()
+            now = self.clock()
+            while sent and sent[0] <= now - self.period:
+                sent.popleft()
+            if len(sent) < self.capacity:
+                sent.append(now)
+                return
+            wait = sent[0] + self.period - now + 0.001
+        self.sleep(wait)
 
 
 class _Finder:
