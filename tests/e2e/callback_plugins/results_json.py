@@ -11,6 +11,9 @@ short_description: write every task result to a JSON-lines file (e2e test harnes
 description:
   - Used by tests/e2e/conftest.py. Each line holds play, task, action, host, status and the result dict.
   - Results of tasks with C(no_log) are stored censored, as Ansible shows them.
+  - Internal C(_ansible_*) keys are dropped. ansible-core 2.19+ puts C(exception="(traceback unavailable)") into every
+    failed result when no traceback was captured; that placeholder is dropped too, so C(exception) in a stored result
+    means a real traceback.
 options:
   path:
     description: File to append to.
@@ -65,9 +68,13 @@ def _censor(result):
     return out
 
 
+TRACEBACK_PLACEHOLDER = "(traceback unavailable)"
+
+
 def _strip_internal(value):
     if isinstance(value, Mapping):
-        return {k: _strip_internal(v) for k, v in value.items() if not str(k).startswith("_ansible_")}
+        return {k: _strip_internal(v) for k, v in value.items()
+                if not str(k).startswith("_ansible_") and not (k == "exception" and v == TRACEBACK_PLACEHOLDER)}
     if isinstance(value, list):
         return [_strip_internal(v) for v in value]
     return value
