@@ -377,11 +377,19 @@ def get_action(client, action_id):
 
 
 def get_actions(client, action_ids):
-    """``{id: action}`` for several actions, read in batches of ``id eq`` filters."""
+    """``{id: action}`` for several actions, read in batches of ``id eq`` filters.
+
+    An action the service does not show (yet) is absent from the answer: a 404 for a single action is not an
+    error here, because an action just created can take a moment to become visible.
+    """
     out = {}
     for chunk in _chunks(action_ids):
         if len(chunk) == 1:
-            out[chunk[0]] = get_action(client, chunk[0])
+            try:
+                out[chunk[0]] = get_action(client, chunk[0])
+            except DefenderError as exc:
+                if exc.status != 404:
+                    raise
             continue
         flt = _or(["id eq %s" % literal(i) for i in chunk])
         for a in client.pages(ACTIONS, params={"$filter": flt}, page_size=HISTORY_PAGE):
@@ -389,15 +397,17 @@ def get_actions(client, action_ids):
     return out
 
 
-def wait_for_actions(client, action_ids, timeout, sleep, clock=time.monotonic, sleeper=time.sleep):
+def wait_for_actions(client, action_ids, timeout, sleep, clock=time.monotonic, sleeper=time.sleep, latest=None):
     """Poll until every action is final or ``timeout`` seconds pass; returns ``{id: last seen action}``.
 
     One action is read with ``GET /api/machineactions/{id}``; several are read together with an ``id eq``
-    filter, so polling a fleet costs one request per 20 actions per round.
+    filter, so polling a fleet costs one request per 20 actions per round. An action not visible yet (404,
+    or missing from the list) is polled again until the deadline. ``latest`` (a dict) is filled as the
+    polls go, so a caller still has what was seen when a poll raises.
     """
     deadline = clock() + max(0, timeout)
     pending = list(dict.fromkeys(action_ids))
-    latest = {}
+    latest = {} if latest is None else latest
     while pending:
         got = get_actions(client, pending)
         latest.update(got)

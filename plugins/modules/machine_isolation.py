@@ -60,6 +60,10 @@ options:
       - A machine whose action ends C(Failed), C(TimeOut) or C(Cancelled), or is not final after
         O(wait_timeout) seconds, fails with the action's details.
       - Without O(wait), the task ends once the actions are accepted (C(Pending)).
+      - An action just created that the API does not show yet (C(404)) is polled again until O(wait_timeout).
+        When polling fails (the API keeps answering errors), the machines still waiting fail with that error,
+        but their entries in RV(results) (with C(changed=true) and the action that was sent) are kept, and
+        nothing is sent again.
     type: bool
     default: false
   wait_timeout:
@@ -426,6 +430,16 @@ class Isolation:
             return self.wanted
         return M.PENDING_OF[self.wanted]
 
+    def _final_state(self, res):
+        """The state our action leaves when the history cannot be read again: the wanted one once it
+        succeeded, the previous one when it ended without effect, pending while it is not final."""
+        action = res["action"]
+        if action.get("status") == "Succeeded":
+            return self.wanted
+        if M.is_final(action):
+            return res["previous_state"]
+        return M.PENDING_OF[self.wanted]
+
     def _lost(self, res, known, sent_at, error):
         """The POST's response was lost: look, never re-send."""
         mid = res["machine_id"]
@@ -478,8 +492,25 @@ class Isolation:
                 and not M.is_final(r["action"]) and r["machine_id"]]
         if not todo:
             return
-        final = M.wait_for_actions(self.client, [r["action"]["id"] for r in todo], self.wait_timeout,
-                                   self.wait_sleep, **self.kw)
+        # The actions were sent: whatever goes wrong from here on is reported per machine, and the results
+        # (with changed=true) are kept, never replaced by one error for the whole task.
+        final = {}
+        try:
+            M.wait_for_actions(self.client, [r["action"]["id"] for r in todo], self.wait_timeout,
+                               self.wait_sleep, latest=final, **self.kw)
+        except DefenderError as exc:
+            for r in todo:
+                action = final.get(r["action"]["id"]) or r["action"]
+                r["action"] = action
+                if M.is_final(action):
+                    r.update(failed=True, state=self._final_state(r), msg=(
+                        "%s; polling the other actions failed (%s), so the machine's history was not read again "
+                        "to confirm the state" % (M.action_summary(action), exc)))
+                else:
+                    r.update(failed=True, msg=(
+                        "%s was sent, but waiting for it failed: %s; it may still complete, nothing was re-sent. "
+                        "Re-run to check: the next run reads the history first" % (M.action_summary(action), exc)))
+            return
         ids = []
         for r in todo:
             action = final.get(r["action"]["id"]) or r["action"]
@@ -490,7 +521,14 @@ class Isolation:
             elif action.get("status") != "Succeeded":
                 r.update(failed=True, msg="%s" % M.action_summary(action))
             ids.append(r["machine_id"])
-        history = M.isolation_history(self.client, ids)
+        try:
+            history = M.isolation_history(self.client, ids)
+        except DefenderError as exc:
+            for r in todo:
+                r["state"] = self._final_state(r)
+                r.update(failed=True, msg="%s; the machine's history could not be read again to confirm the state "
+                         "(%s)" % (r["msg"] or M.action_summary(r["action"]), exc))
+            return
         for r in todo:
             state, decider = M.isolation_state(history.get(r["machine_id"], []))
             r["state"] = state

@@ -321,3 +321,115 @@ def test_bad_input_fails_before_any_request(monkeypatch, args, message):
     refuse_client(monkeypatch)
     result, failed = run_module(mod.main, dict(CONNECTION, **args), monkeypatch)
     assert failed and message in result["msg"]
+
+
+# --- wait: errors while following the actions that were sent ---------------------------------------------------
+
+def _fail_action_polls(fake, error, after=0):
+    """Make GET /api/machineactions/{id} raise ``error`` from the ``after``-th poll on."""
+    original = fake.get
+    polls = []
+
+    def get(path, params=None):
+        if path.startswith("/api/machineactions/"):
+            polls.append(path)
+            if len(polls) > after:
+                with fake.lock:
+                    fake.calls.append(("GET", path, {}))
+                raise error
+        return original(path, params)
+
+    fake.get = get
+    return polls
+
+
+def test_wait_poll_error_keeps_changed_and_results(monkeypatch):
+    fake = FakeMachines([machine(1, "web")])
+    install(monkeypatch, fake)
+    _fail_action_polls(fake, DefenderError("service unavailable", status=503, code="ServiceUnavailable"))
+    result, failed = run_module(mod.main, dict(CONNECTION, machine="web", comment="x", wait=True, wait_sleep=1),
+                                monkeypatch)
+    assert failed
+    assert result["changed"] is True, "the isolate was sent: changed must survive a polling error"
+    [r] = result["results"]
+    assert r["changed"] and r["failed"] and r["action"]["type"] == "Isolate"
+    assert "waiting for it failed" in r["msg"] and "service unavailable" in r["msg"]
+    assert r["state"] == "isolation_pending" and result["state"] == "isolation_pending"
+    assert len(fake.posts()) == 1, "nothing re-sent"
+
+
+def test_wait_poll_error_after_some_actions_finished():
+    fake = FakeMachines([machine(1), machine(2)])
+    rounds = []
+    original = fake.get
+
+    # two actions are polled with one id-filter list query: in the first round the first machine's action has
+    # completed and the second is still Pending; the second round (a GET of the one left) fails
+    def get(path, params=None):
+        if path.startswith("/api/machineactions/"):
+            raise DefenderError("gateway timeout", status=504)
+        if path == "/api/machineactions" and "id eq" in (params or {}).get("$filter", ""):
+            rounds.append(1)
+            if len(rounds) > 1:
+                raise DefenderError("gateway timeout", status=504)
+            for a in fake.actions:
+                if a["machineId"] == mid(1):
+                    a["status"] = "Succeeded"
+        return original(path, params)
+
+    fake.get = get
+    r1, r2 = run(fake, [mid(1), mid(2)], wait=True)
+    assert r1["changed"] and r2["changed"] and r1["failed"] and r2["failed"]
+    assert r1["action"]["status"] == "Succeeded" and r1["state"] == "isolated"
+    assert "gateway timeout" in r1["msg"] and "not read again" in r1["msg"]
+    assert r2["state"] == "isolation_pending" and "waiting for it failed" in r2["msg"]
+    assert len(fake.posts()) == 2
+
+
+def test_wait_final_history_read_error_keeps_results():
+    fake = FakeMachines([machine(1)])
+
+    def advance(f, a):
+        a["status"] = "Succeeded"
+
+    fake.on_get_action = advance
+    original = fake.get
+    reads = []
+
+    def get(path, params=None):
+        if path == "/api/machineactions" and "machineId eq" in (params or {}).get("$filter", ""):
+            reads.append(1)
+            if len(reads) > 1:  # the first read plans; the one after the wait fails
+                raise DefenderError("internal", status=500)
+        return original(path, params)
+
+    fake.get = get
+    [r] = run(fake, [mid(1)], wait=True)
+    assert r["changed"] and r["failed"] and r["action"]["status"] == "Succeeded"
+    assert r["state"] == "isolated" and "could not be read again" in r["msg"]
+
+
+def test_wait_treats_404_on_a_new_action_as_not_visible_yet():
+    fake = FakeMachines([machine(1)])
+    polls = _fail_action_polls(fake, DefenderError("not found", status=404, code="NotFound"))
+    original_get = fake.get
+
+    def get(path, params=None):
+        if path.startswith("/api/machineactions/") and len(polls) >= 2:
+            for a in fake.actions:
+                a["status"] = "Succeeded"
+            return FakeMachines._get(fake, path, params)
+        return original_get(path, params)
+
+    fake.get = get
+    [r] = run(fake, [mid(1)], wait=True)
+    assert len(polls) == 2, "two 404s were polled through"
+    assert not r["failed"] and r["changed"] and r["state"] == "isolated", r["msg"]
+
+
+def test_wait_404_until_the_deadline_fails_as_not_final():
+    fake = FakeMachines([machine(1)])
+    _fail_action_polls(fake, DefenderError("not found", status=404, code="NotFound"))
+    [r] = run(fake, [mid(1)], wait=True, wait_timeout=10)
+    assert r["changed"] and r["failed"] and "not final after 10 seconds" in r["msg"]
+    assert len(fake.posts()) == 1
