@@ -31,6 +31,7 @@ options:
     description:
       - An internal IP address (IPv4 or IPv6). Returns the machines seen with it within 15 minutes of
         O(timestamp), through C(findbyip).
+      - An IPv6 zone suffix (V(fe80::1%eth0)) is refused; the address is sent in its canonical form.
     type: str
   timestamp:
     description:
@@ -148,6 +149,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
     any_of,
     check_page_size,
     datetime_literal,
+    literal,
     parse_time,
 )
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
@@ -159,10 +161,24 @@ FINDBYIP_DAYS = 30
 
 
 def check_ip(value):
+    """The address in its canonical form (digits, dots, colons and a-f only), or DefenderConfigError.
+
+    ``ipaddress`` accepts an IPv6 scope id (``fe80::1%eth0``) made of almost any characters, quotes, ``)``,
+    ``?`` and ``#`` included; a scope means nothing to the service, so scoped addresses are refused.
+    """
+    if isinstance(value, str) and "%" in value:
+        raise DefenderConfigError("ip must be an IPv4 or IPv6 address without a zone (%%scope) suffix, got %r"
+                                  % (value[:60],))
     try:
         return str(ipaddress.ip_address(value.strip()))
     except (ValueError, AttributeError):
         raise DefenderConfigError("ip must be an IPv4 or IPv6 address, got %r" % (value,)) from None
+
+
+def findbyip_path(ip, ts):
+    """``/api/machines/findbyip(ip='<ip>',timestamp=<UTC>)`` from checked values; both go through odata."""
+    return "%s/findbyip(ip=%s,timestamp=%s)" % (M.MACHINES, literal(check_ip(ip), "ip"),
+                                                datetime_literal(ts, "timestamp"))
 
 
 def check_timestamp(value, now=None):
@@ -227,8 +243,7 @@ def read(client, p, now=None):
     elif selector == "name":
         items = M.find_by_names(client, [p["name"].strip()])[p["name"].strip()]
     elif selector == "ip":
-        path = "%s/findbyip(ip='%s',timestamp=%s)" % (M.MACHINES, ip, datetime_literal(ts, "timestamp"))
-        items = (client.get(path) or {}).get("value") or []
+        items = (client.get(findbyip_path(ip, ts)) or {}).get("value") or []
     elif selector == "tag":
         body = client.get(M.MACHINES + "/findbytag", params={
             "tag": p["tag"], "useStartsWithFilter": "true" if p.get("use_starts_with") else "false"})

@@ -9,6 +9,7 @@ import datetime
 
 import pytest
 
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.modules import machine_action_info, machine_info
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
     CONNECTION,
@@ -56,6 +57,18 @@ def test_by_ip_builds_the_findbyip_path(monkeypatch):
     assert path.startswith("/api/machines/findbyip(ip='10.1.2.3',timestamp=20") and path.endswith("Z)")
 
 
+def test_by_ipv6_is_canonical_and_quoted():
+    path = machine_info.findbyip_path(" FE80:0:0::1 ", "2026-01-31T08:00:00+01:00")
+    assert path == "/api/machines/findbyip(ip='fe80::1',timestamp=2026-01-31T07:00:00Z)"
+
+
+@pytest.mark.parametrize("value", ["fe80::1%eth0", "fe80::1%x')?$top=1#", "::1%'"])
+def test_scoped_ipv6_is_refused_naming_ip(value):
+    with pytest.raises(DefenderConfigError) as info_:
+        machine_info.findbyip_path(value, "2026-01-31T08:00:00Z")
+    assert "ip" in str(info_.value) and "zone" in str(info_.value)
+
+
 def test_by_tag_with_starts_with_and_narrowing(monkeypatch):
     fake = FakeMachines([machine(1, machineTags=["finance-eu"], riskScore="High"),
                          machine(2, machineTags=["finance"], riskScore="Low")])
@@ -84,6 +97,9 @@ def test_limit(monkeypatch):
     (dict(id="nothex"), "40 hexadecimal"),
     (dict(ip="10.0.0.300"), "IPv4 or IPv6"),
     (dict(ip="10.0.0.1') or (1"), "IPv4 or IPv6"),
+    (dict(ip="fe80::1%eth0"), "without a zone"),
+    (dict(ip="fe80::1%x')?$filter=id ne 'a'#"), "without a zone"),
+    (dict(ip="fe80::1%25'),timestamp=2026-01-01T00:00:00Z)/x"), "without a zone"),
     (dict(ip="10.0.0.1", timestamp="45d"), "last 30 days"),
     (dict(ip="10.0.0.1", timestamp="yesterday"), "ISO 8601"),
     (dict(timestamp="2h"), "only used with ip"),
