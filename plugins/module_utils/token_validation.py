@@ -6,7 +6,8 @@
 Checks: the RS256 signature against the keys the tenant publishes (OpenID discovery ``jwks_uri``,
 fetched once more when the token names an unknown ``kid``, since keys rotate), ``aud`` among the
 cloud's accepted audiences, ``iss`` in its v1 (``https://sts.windows.net/{tid}/``) or v2
-(``{login}/{tid}/v2.0``) form for the token's own ``tid``, ``tid`` against a GUID ``tenant_id``,
+(``{login}/{tid}/v2.0``) form for the token's own ``tid``, ``tid`` against ``tenant_id`` (a domain
+``tenant_id`` is first resolved to its GUID through the issuer of its OpenID configuration),
 ``exp``/``nbf`` with a leeway, and the application roles a playbook needs.
 
 Every failed check adds one sentence to ``reasons``, so a user sees all problems at once. PyJWT is
@@ -42,6 +43,10 @@ ROLE_DISPLAY_NAMES = {
 
 ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)+$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_ISSUER_TENANT = re.compile(r"^https://[^/]+/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                            r"[0-9a-fA-F]{12})(/|/v2\.0)?$")
+_DOMAIN = re.compile(r"^(?=.{3,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
+                     r"[A-Za-z0-9])?)+$")
 ALGORITHMS = ("RS256",)  # what Entra ID signs access tokens with
 DEFAULT_LEEWAY = 60
 MAX_LEEWAY = 600
@@ -111,6 +116,7 @@ class SigningKeys:
         self.fetches = 0
         self._jwks_uri = {}
         self._keys = {}
+        self._tenant_guid = {}
 
     def _get_json(self, url, what):
         try:
@@ -131,6 +137,20 @@ class SigningKeys:
 
     def discovery_url(self, tid):
         return "%s/%s/v2.0/.well-known/openid-configuration" % (self.login_url, tid)
+
+    def tenant_guid(self, domain):
+        """The tenant GUID behind a domain tenant_id (``contoso.onmicrosoft.com``), from the issuer in the
+        domain's OpenID configuration (``https://login.microsoftonline.com/{guid}/v2.0``)."""
+        key = domain.lower()
+        if key not in self._tenant_guid:
+            doc = self._get_json(self.discovery_url(key), "OpenID configuration")
+            issuer = doc.get("issuer")
+            found = _ISSUER_TENANT.search(issuer) if isinstance(issuer, str) else None
+            if not found:
+                raise DefenderError("the OpenID configuration of %s names no tenant GUID in its issuer (%r), so the "
+                                    "token's tenant cannot be compared with tenant_id" % (domain, issuer))
+            self._tenant_guid[key] = found.group(1).lower()
+        return self._tenant_guid[key]
 
     def jwks_uri(self, tid):
         if tid not in self._jwks_uri:
@@ -184,6 +204,21 @@ def _header(token):
         return value if isinstance(value, dict) else None
     except Exception:  # jwt.DecodeError and friends
         return None
+
+
+def _expected_tenant(tenant_id, keys):
+    """The GUID the token's ``tid`` must equal: ``tenant_id`` itself, or the GUID its domain resolves to."""
+    if not tenant_id:
+        return None
+    if GUID.match(tenant_id):
+        return tenant_id.lower()
+    if not _DOMAIN.match(tenant_id):
+        raise DefenderConfigError("tenant_id must be a GUID or a domain such as contoso.onmicrosoft.com, got %r"
+                                  % tenant_id[:80])
+    if keys is None:
+        raise DefenderConfigError("checking the token's tenant against the domain tenant_id %s needs the tenant's "
+                                  "OpenID configuration (signing keys object)" % tenant_id)
+    return keys.tenant_guid(tenant_id)
 
 
 def validate_token(token, settings, keys=None, required_roles=None, leeway=DEFAULT_LEEWAY, verify_signature=True,
@@ -243,8 +278,11 @@ def validate_token(token, settings, keys=None, required_roles=None, leeway=DEFAU
             if not any("no tenant (tid)" in r for r in reasons):
                 reasons.append("the token has no valid tenant (tid) claim")
         else:
-            if settings.tenant_id and GUID.match(settings.tenant_id) and tid.lower() != settings.tenant_id.lower():
-                reasons.append("the token belongs to tenant %s, not to tenant_id %s" % (tid, settings.tenant_id))
+            expected = _expected_tenant(settings.tenant_id, keys)
+            if expected and tid.lower() != expected:
+                named = settings.tenant_id if expected == settings.tenant_id.lower() else "%s (%s)" % (
+                    settings.tenant_id, expected)
+                reasons.append("the token belongs to tenant %s, not to tenant_id %s" % (tid, named))
             issuers = accepted_issuers(tid, settings.endpoints.login_url)
             iss = claims.get("iss")
             if iss not in issuers:

@@ -15,8 +15,10 @@ description:
     the tenant does not publish, the keys are downloaded once more, since keys rotate.
   - The audience (C(aud)) must be one of the Defender API resources of the O(cloud) (or O(resource)); the issuer
     (C(iss)) must be the v1 form C(https://sts.windows.net/<tid>/) or the v2 form C(<login_url>/<tid>/v2.0) of the
-    token's own tenant; when O(tenant_id) is a GUID the token must belong to that tenant; C(exp) and C(nbf) are
-    checked with O(leeway).
+    token's own tenant; when O(tenant_id) is set the token must belong to that tenant (a domain such as
+    C(contoso.onmicrosoft.com) is resolved to its tenant GUID through the issuer of
+    C(<login_url>/<domain>/v2.0/.well-known/openid-configuration), also with O(verify_signature=false)); C(exp) and
+    C(nbf) are checked with O(leeway).
   - With O(required_roles), fails when any of these application permissions is missing from the token's C(roles),
     naming each one with the display name the Entra portal shows, for example C(Machine.Isolate) ("Isolate
     machine"), and reminding that admin consent must be granted after a permission is added.
@@ -172,8 +174,8 @@ def run(m):
                       "claims; do not rely on this result for trust decisions")
     provider = m.token_provider
     got = provider.acquire()
-    keys = SigningKeys(m.client().session, settings.endpoints.login_url, timeout=settings.timeout) \
-        if p["verify_signature"] else None
+    # Also without verify_signature: a domain tenant_id is resolved to its GUID through the same discovery.
+    keys = SigningKeys(m.client().session, settings.endpoints.login_url, timeout=settings.timeout)
     result = validate_token(got["access_token"], settings, keys=keys, required_roles=required, leeway=leeway,
                             verify_signature=p["verify_signature"])
     out = {

@@ -235,6 +235,31 @@ def test_tampered_expired_and_wrong_tenant_tokens_are_invalid(emulator, ansible)
         assert run.task(name)["status"] == "failed" and run.result(name)["valid"] is False
 
 
+def test_domain_tenant_id_rejects_a_token_of_another_tenant(emulator, ansible):
+    """tenant_id given as the domain (contoso.onmicrosoft.com): the domain is resolved to its GUID through the
+    tenant's OpenID configuration and compared with the token's tid (the signature alone verifies, because the
+    keys are fetched for the token's own tenant)."""
+    emulator.reset()
+    s = emulator.settings
+    domain = s["tenant_domain"]
+    good = emulator.control.mint_token("full")["access_token"]
+    other_tenant = emulator.control.mint_token("partner", tenant=s["tenants"][1])["access_token"]
+    cases = {"own tenant": good, "other tenant": other_tenant}
+    tasks = [{"name": name, "defender.endpoint.token_info": {"access_token": "{{ tokens[%r] }}" % name,
+                                                             "tenant_id": domain},
+              "ignore_errors": True} for name in cases]
+    tasks.append({"name": "other tenant, claims only", "ignore_errors": True, "defender.endpoint.token_info": {
+        "access_token": "{{ tokens['other tenant'] }}", "tenant_id": domain.upper(), "verify_signature": False}})
+    run = ansible.playbook([{"vars": dict(_vars(emulator), tokens=cases), "tasks": tasks}])
+    assert run.result("own tenant")["valid"] is True, run.explain()
+    for name in ("other tenant", "other tenant, claims only"):
+        result = run.result(name)
+        assert run.task(name)["status"] == "failed" and result["valid"] is False, run.explain()
+        assert any("belongs to tenant %s, not to tenant_id %s (%s)" % (s["tenants"][1], t, s["tenant_id"]) in r
+                   for r in result["reasons"] for t in (domain, domain.upper())), result["reasons"]
+    assert run.result("other tenant")["signature_verified"] is True
+
+
 def test_expired_by_emulator_token_lifetime(emulator, ansible):
     emulator.reset(token_lifetime=2)
     run = ansible.playbook([{"vars": _vars(emulator), "tasks": [

@@ -111,9 +111,50 @@ def test_wrong_tenant(key):
     result = check(tok, FakeSession([key]), opts={"tenant_id": TENANT})[0]
     assert result["signature_verified"]
     assert result["reasons"] == ["the token belongs to tenant %s, not to tenant_id %s" % (OTHER_TENANT, TENANT)]
-    # A domain tenant_id cannot be compared with tid: no reason is made up.
-    result = check(tok, FakeSession([key]), opts={"tenant_id": "contoso.onmicrosoft.com"})[0]
-    assert result["valid"]
+
+
+
+def test_wrong_tenant_with_a_domain_tenant_id(key):
+    # A token of fabrikam's tenant, checked for tenant_id contoso.onmicrosoft.com: its keys are fetched for its own
+    # tid, so the signature verifies; the domain must be resolved to contoso's GUID and compared.
+    tok = make_token(key, tid=OTHER_TENANT, iss="https://sts.windows.net/%s/" % OTHER_TENANT)
+    session = FakeSession([key])
+    result = check(tok, session, opts={"tenant_id": "contoso.onmicrosoft.com"})[0]
+    assert result["signature_verified"] and not result["valid"]
+    assert result["reasons"] == ["the token belongs to tenant %s, not to tenant_id contoso.onmicrosoft.com (%s)"
+                                 % (OTHER_TENANT, TENANT)]
+    assert "%s/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration" % LOGIN in session.requests
+    # the domain of the token's own tenant passes, in any case
+    result = check(tok, FakeSession([key]), opts={"tenant_id": "Fabrikam.onmicrosoft.com"})[0]
+    assert result["valid"], result["reasons"]
+
+
+def test_domain_tenant_id_checked_without_signature_verification(key):
+    tok = make_token(key, tid=OTHER_TENANT, iss="https://sts.windows.net/%s/" % OTHER_TENANT)
+    session = FakeSession([key])
+    s = settings(tok, tenant_id="contoso.onmicrosoft.com")
+    result = validate_token(tok, s, keys=SigningKeys(session, LOGIN), verify_signature=False)
+    assert not result["valid"] and "not to tenant_id contoso.onmicrosoft.com" in result["reasons"][0]
+    assert session.requests == ["%s/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration" % LOGIN]
+
+
+def test_unknown_domain_tenant_id_is_an_error(key):
+    tok = make_token(key)
+    with pytest.raises(DefenderError) as info:
+        check(tok, FakeSession([key]), opts={"tenant_id": "nowhere.onmicrosoft.com"})
+    assert "OpenID configuration" in str(info.value) and "HTTP 404" in str(info.value)
+
+
+def test_domain_whose_issuer_names_no_guid_is_an_error(key):
+    class Odd(FakeSession):
+        def get(self, url, timeout=None):
+            if "contoso.onmicrosoft.com" in url:
+                self.requests.append(url)
+                from .token_helpers import FakeResponse
+                return FakeResponse(200, {"issuer": "https://login.example.test/contoso.onmicrosoft.com/v2.0"})
+            return FakeSession.get(self, url, timeout)
+    with pytest.raises(DefenderError, match="names no tenant GUID"):
+        check(make_token(key), Odd([key]), opts={"tenant_id": "contoso.onmicrosoft.com"})
 
 
 def test_issuer_of_another_tenant(key):
@@ -237,3 +278,10 @@ def test_required_roles_checked_before_anything():
 def test_accepted_issuers_dedupe():
     assert accepted_issuers(TENANT, "https://login.microsoftonline.com/") == [
         "https://sts.windows.net/%s/" % TENANT, "https://login.microsoftonline.com/%s/v2.0" % TENANT]
+
+
+def test_tenant_id_neither_guid_nor_domain_is_refused_before_any_fetch(key):
+    session = FakeSession([key])
+    with pytest.raises(DefenderConfigError, match="GUID or a domain"):
+        check(make_token(key), session, opts={"tenant_id": "x/../evil?"}, verify_signature=False)
+    assert session.requests == []

@@ -16,6 +16,7 @@ TENANT = "6f1c2b9e-4d8a-4c1e-9b7a-3e5d2c1f0a11"
 OTHER_TENANT = "7a2d3c0f-5e9b-4d2f-8c8b-4f6e3d2a1b22"
 CLIENT = "0a1b2c3d-0001-4000-8000-00000000f011"
 LOGIN = "https://login.example.test"
+DOMAINS = {"contoso.onmicrosoft.com": TENANT, "fabrikam.onmicrosoft.com": OTHER_TENANT}
 
 
 def b64url_int(n):
@@ -68,13 +69,18 @@ class FakeResponse:
 class FakeSession:
     """Serves ``{LOGIN}/{tid}/v2.0/.well-known/openid-configuration`` and its jwks_uri; records requests."""
 
-    def __init__(self, keys, tenants=(TENANT, OTHER_TENANT)):
+    def __init__(self, keys, tenants=(TENANT, OTHER_TENANT), domains=None):
         self.keys = list(keys)
         self.tenants = tenants
+        self.domains = dict(DOMAINS if domains is None else domains)  # domain -> tenant GUID
         self.requests = []
 
     def get(self, url, timeout=None):
         self.requests.append(url)
+        for domain, tid in self.domains.items():
+            if url == "%s/%s/v2.0/.well-known/openid-configuration" % (LOGIN, domain):
+                return FakeResponse(200, {"issuer": "https://login.microsoftonline.com/%s/v2.0" % tid,
+                                          "jwks_uri": "%s/%s/discovery/v2.0/keys" % (LOGIN, tid)})
         for tid in self.tenants:
             if url == "%s/%s/v2.0/.well-known/openid-configuration" % (LOGIN, tid):
                 return FakeResponse(200, {"issuer": "%s/%s/v2.0" % (LOGIN, tid),
