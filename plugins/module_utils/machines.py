@@ -14,11 +14,16 @@ Resolution rules (what ``resolve`` does with one reference):
   ``tolower(computerDnsName) eq '<lowercased>'`` (a service that rejects ``tolower`` just finds nothing).
   ``GET /api/machines/{name}`` is documented to accept a name but returns a single machine, which would
   hide duplicates, so it is never used to resolve a name.
+- One machine has the name and it is not merged into another: that one (even when flagged
+  ``isPotentialDuplication``: it is the only machine with that name).
 - Several machines share the name: the ones flagged ``isPotentialDuplication`` or carrying
   ``mergedIntoMachineId`` are set aside. One left: that one. Several left: the most recently seen wins only
-  when its ``lastSeen`` is at least :data:`CLEARLY_NEWER` (7 days; ``lastSeen`` is a full report sent about
-  once a day) newer than every other; otherwise the name is ambiguous and fails, listing the candidate ids.
-  None left: a single unmerged candidate is used; otherwise the name fails, naming the merge targets.
+  when its ``lastSeen`` is at least :data:`CLEARLY_NEWER` (24 hours) newer than every other; otherwise the
+  name is ambiguous and fails, listing the candidate ids. ``lastSeen`` is refreshed by a full report about
+  once a day, so two healthy machines seen within the same day cannot be told apart (both are live: the name
+  is ambiguous), while a machine last seen a day or more after the others is the one that replaced them (a
+  reinstall that got a new machine id). None left (all flagged or merged): the name fails, naming the
+  candidates and their merge targets; a merge is never followed, pass the id of the machine to act on.
 - Nothing found: fails clearly. Nothing is ever sent for a reference that did not resolve.
 
 Isolation state: the machine's Isolate/Unisolate actions, sorted by ``creationDateTimeUtc`` on this side
@@ -58,7 +63,9 @@ STATE_RELEASED = "released"
 STATE_ISOLATION_PENDING = "isolation_pending"
 STATE_RELEASE_PENDING = "release_pending"
 
-CLEARLY_NEWER = datetime.timedelta(days=7)
+# lastSeen (a full report) is refreshed about once a day: a day's lead separates the reinstalled machine from its
+# stale twin, less cannot separate two live machines.
+CLEARLY_NEWER = datetime.timedelta(hours=24)
 BATCH = 20          # references per OData "or" query (keeps URLs well under 4 KB)
 HISTORY_PAGE = 1000
 MAX_NAME = 255
@@ -307,8 +314,8 @@ def select_machine(name, candidates, margin=CLEARLY_NEWER):
     ranked = sorted(live, key=lambda m: _time(m.get("lastSeen")), reverse=True)
     newest, runner_up = ranked[0], ranked[1]
     if _time(newest.get("lastSeen")) - _time(runner_up.get("lastSeen")) >= margin:
-        return newest, ("%r matches %d machines; chose %s, last seen at least %d days after the others"
-                        % (name, len(candidates), newest.get("id"), margin.days))
+        return newest, ("%r matches %d machines; chose %s, last seen at least %d hours after the others"
+                        % (name, len(candidates), newest.get("id"), margin.total_seconds() // 3600))
     raise MachineResolutionError(
         "%r is ambiguous: %d machines share this computer name and none is clearly the current one: %s; "
         "pass the machine id instead" % (name, len(live), "; ".join(_describe(m) for m in ranked)),

@@ -101,6 +101,13 @@ notes:
     counts as done (C(changed=false), RV(results[].action) is that action). No action at all is taken as
     released: the API has no documented is-isolated flag, so a machine isolated outside the API and portal
     history (or longer ago than the history keeps) is assumed not isolated."
+  - "Computer names shared by several machines (a reinstalled machine gets a new id, the old entry stays): machines
+    flagged C(isPotentialDuplication) or merged into another (C(mergedIntoMachineId)) are set aside; if one machine
+    is left it is used. If several are left, the one seen most recently (C(lastSeen)) is used only when it was seen
+    at least 24 hours after every other: C(lastSeen) is refreshed about once a day, so machines seen within the same
+    day are all live and the name is ambiguous. An ambiguous name, or one that matches only flagged or merged
+    machines, fails for that machine with RV(results[].candidates) and nothing is sent; pass the machine id
+    instead. A merge is never followed. A name matching exactly one machine is used even when it is flagged."
   - "A C(400 ActiveRequestAlreadyExists) answer means an action is already in progress; the history is read
     again and, when that action is of the wanted kind, the machine is reported unchanged with that action. A
     C(201) answer that returns an action already in the history (the API may return the pending action

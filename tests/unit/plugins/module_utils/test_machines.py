@@ -88,15 +88,43 @@ def test_select_two_recent_is_ambiguous_and_lists_candidates():
     assert a["id"] in info.value.message and b["id"] in info.value.message
 
 
-@pytest.mark.parametrize("days, picks", [(6, False), (7, True), (30, True)])
-def test_select_clearly_newer(days, picks):
+@pytest.mark.parametrize("old_seen, picks", [
+    ("2026-01-31T00:00:00Z", False),   # seen at the same time: two live machines
+    ("2026-01-30T12:00:00Z", False),   # the same day: both are reporting, ambiguous
+    ("2026-01-30T00:00:01Z", False),   # just under a day
+    ("2026-01-30T00:00:00Z", True),    # a day: one daily report missed, the other one replaced it
+    ("2026-01-29T00:00:00Z", True),    # two days after the other: the reinstalled machine
+    ("2026-01-01T00:00:00Z", True),
+])
+def test_select_clearly_newer(old_seen, picks):
     new = machine(1, "n", lastSeen="2026-01-31T00:00:00Z")
-    old = machine(2, "n", lastSeen="2026-01-%02dT00:00:00Z" % (31 - days))
+    old = machine(2, "n", lastSeen=old_seen)
     if picks:
-        assert M.select_machine("n", [old, new])[0] is new
+        chosen, note = M.select_machine("n", [old, new])
+        assert chosen is new and "at least 24 hours after the others" in note
     else:
-        with pytest.raises(M.MachineResolutionError):
+        with pytest.raises(M.MachineResolutionError) as info:
             M.select_machine("n", [old, new])
+        assert info.value.code == "Ambiguous" and sorted(info.value.candidates) == sorted([new["id"], old["id"]])
+
+
+def test_select_newest_must_lead_every_other_live_machine():
+    new = machine(1, "n", lastSeen="2026-01-31T00:00:00Z")
+    twin = machine(2, "n", lastSeen="2026-01-30T20:00:00Z")
+    old = machine(3, "n", lastSeen="2026-01-20T00:00:00Z")
+    with pytest.raises(M.MachineResolutionError) as info:
+        M.select_machine("n", [old, twin, new])
+    assert info.value.candidates == [new["id"], twin["id"], old["id"]]
+
+
+def test_select_flagged_and_merged_only_fails_even_with_one_unmerged():
+    # no live candidate: the docstring once said a single unmerged one was used; the safe direction is to fail
+    flagged = machine(1, "x", isPotentialDuplication=True, lastSeen="2026-01-31T00:00:00Z")
+    merged = machine(2, "x", mergedIntoMachineId=mid(9))
+    with pytest.raises(M.MachineResolutionError) as info:
+        M.select_machine("x", [flagged, merged])
+    assert info.value.code == "Ambiguous" and sorted(info.value.candidates) == sorted([mid(1), mid(2)])
+    assert mid(9) in info.value.message and "pass the id" in info.value.message
 
 
 def test_select_all_flagged_is_ambiguous():
