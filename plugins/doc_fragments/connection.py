@@ -204,8 +204,9 @@ options:
       - name: DEFENDER_RESOURCE
   validate_certs:
     description:
-      - Whether TLS certificates are verified.
-    type: bool
+      - Whether TLS certificates are verified, as a boolean.
+      - A value that is not a boolean is an error, so a typo cannot switch verification off.
+    type: raw
     default: true
   ca_path:
     description:
@@ -221,7 +222,7 @@ options:
   token_cache:
     description:
       - Whether acquired tokens are kept in a file of the user's cache directory (mode 0600) for later tasks.
-    type: bool
+    type: raw
     default: true
     env:
       - name: DEFENDER_TOKEN_CACHE

@@ -214,7 +214,8 @@ class TokenProvider:
             return self.last
         if s.credential_kind is None:
             raise DefenderAuthError("the access_token was rejected and no credentials are set to get a new one")
-        key = (s.endpoints.login_url, s.tenant_id.lower(), s.client_id.lower(), s.endpoints.scope)
+        # The credential's fingerprint is part of the key: a wrong or revoked secret must not reuse a token.
+        key = (s.endpoints.login_url, s.tenant_id.lower(), s.client_id.lower(), s.endpoints.scope, self._fingerprint())
         cached = _PROCESS_TOKENS.get(key)
         if cached and not force_refresh and cached["expires_on"] - REFRESH_MARGIN > time.time():
             self.last = dict(cached, source="cache")
@@ -280,7 +281,10 @@ class TokenProvider:
                 if serialized:
                     try:
                         cache.deserialize(serialized)
-                    except ValueError:
+                        self._from_cache(cache, msal)  # proves the structure, not only the JSON
+                    except Exception:  # pylint: disable=broad-except
+                        # Valid JSON of the wrong shape is as untrustworthy as garbage: start afresh.
+                        self.warn("ignoring corrupt token cache %s; it will be rebuilt" % store.path)
                         cache = msal.SerializableTokenCache()
             if not force_refresh:
                 hit = self._from_cache(cache, msal)
@@ -341,7 +345,8 @@ class TokenProvider:
             # msal raises ValueError for a bad authority or credential shape; its text carries no secret.
             raise DefenderAuthError("sign-in could not start at %s: %s" % (s.endpoints.login_url, exc)) from None
         except Exception as exc:  # requests' transport errors, msal's discovery failures
-            if type(exc).__name__ == "SSLError":
+            from ansible_collections.defender.endpoint.plugins.module_utils.http import _certificate_rejected
+            if _certificate_rejected(exc):
                 raise DefenderAuthError("TLS verification failed for the sign-in host %s: set ca_path to the CA bundle "
                                         "that signs it (validate_certs: false only for tests)"
                                         % s.endpoints.login_url) from None

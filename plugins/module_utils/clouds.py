@@ -97,6 +97,9 @@ def resolve_endpoints(cloud="global", region=None, api_url=None, login_url=None,
         if cloud != "global":
             raise DefenderConfigError("region applies to the global cloud only, not to cloud=%s" % cloud)
     base = _https_url("api_url", api_url) if api_url else (REGIONS[region] if region else table["api_url"])
+    if login_url and "://" not in login_url:
+        # Azure tooling sets AZURE_AUTHORITY_HOST to a bare host (login.microsoftonline.us) and adds https itself.
+        login_url = "https://" + login_url.strip()
     login = _https_url("login_url", login_url) if login_url else table["login_url"]
     if resource:
         resource = resource.strip()

@@ -10,6 +10,7 @@ import re
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import TokenProvider
 from ansible_collections.defender.endpoint.plugins.module_utils.clouds import CLOUDS, REGIONS, resolve_endpoints
@@ -53,15 +54,16 @@ ENV_NAMES = {
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(?=.{3,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_TRUE = ("1", "true", "yes", "on")
 
 
-def _bool(value, default=True):
+def _bool(value, default, name):
+    """Strict: a typo such as 'ture' must not quietly switch TLS verification off."""
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in _TRUE
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise DefenderConfigError("%s must be a boolean (true/false), got %r" % (name, str(value)[:40])) from None
 
 
 class Settings:
@@ -76,10 +78,10 @@ class Settings:
         self.client_certificate_password = get("client_certificate_password") or None
         self.client_assertion_file = get("client_assertion_file") or None
         self.access_token = (get("access_token") or "").strip() or None
-        self.validate_certs = _bool(get("validate_certs"), True)
+        self.validate_certs = _bool(get("validate_certs"), True, "validate_certs")
         self.ca_path = get("ca_path") or None
         self.timeout = get("timeout") if get("timeout") is not None else 30
-        self.token_cache = _bool(get("token_cache"), True)
+        self.token_cache = _bool(get("token_cache"), True, "token_cache")
         self.token_cache_dir = get("token_cache_dir") or os.environ.get("DEFENDER_TOKEN_CACHE_DIR") or None
         self.endpoints = resolve_endpoints(get("cloud") or "global", get("region") or None, get("api_url") or None,
                                            get("login_url") or None, get("resource") or None)
@@ -185,8 +187,16 @@ class DefenderModule:
         self.module.exit_json(**result)
 
     def run(self, func):
-        """Run ``func(self)`` and turn DefenderError into fail_json."""
+        """Run ``func(self)``; every failure becomes one clean fail_json, never a raw traceback."""
         try:
             func(self)
         except DefenderError as exc:
             self.fail(exc)
+        except OSError as exc:  # a report or export file that cannot be written, a full disk...
+            self.module.fail_json(msg="%s%s" % (exc.strerror or type(exc).__name__,
+                                                ": %s" % exc.filename if exc.filename else ""))
+        except Exception as exc:  # pylint: disable=broad-except
+            # The exception text may quote data (even a token), so only its type and the frames are shown;
+            # Ansible prints the frames at -vvv for a bug report.
+            self.module.fail_json(msg="unexpected %s; please report this with the -vvv output" % type(exc).__name__,
+                                  exception="".join(traceback.format_tb(exc.__traceback__)))

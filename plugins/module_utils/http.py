@@ -14,6 +14,7 @@ Retry policy (urllib3's ``Retry``, with one rule changed):
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from urllib.parse import quote
@@ -29,7 +30,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.odata import MAX
 try:
     import requests
     from requests.adapters import HTTPAdapter
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
     from urllib3.util.retry import Retry
 except ImportError:
     requests = None
@@ -112,10 +113,47 @@ def segment(value, name="id"):
     return quote(value, safe="")
 
 
+def _causes(exc):
+    """The exception and everything it wraps (args, urllib3's reason, context), without loops."""
+    todo, seen = [exc], set()
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo.extend(item.args)
+        todo.extend((getattr(item, "reason", None), item.__cause__, item.__context__))
+
+
+def _certificate_rejected(exc):
+    """True when TLS failed because the peer's certificate was not trusted (so nothing was sent)."""
+    for item in _causes(exc):
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return True
+        text = str(item)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            return True
+    return False
+
+
+def _body_lost(exc):
+    """A GET whose answer broke off mid-way (cut body, TLS record error, dropped connection): read again."""
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return not _certificate_rejected(exc)
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        return isinstance(exc.args[0], ProtocolError) and not isinstance(exc.args[0], MaxRetryError)
+    return False
+
+
 def _was_sent(exc):
     """False only when the failure certainly happened before the request left this host."""
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
-                        requests.exceptions.ProxyError, requests.exceptions.InvalidURL)):
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError,
+                        requests.exceptions.InvalidURL)):
+        return False
+    if isinstance(exc, requests.exceptions.SSLError) and _certificate_rejected(exc):
         return False
     if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
         reason = getattr(exc.args[0], "reason", None)
@@ -225,10 +263,20 @@ class DefenderClient:
             try:
                 response = self._send(method, url, params, body, token)
             except requests.exceptions.RequestException as exc:
+                if method in IDEMPOTENT and bad_json < self.json_retries and _body_lost(exc):
+                    bad_json += 1  # urllib3 had already handed the response over; a GET can be read again
+                    time.sleep(0.2 * bad_json)
+                    continue
                 raise self._transport_error(exc, method, path) from None
             if response.status_code == 401 and not refreshed and self.tokens.can_refresh:
                 refreshed = True  # one fresh token, one retry: a 401 was not processed
                 continue
+            if response.status_code >= 500 and method not in IDEMPOTENT:
+                # A gateway's 502/504 (or a 500) may come after the write was applied: the caller must re-read.
+                error = _error_from_response(response, method, path)
+                raise DefenderOutcomeUnknownError(
+                    "%s; the service may or may not have applied the change, so it was not re-sent" % error.message,
+                    status=error.status, code=error.code, target=error.target, method=method, path=path)
             if response.status_code >= 400:
                 raise _error_from_response(response, method, path)
             if not response.content or response.status_code == 204:
@@ -249,7 +297,7 @@ class DefenderClient:
 
     def _transport_error(self, exc, method, path):
         kind = type(exc).__name__
-        if isinstance(exc, requests.exceptions.SSLError):
+        if isinstance(exc, requests.exceptions.SSLError) and _certificate_rejected(exc):
             return DefenderError("TLS verification failed for %s: set ca_path to the CA bundle that signs it "
                                  "(validate_certs: false only for tests)" % self.api_url, method=method, path=path)
         if method not in IDEMPOTENT and _was_sent(exc):

@@ -110,6 +110,32 @@ def compare(name, op, value, name_for_errors=None):
     return "%s %s %s" % (prop(name), op, datetime_literal(value, name_for_errors or name))
 
 
+def raw_clause(text, name="filter"):
+    """A user's raw OData clause, always parenthesised so it cannot escape an ``and``.
+
+    Refuses text whose quotes or parentheses are unbalanced (outside string literals), since such a
+    clause could close our parenthesis and append its own ``or``.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise DefenderConfigError("%s must be a non-empty OData expression" % name)
+    if any(ord(c) < 32 and c not in "\t" for c in text):
+        raise DefenderConfigError("%s contains a control character" % name)
+    depth = 0
+    quoted = False
+    for c in text:
+        if c == "'":
+            quoted = not quoted  # a doubled quote toggles twice
+        elif not quoted and c == "(":
+            depth += 1
+        elif not quoted and c == ")":
+            depth -= 1
+            if depth < 0:
+                break
+    if quoted or depth != 0:
+        raise DefenderConfigError("%s has unbalanced quotes or parentheses: %r" % (name, text[:80]))
+    return "(%s)" % text.strip()
+
+
 def and_all(*clauses):
     """Join clauses with ``and``; raw user clauses are parenthesised so their ``or`` stays inside."""
     parts = [c for c in clauses if c]
@@ -157,7 +183,7 @@ class Pager:
     """
 
     def __init__(self, client, path, params=None, page_size=MAX_PAGE_SIZE, limit=None, overlap=PAGE_OVERLAP,
-                 max_realign=5):
+                 max_realign=10):
         self.client = client
         self.path = path
         self.params = dict(params or {})
@@ -173,7 +199,14 @@ class Pager:
         if skip:
             params["$skip"] = skip
         self.requests += 1
-        body = self.client.get(self.path, params=params)
+        try:
+            body = self.client.get(self.path, params=params)
+        except DefenderError as exc:
+            # The API answers 404 instead of an empty list when nothing matches (GET /api/machines with no
+            # recent machines); only the first page can mean that.
+            if exc.status == 404 and not skip:
+                return [], None
+            raise
         if not isinstance(body, dict) or not isinstance(body.get("value"), list):
             raise DefenderError("the API returned a list response without a 'value' array", path=self.path)
         return body["value"], self._next_skip(body.get("@odata.nextLink"), skip)
@@ -204,14 +237,15 @@ class Pager:
                 top = min(self.page_size, self.limit - yielded + (self.overlap if skip else 0))
             page, next_skip = self._get(skip, top)
             ids = [item.get("id") if isinstance(item, dict) else None for item in page]
-            if tail and page and not (set(tail) & set(ids)):
-                # The previous tail is gone from this window: items moved by more than the overlap.
+            if tail and not (set(tail) & set(ids)):
+                # The previous tail is not in this window (an empty page included): items left the result set
+                # and the rest slid back past our $skip. Step back until the tail is in view again; the ids
+                # already seen are dropped, so nothing is yielded twice.
                 realigns += 1
                 if realigns > self.max_realign or skip == 0:
                     raise DefenderError("the result set changed too much while it was being read (%s); "
                                         "narrow the filter or retry" % self.path, path=self.path)
                 skip = max(0, skip - self.page_size + self.overlap)
-                tail = []
                 continue
             for item, item_id in zip(page, ids):
                 if item_id is not None:

@@ -147,7 +147,10 @@ CONNECTION_CASES = [
     ("api-url-query", dict(api_url="https://api.emulator.invalid/?x=1"), ("api_url",)),
     ("api-url-space", dict(api_url="https://api.emulator.invalid/a b"), ("api_url",)),
     ("http-login-url", dict(login_url="http://login.emulator.invalid"), ("login_url",)),
-    ("login-url-no-scheme", dict(login_url="login.emulator.invalid"), ("login_url",)),
+    # A bare host is accepted for login_url (AZURE_AUTHORITY_HOST convention) and becomes https://; a bare host
+    # with a path or space is still refused.
+    ("login-url-bare-with-space", dict(login_url="login.emulator.invalid/a b"), ("login_url",)),
+    ("api-url-no-scheme", dict(api_url="api.emulator.invalid"), ("api_url",)),
     ("http-resource", dict(resource="http://api.securitycenter.microsoft.com"), ("resource",)),
     ("timeout-text", dict(timeout="soon"), ("timeout",)),
     ("timeout-zero", dict(timeout=0), ("timeout",)),

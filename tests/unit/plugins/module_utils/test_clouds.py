@@ -89,10 +89,16 @@ def test_overrides_win_and_mark_custom_login():
     assert e.custom_login
 
 
-@pytest.mark.parametrize("bad", ["http://login.example", "login.example", "https://x?y=1", "https://"])
+@pytest.mark.parametrize("bad", ["http://login.example", "ftp://login.example", "https://x?y=1", "https://"])
 def test_override_must_be_https_base(bad):
     with pytest.raises(DefenderConfigError):
         resolve_endpoints("global", login_url=bad)
+
+
+def test_bare_authority_host_gets_https_like_azure_identity():
+    # AZURE_AUTHORITY_HOST is often a bare host in Azure tooling.
+    e = resolve_endpoints("gcc_high", login_url="login.microsoftonline.us")
+    assert e.login_url == "https://login.microsoftonline.us" and e.custom_login
 
 
 def test_docs_say_gov_resource_is_undocumented():

@@ -13,7 +13,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
 
-class ModuleExit(Exception):
+class ModuleExit(BaseException):  # like SystemExit: must pass through broad "except Exception"
     def __init__(self, result, failed):
         super().__init__(result)
         self.result = result
