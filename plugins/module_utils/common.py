@@ -15,7 +15,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import TokenProvider
 from ansible_collections.defender.endpoint.plugins.module_utils.clouds import CLOUDS, REGIONS, resolve_endpoints
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.http import DefenderClient, build_session
+from ansible_collections.defender.endpoint.plugins.module_utils.client import DefenderClient, build_session
 
 try:
     import requests  # noqa: F401  pylint: disable=unused-import

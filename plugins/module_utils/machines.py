@@ -44,7 +44,7 @@ import re
 import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.http import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import literal, parse_time
 
 MACHINES = "/api/machines"

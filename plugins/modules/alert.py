@@ -190,7 +190,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.http import RateBudget, segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget, segment
 
 BATCH_SIZE = 500  # ids per batchUpdate call; halved if the API answers MaximumBatchSizeExceeded
 

@@ -224,7 +224,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import alerts as
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.http import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 
 
 def check_dest(dest):

@@ -25,7 +25,7 @@ import pytest
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC, Settings
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.http import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 
 from .modules.utils import run_module
 

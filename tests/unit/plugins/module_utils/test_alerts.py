@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.http import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, strategies as st  # noqa: E402

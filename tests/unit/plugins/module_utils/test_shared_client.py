@@ -10,13 +10,13 @@ import ssl
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import auth, common, http, odata
+from ansible_collections.defender.endpoint.plugins.module_utils import auth, common, client as http, odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
     DefenderOutcomeUnknownError,
 )
-from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.test_http import (  # noqa: F401  pylint: disable=unused-import
+from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.test_client import (  # noqa: F401  pylint: disable=unused-import
     make_client,
     server,
 )

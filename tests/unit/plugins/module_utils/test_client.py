@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import http
+from ansible_collections.defender.endpoint.plugins.module_utils import client as http
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
