@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Local Microsoft Defender for Endpoint emulator (sign-in + API + control).
 
     python tests/emulator/emulator.py [--port 0] [--state-dir DIR] [--seed 1]
