@@ -9,8 +9,7 @@ import os
 
 import pytest
 
-from conftest import EMULATOR_DIR
-
+EMULATOR_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "emulator"))
 SPEC_PATH = os.path.join(EMULATOR_DIR, "reference", "mde-openapi.json")
 # schema -> {property in the OpenAPI: what the emulator sends instead (None = deliberately absent)}
 OVERRIDES = {"MachineAction": {"lastUpdateTimeUtc": "lastUpdateDateTimeUtc"}}
