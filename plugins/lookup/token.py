@@ -27,22 +27,19 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Set the token once for every Defender task of the play
-  hosts: localhost
-  gather_facts: false
-  vars:
-    defender_token: >-
-      {{ lookup('defender.endpoint.token', tenant_id=defender_tenant_id, client_id=defender_client_id,
-                client_secret=defender_client_secret) }}
-  module_defaults:
-    group/defender.endpoint.all:
-      access_token: "{{ defender_token }}"
-  tasks:
-    - name: Read high-severity alerts
-      defender.endpoint.alert_info:
-        severity: [High]
+# In a play, set the token once for every Defender task (lazy: the lookup runs when a task uses it, and the
+# token cache makes later lookups free):
+#   module_defaults:
+#     group/defender.endpoint.all:
+#       access_token: "{{ lookup('defender.endpoint.token') }}"
 
-- name: Credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET
+- name: Read high-severity alerts with a token from the lookup
+  defender.endpoint.alert_info:
+    access_token: "{{ lookup('defender.endpoint.token', tenant_id=defender_tenant_id, client_id=defender_client_id,
+                     client_secret=defender_client_secret) }}"
+    severity: [High]
+
+- name: Credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, token in a raw API call
   ansible.builtin.uri:
     url: https://api.security.microsoft.com/api/machines?$top=1
     headers:
