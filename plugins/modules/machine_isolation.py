@@ -78,6 +78,23 @@ options:
       - Seconds between two polls of the actions.
     type: int
     default: 5
+  cancel_pending:
+    description:
+      - When an action of the other kind is still C(Pending) (for example releasing a machine whose isolation was
+        requested but never picked up), cancel it with C(POST /api/machineactions/{id}/cancel) (the O(comment) is
+        sent as the cancellation comment), read the history again and then act on what it shows (send the action,
+        or nothing when the cancellation already leaves the machine in the wanted state).
+      - The cancel is sent right away, without waiting first: an action can stay C(Pending) indefinitely (for
+        example while the machine is offline), and the operator is explicitly asking for the opposite state, so
+        waiting O(wait_timeout) would only delay the same outcome. An action that is C(InProgress) is being
+        applied and is never cancelled; it is waited for as described in the notes.
+      - When not set, V(true) with O(state=released) and V(false) with O(state=isolated): a machine left isolated
+        against an explicit release would stay cut off, and every re-run would fail the same way until someone
+        cancels by hand. With O(state=isolated) and a pending release, set it to V(true) to cancel the release.
+      - With V(false), the module waits up to O(wait_timeout) for the other action and fails if it is still not
+        final; nothing is sent.
+      - The cancelled actions are reported in RV(results[].cancelled); a cancel counts as a change.
+    type: bool
   max_parallel:
     description:
       - How many machines are handled at the same time.
@@ -93,7 +110,8 @@ options:
     default: 100
 notes:
   - "Permissions: the application needs C(Machine.Read.All) (or C(Machine.ReadWrite.All)) to read machines and
-    actions, and C(Machine.Isolate) to isolate and release."
+    actions, and C(Machine.Isolate) to isolate and release. Cancelling a pending action (O(cancel_pending)) needs
+    the permission of that action, C(Machine.Isolate) for an Isolate or Unisolate."
   - "Idempotency: the state is read from the machine's Isolate and Unisolate actions, sorted by creation time.
     Actions that ended C(Failed), C(Cancelled) or C(TimeOut) had no effect and are skipped; the newest of the
     others decides. An action still C(Pending) or C(InProgress) outranks completed ones, and among completed
@@ -114,10 +132,10 @@ notes:
     instead of a new one) is also reported unchanged."
   - "Out-of-order application: the service can apply requests for one machine out of order (isolate, isolate,
     release, release has been seen to end isolated). So when an action of the other kind is still C(Pending) or
-    C(InProgress) (for example releasing a machine whose isolation is pending), the module first waits, up to
-    O(wait_timeout) seconds and even without O(wait), for that action to reach a final status, reads the history
-    again and only then decides and sends. If it is still not final, the machine fails and nothing is sent
-    for it; re-run later. With O(wait=true) the history is read once more at the end and the reported
+    C(InProgress) (for example releasing a machine whose isolation is pending), the module first cancels it when
+    it is C(Pending) and O(cancel_pending) applies, and waits, up to O(wait_timeout) seconds and even without
+    O(wait), for the others to reach a final status; it then reads the history again and only then decides and
+    sends. If an action is still not final, the machine fails and nothing is sent for it; re-run later. With O(wait=true) the history is read once more at the end and the reported
     RV(results[].state) comes from it, so a release that was overtaken shows up as a failure."
   - "Lost responses: when a request was sent but its response was lost (connection cut, unreadable answer,
     or a 5xx), the module never sends it again in the same run. It reads the history again: an action of the
@@ -151,6 +169,12 @@ EXAMPLES = r"""
     state: released
     comment: "INC-1234: remediated, released"
     wait: true
+
+- name: Release a machine; an isolation still Pending (machine offline) is cancelled first (the default for released)
+  defender.endpoint.machine_isolation:
+    machine: desktop-0042.contoso.com
+    state: released
+    comment: "INC-1234: false positive, release"
 
 - name: Isolate a fleet in one task; failed machines are listed and fail the task at the end
   defender.endpoint.machine_isolation:
@@ -237,6 +261,13 @@ results:
       description: What happened to this machine, or why it failed.
       type: str
       sample: "Isolate action 5382f7ea-7557-4ab7-9782-d50480024a4e sent"
+    cancelled:
+      description:
+        - The actions of the other kind that were cancelled (in check mode, that would be) because of
+          O(cancel_pending), as the API returned them; empty when none.
+      type: list
+      elements: dict
+      sample: [{id: 7e1b3f0c-2a4d-4f6e-9b8a-1c2d3e4f5a6b, type: Isolate, status: Cancelled}]
     candidates:
       description: For an ambiguous computer name, the ids of the machines it matches.
       type: list
@@ -280,7 +311,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.http import RateBudget, segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget, segment
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 
 ISOLATION_TYPES = {"full": "Full", "selective": "Selective", "unmanaged_device": "UnManagedDevice"}
@@ -336,6 +367,8 @@ class Isolation:
         self.wait = params["wait"]
         self.wait_timeout = params["wait_timeout"]
         self.wait_sleep = params["wait_sleep"]
+        cancel = params.get("cancel_pending")
+        self.cancel_pending = (self.wanted == M.STATE_RELEASED) if cancel is None else bool(cancel)
         self.check_mode = check_mode
         self.kw = {}
         if sleeper is not None:
@@ -357,10 +390,15 @@ class Isolation:
     def handle(self, res, history):
         """Plan and act on one resolved machine; fills and returns ``res``."""
         try:
-            return self._handle(res, history)
+            self._handle(res, history)
         except DefenderError as exc:
             res.update(failed=True, msg=str(exc))
-            return res
+        if res["cancelled"]:
+            # A cancel is a change of its own, whatever happened after it.
+            res["changed"] = True
+            res["msg"] = "%s %s; %s" % ("would cancel" if self.check_mode else "cancelled",
+                                        ", ".join(M.action_summary(a) for a in res["cancelled"]), res["msg"])
+        return res
 
     def _handle(self, res, history):
         mid = res["machine_id"]
@@ -368,11 +406,14 @@ class Isolation:
         res["previous_state"] = state
         res["state"] = state
         if plan == M.PLAN_WAIT:
-            blocking = ", ".join("%s %s (%s)" % (a.get("type"), a.get("id"), a.get("status")) for a in acts)
+            to_cancel = [a for a in acts if a.get("status") == "Pending"] if self.cancel_pending else []
             if self.check_mode:
-                res.update(changed=True, state=self.wanted, action=acts[-1],
-                           msg="would wait for %s to finish, then send %s" % (blocking, self.kind))
+                return self._predict_wait(res, history, acts, to_cancel)
+            if to_cancel and not self._cancel(res, to_cancel):
                 return res
+            # The cancelled ones are waited for too: they read Cancelled at once, unless the service is slow to
+            # record the cancel, and then sending now could still be overtaken.
+            blocking = ", ".join("%s %s (%s)" % (a.get("type"), a.get("id"), a.get("status")) for a in acts)
             done = M.wait_for_actions(self.client, [a["id"] for a in acts], self.wait_timeout, self.wait_sleep,
                                       **self.kw)
             still = [a for a in done.values() if not M.is_final(a)]
@@ -431,6 +472,62 @@ class Isolation:
         res.update(changed=True, action=action, state=self._state_of(action),
                    msg="%s action %s sent" % (self.kind, action.get("id")))
         return res
+
+    def _predict_wait(self, res, history, acts, to_cancel):
+        """Check mode with an active action of the other kind: what cancelling and/or waiting would lead to."""
+        res["cancelled"] = to_cancel
+        left = [a for a in acts if a not in to_cancel]
+        if left:
+            blocking = ", ".join("%s %s (%s)" % (a.get("type"), a.get("id"), a.get("status")) for a in left)
+            res.update(changed=True, state=self.wanted, action=left[-1],
+                       msg="would wait for %s to finish, then send %s" % (blocking, self.kind))
+            return res
+        ids = set(a.get("id") for a in to_cancel)
+        after = [dict(a, status="Cancelled") if a.get("id") in ids else a for a in history]
+        plan, state, found = M.plan_isolation(self.wanted, after)
+        if plan == M.PLAN_SEND:
+            res.update(changed=True, state=self.wanted, action=None, msg="would send %s" % self.kind)
+        else:
+            res.update(state=state, action=found[0] if found else None,
+                       msg="then nothing to send: already %s" % state.replace("_", " "))
+        return res
+
+    def _cancel(self, res, actions):
+        """Cancel pending actions of the other kind; False (with ``res`` failed) when one could not be."""
+        for a in actions:
+            path = "%s/%s/cancel" % (M.ACTIONS, segment(a["id"], "action id"))
+            try:
+                out = self.client.post(path, {"Comment": self.comment})
+            except DefenderOutcomeUnknownError as exc:
+                # Re-read, never re-send: the cancel may have been applied.
+                now = self._reread_action(a)
+                if now is not None and now.get("status") == "Cancelled":
+                    res["cancelled"].append(now)
+                    continue
+                res.update(failed=True, action=now or a, msg=(
+                    "outcome unknown: the cancel of %s was sent but its response was lost (%s) and the action does "
+                    "not show as cancelled; %s was not sent. Re-run to retry: the next run reads the history first"
+                    % (M.action_summary(a), exc, self.kind)))
+                return False
+            except DefenderError as exc:
+                now = self._reread_action(a) if exc.status == 400 else None
+                if now is not None and M.is_final(now):
+                    continue  # it ended on its own meanwhile; the history read next decides
+                hint = (" (cancelling needs the permission of the action, Machine.Isolate)"
+                        if exc.status in (401, 403) else "")
+                res.update(failed=True, action=now or a, msg=(
+                    "could not cancel %s: %s%s; %s was not sent" % (M.action_summary(a), exc, hint, self.kind)))
+                return False
+            out = M.normalize_action(out)
+            res["cancelled"].append(out if isinstance(out, dict) and out.get("id") == a.get("id")
+                                    else dict(a, status="Cancelled"))
+        return True
+
+    def _reread_action(self, action):
+        try:
+            return M.get_actions(self.client, [action["id"]]).get(action["id"])
+        except DefenderError:
+            return None
 
     def _state_of(self, action):
         if action.get("status") == "Succeeded":
@@ -557,6 +654,7 @@ def _result(ref, machine=None):
         "state": None,
         "failed": False,
         "msg": "",
+        "cancelled": [],
     }
 
 
@@ -638,6 +736,7 @@ def main():
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=300),
             wait_sleep=dict(type="int", default=5),
+            cancel_pending=dict(type="bool"),
             max_parallel=dict(type="int", default=8),
             requests_per_minute=dict(type="int", default=100),
         ),

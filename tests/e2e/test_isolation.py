@@ -150,15 +150,68 @@ def test_return_pending_duplicate_and_out_of_order_release_ends_released(emu, an
     sp = emu.control.specials()
     mid = sp["quote"]
     emu.control.config(duplicate_mode="return_pending", out_of_order=True, lifecycle={"pending": 15, "in_progress": 3})
+    # cancel_pending=false: wait for the pending isolate to be applied, then release (the default would cancel it)
     run = ansible.playbook(play(isolate_task(machine=mid), isolate_task("again", machine=mid),
                                 isolate_task("release", machine=mid, state="released", wait=True, wait_sleep=1,
-                                             wait_timeout=60)))
+                                             wait_timeout=60, cancel_pending=False)))
     assert run.result("isolate")["changed"] and not run.result("again")["changed"]
     rel = run.result("release")
     assert rel["changed"] and not failed(run, "release"), rel
     assert rel["previous_state"] == "isolation_pending" and rel["state"] == "released"
     assert len(actions(emu, mid, "Isolate")) == 1 and len(actions(emu, mid, "Unisolate")) == 1
     assert wait_state(emu, mid, "released") == "released"
+
+
+def cancels(emulator):
+    return [e for e in emulator.control.requests(kind="api", method="POST") if e["path"].endswith("/cancel")]
+
+
+def test_release_with_isolate_stuck_pending_cancels_it_and_ends_released(emu, ansible):
+    """Issue 5: an Isolate can stay Pending indefinitely (machine offline); releasing must end released instead of
+    failing after wait_timeout on every run."""
+    sp = emu.control.specials()
+    mid = sp["quote"]
+    emu.control.config(lifecycle={"pending": 3600, "in_progress": 3600})
+    run = ansible.playbook(play(isolate_task(machine=mid)))
+    iso = run.result("isolate")["action"]
+    assert iso["status"] == "Pending"
+    emu.control.clear_requests()
+    # check mode predicts the cancel and sends nothing
+    run = ansible.playbook(play(isolate_task("release", machine=mid, state="released")), check=True)
+    chk = run.result("release")
+    assert chk["changed"] and chk["results"][0]["cancelled"][0]["id"] == iso["id"] and chk["state"] == "released"
+    assert not cancels(emu) and not posts(emu)
+    # the release cancels the stuck isolate at once (no wait_timeout spent), with the comment
+    start = time.monotonic()
+    run = ansible.playbook(play(isolate_task("release", machine=mid, state="released", comment="INC-9 release",
+                                             wait=True, wait_sleep=1, wait_timeout=120)))
+    assert time.monotonic() - start < 60
+    rel = run.result("release")
+    assert rel["changed"] and not failed(run, "release"), rel
+    [cancelled] = rel["results"][0]["cancelled"]
+    assert cancelled["id"] == iso["id"] and cancelled["status"] == "Cancelled"
+    assert rel["previous_state"] == "isolation_pending" and rel["state"] == "released"
+    [c] = cancels(emu)
+    assert c["path"] == "/api/machineactions/%s/cancel" % iso["id"] and c["body"] == {"Comment": "INC-9 release"}
+    assert [a["status"] for a in actions(emu, mid, "Isolate")] == ["Cancelled"]
+    # "unknown" is the emulator's word for a machine no isolate/unisolate was ever applied to: not isolated
+    assert emu.control.machine(mid)["isolationState"] in ("released", "unknown")
+    # a re-run changes nothing
+    emu.control.clear_requests()
+    run = ansible.playbook(play(isolate_task("release", machine=mid, state="released")))
+    assert not run.result("release")["changed"] and not cancels(emu) and not posts(emu)
+
+
+def test_release_without_cancel_pending_still_fails_and_sends_nothing(emu, ansible):
+    sp = emu.control.specials()
+    mid = sp["quote"]
+    emu.control.config(lifecycle={"pending": 3600, "in_progress": 3600})
+    ansible.playbook(play(isolate_task(machine=mid)))
+    emu.control.clear_requests()
+    run = ansible.playbook(play(isolate_task("release", machine=mid, state="released", cancel_pending=False,
+                                             wait_timeout=2, wait_sleep=1)))
+    assert failed(run, "release") and "out of order" in run.result("release")["msg"]
+    assert not cancels(emu) and not posts(emu)
 
 
 def test_250_machines_throttled(emu, ansible):

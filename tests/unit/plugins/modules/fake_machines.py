@@ -4,7 +4,8 @@
 """An in-memory stand-in for DefenderClient with the machines and machine actions endpoints.
 
 Filters are evaluated with the emulator's OData parser (tests/emulator/emulator_odata.py); POSTs to
-isolate/unisolate are answered by ``on_post`` (default: a new Pending action).
+isolate/unisolate are answered by ``on_post`` (default: a new Pending action), cancels by ``on_cancel`` (default: a
+non-final action becomes Cancelled, a final one is refused with 400).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class FakeMachines:
         self.lock = threading.Lock()
         self.on_post = None       # callable(fake, machine_id, kind, body) -> action dict, or raise
         self.on_get_action = None  # callable(fake, action) -> action (e.g. advance its status)
+        self.on_cancel = None     # callable(fake, action_id, body) -> action dict to answer, None for default, or raise
         self.request_count = 0
 
     # --- helpers for tests --------------------------------------------------------------------------------
@@ -131,6 +133,23 @@ class FakeMachines:
         top = int(params.get("$top", odata.MAX_PAGE_SIZE))
         return {"value": copy.deepcopy(items[skip:skip + top])}
 
+    def cancel(self, action_id, body):
+        """POST /api/machineactions/{id}/cancel: ``on_cancel`` first, then as the API: 400 when final."""
+        if self.on_cancel:
+            out = self.on_cancel(self, action_id, body)
+            if out is not None:
+                return out
+        with self.lock:
+            for a in self.actions:
+                if a["id"] == action_id:
+                    if a["status"] in ("Succeeded", "Failed", "TimeOut", "Cancelled"):
+                        raise DefenderError("Machine action %s is already in a final state (%s)."
+                                            % (action_id, a["status"]), status=400, code="BadRequest")
+                    a.update(status="Cancelled", cancellationComment=body.get("Comment"),
+                             cancellationDateTimeUtc="2026-01-31T12:00:00Z")
+                    return copy.deepcopy(a)
+        raise DefenderError("not found", status=404, code="NotFound")
+
     def pages(self, path, params=None, page_size=odata.MAX_PAGE_SIZE, limit=None):
         return odata.Pager(self, path, params=params, page_size=page_size, limit=limit)
 
@@ -138,6 +157,9 @@ class FakeMachines:
         with self.lock:
             self.calls.append(("POST", path, copy.deepcopy(body)))
             self.request_count += 1
+        c = re.match(r"^/api/machineactions/([^/]+)/cancel$", path)
+        if c:
+            return self.cancel(unquote(c.group(1)), body)
         m = re.match(r"^/api/machines/([0-9a-f]{40})/(isolate|unisolate)$", path)
         assert m, path
         kind = "Isolate" if m.group(2) == "isolate" else "Unisolate"

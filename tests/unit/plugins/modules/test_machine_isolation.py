@@ -27,7 +27,7 @@ from ansible_collections.defender.endpoint.tests.unit.plugins.modules.utils impo
 pytestmark = needs_parser
 
 RESULT_KEYS = {"machine", "machine_id", "computer_dns_name", "changed", "action", "previous_state", "state",
-               "failed", "msg"}
+               "failed", "msg", "cancelled"}
 OLD = "2026-01-20T10:00:00Z"
 
 
@@ -101,8 +101,9 @@ def test_check_mode_predicts_without_post():
     assert results[0]["previous_state"] == "released" and results[0]["state"] == "isolated"
 
 
-def test_release_waits_for_pending_isolate_then_sends():
-    iso = action(mid(1), "Isolate", "Pending", OLD)
+@pytest.mark.parametrize("status, over", [("InProgress", {}), ("Pending", {"cancel_pending": False})])
+def test_release_waits_for_active_isolate_then_sends(status, over):
+    iso = action(mid(1), "Isolate", status, OLD)
     fake = FakeMachines([machine(1)], [iso])
     polls = []
 
@@ -112,16 +113,21 @@ def test_release_waits_for_pending_isolate_then_sends():
             a["status"] = "Succeeded"
 
     fake.on_get_action = advance
-    [r] = run(fake, [mid(1)], state="released")
+    [r] = run(fake, [mid(1)], state="released", **over)
     assert len(polls) == 2
     assert [p[1] for p in fake.posts()] == ["/api/machines/%s/unisolate" % mid(1)]
     assert r["changed"] and r["previous_state"] == "isolation_pending" and r["state"] == "release_pending"
+    assert r["cancelled"] == []
 
 
-def test_release_with_isolate_stuck_pending_sends_nothing_and_fails():
-    fake = FakeMachines([machine(1)], [action(mid(1), "Isolate", "Pending", OLD)])
-    [r] = run(fake, [mid(1)], state="released", wait_timeout=20)
-    assert not fake.posts() and r["failed"] and "out of order" in r["msg"]
+@pytest.mark.parametrize("over", [{"cancel_pending": False}, {"state": "isolated", "cancel_pending": None}])
+def test_without_cancel_pending_a_stuck_other_action_sends_nothing_and_fails(over):
+    kind = "Unisolate" if over.get("state") == "isolated" else "Isolate"
+    fake = FakeMachines([machine(1)], [action(mid(1), "Isolate", "Succeeded", "2026-01-10T10:00:00Z"),
+                                       action(mid(1), kind, "Pending", OLD)])
+    args = dict(dict(state="released"), **over)
+    [r] = run(fake, [mid(1)], wait_timeout=20, **args)
+    assert not fake.posts() and r["failed"] and "out of order" in r["msg"] and r["cancelled"] == []
 
 
 def test_release_check_mode_with_pending_isolate_does_not_wait():
@@ -433,3 +439,140 @@ def test_wait_404_until_the_deadline_fails_as_not_final():
     [r] = run(fake, [mid(1)], wait=True, wait_timeout=10)
     assert r["changed"] and r["failed"] and "not final after 10 seconds" in r["msg"]
     assert len(fake.posts()) == 1
+
+
+# --- cancel_pending: an action of the other kind stuck in Pending ------------------------------------------------
+
+def _cancels(fake):
+    return [c for c in fake.calls if c[0] == "POST" and c[1].endswith("/cancel")]
+
+
+def _isolated_then_pending_isolate():
+    """Isolated long ago, then a second Isolate that was never picked up (machine offline)."""
+    done = action(mid(1), "Isolate", "Succeeded", "2026-01-10T10:00:00Z")
+    stuck = action(mid(1), "Isolate", "Pending", OLD)
+    return done, stuck
+
+
+def test_release_cancels_a_pending_isolate_then_sends_unisolate():
+    done, stuck = _isolated_then_pending_isolate()
+    fake = FakeMachines([machine(1)], [done, stuck])
+    [r] = run(fake, [mid(1)], state="released")
+    posts = [(c[1], c[2]) for c in fake.posts()]
+    assert posts == [("/api/machineactions/%s/cancel" % stuck["id"], {"Comment": "INC-1"}),
+                     ("/api/machines/%s/unisolate" % mid(1), {"Comment": "INC-1"})]
+    assert r["changed"] and not r["failed"] and r["state"] == "release_pending"
+    assert [(a["id"], a["status"]) for a in r["cancelled"]] == [(stuck["id"], "Cancelled")]
+    assert r["msg"].startswith("cancelled Isolate action %s is Cancelled" % stuck["id"])
+    # no waiting for wait_timeout: the cancelled action is read once and is final
+    assert len([c for c in fake.calls if c[1].startswith("/api/machineactions/") and c[0] == "GET"]) <= 1
+    # a re-run is idempotent: release pending, nothing sent
+    [r2] = run(fake, [mid(1)], state="released")
+    assert len(fake.posts()) == 2 and not r2["changed"] and r2["cancelled"] == []
+
+
+def test_release_cancels_a_pending_isolate_and_needs_nothing_more():
+    stuck = action(mid(1), "Isolate", "Pending", OLD)  # never isolated: cancelling it leaves the machine released
+    fake = FakeMachines([machine(1)], [stuck])
+    [r] = run(fake, [mid(1)], state="released", wait=True)
+    assert [c[1] for c in fake.posts()] == ["/api/machineactions/%s/cancel" % stuck["id"]]
+    assert r["changed"] and not r["failed"] and r["state"] == "released"
+    assert r["previous_state"] == "isolation_pending" and r["cancelled"][0]["status"] == "Cancelled"
+
+
+@pytest.mark.parametrize("history, state, sends", [
+    ("isolated", "released", True),
+    ("never", "released", False),
+])
+def test_check_mode_predicts_the_cancel(history, state, sends):
+    done, stuck = _isolated_then_pending_isolate()
+    fake = FakeMachines([machine(1)], [done, stuck] if history == "isolated" else [stuck])
+    [r] = run(fake, [mid(1)], state="released", check_mode=True)
+    assert not fake.posts() and r["changed"] and not r["failed"]
+    assert [a["id"] for a in r["cancelled"]] == [stuck["id"]]
+    assert r["state"] == state and r["msg"].startswith("would cancel Isolate action %s" % stuck["id"])
+    assert ("would send Unisolate" in r["msg"]) is sends
+    assert not [c for c in fake.calls if c[1].startswith("/api/machineactions/")]
+
+
+def test_isolate_cancels_a_pending_release_only_when_asked():
+    done = action(mid(1), "Isolate", "Succeeded", "2026-01-10T10:00:00Z")
+    release = action(mid(1), "Unisolate", "Pending", OLD)
+    fake = FakeMachines([machine(1)], [done, release])
+    [r] = run(fake, [mid(1)], state="isolated", cancel_pending=True)
+    assert [c[1] for c in fake.posts()] == ["/api/machineactions/%s/cancel" % release["id"]]
+    assert r["changed"] and not r["failed"] and r["state"] == "isolated"
+
+
+def test_in_progress_isolate_is_not_cancelled():
+    iso = action(mid(1), "Isolate", "InProgress", OLD)
+    fake = FakeMachines([machine(1)], [iso])
+    [r] = run(fake, [mid(1)], state="released", wait_timeout=10)
+    assert not fake.posts() and r["failed"] and "not final after 10 seconds" in r["msg"]
+
+
+def test_cancel_refused_fails_without_sending_unisolate():
+    done, stuck = _isolated_then_pending_isolate()
+    fake = FakeMachines([machine(1)], [done, stuck])
+
+    def forbid(f, action_id, body):
+        raise DefenderError("Forbidden", status=403, code="Forbidden")
+
+    fake.on_cancel = forbid
+    [r] = run(fake, [mid(1)], state="released")
+    assert len(_cancels(fake)) == 1 and len(fake.posts()) == 1
+    assert r["failed"] and not r["changed"] and "Machine.Isolate" in r["msg"] and "Unisolate was not sent" in r["msg"]
+
+
+def test_cancel_of_an_action_that_completed_meanwhile_goes_on():
+    done, stuck = _isolated_then_pending_isolate()
+    fake = FakeMachines([machine(1)], [done, stuck])
+
+    def completed(f, action_id, body):
+        for a in f.actions:
+            if a["id"] == action_id:
+                a["status"] = "Succeeded"
+                a["lastUpdateDateTimeUtc"] = "2026-01-30T10:00:00Z"
+        return None  # the default answer: 400, already final
+
+    fake.on_cancel = completed
+    [r] = run(fake, [mid(1)], state="released")
+    assert [c[1].rsplit("/", 1)[1] for c in fake.posts()] == ["cancel", "unisolate"]
+    assert r["changed"] and not r["failed"] and r["cancelled"] == []
+
+
+@pytest.mark.parametrize("applied", [True, False])
+def test_cancel_with_lost_response_is_read_again_never_resent(applied):
+    done, stuck = _isolated_then_pending_isolate()
+    fake = FakeMachines([machine(1)], [done, stuck])
+
+    def lost(f, action_id, body):
+        if applied:
+            for a in f.actions:
+                if a["id"] == action_id:
+                    a["status"] = "Cancelled"
+        raise DefenderOutcomeUnknownError("bad gateway", status=502, method="POST")
+
+    fake.on_cancel = lost
+    [r] = run(fake, [mid(1)], state="released")
+    assert len(_cancels(fake)) == 1
+    if applied:
+        assert [c[1].rsplit("/", 1)[1] for c in fake.posts()] == ["cancel", "unisolate"]
+        assert r["changed"] and not r["failed"] and r["cancelled"][0]["status"] == "Cancelled"
+    else:
+        assert len(fake.posts()) == 1 and r["failed"] and not r["changed"]
+        assert "outcome unknown" in r["msg"] and "Unisolate was not sent" in r["msg"]
+
+
+def test_run_module_cancel_pending_option(monkeypatch):
+    done, stuck = _isolated_then_pending_isolate()
+    fake = FakeMachines([machine(1, "web")], [done, stuck])
+    install(monkeypatch, fake)
+    result, failed = run_module(mod.main, dict(CONNECTION, machine="web", state="released", comment="x",
+                                               cancel_pending=False, wait_timeout=0), monkeypatch)
+    assert failed and not _cancels(fake) and not fake.posts()
+    result, failed = run_module(mod.main, dict(CONNECTION, machine="web", state="released", comment="x",
+                                               _ansible_diff=True), monkeypatch)
+    assert not failed and result["changed"] and len(_cancels(fake)) == 1
+    assert result["results"][0]["cancelled"][0]["id"] == stuck["id"]
+    assert result["diff"] == {"before": {mid(1): "isolation_pending"}, "after": {mid(1): "release_pending"}}
