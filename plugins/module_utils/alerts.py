@@ -244,11 +244,6 @@ def group_changes(plan):
     return [groups[k] for k in order]
 
 
-def chunks(items, size):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def check_ids(ids, name="ids"):
     """A de-duplicated list of non-empty alert ids (order kept)."""
     if not ids:

@@ -45,7 +45,7 @@ import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
-from ansible_collections.defender.endpoint.plugins.module_utils.odata import literal, parse_time
+from ansible_collections.defender.endpoint.plugins.module_utils.odata import and_all, any_of, literal, parse_time
 
 MACHINES = "/api/machines"
 ACTIONS = "/api/machineactions"
@@ -220,13 +220,17 @@ def active_actions(actions, kind=None):
 
 # --- API reads ----------------------------------------------------------------------------------------------
 
-def _chunks(items, size=BATCH):
+def chunks(items, size=BATCH):
+    """Consecutive lists of at most ``size`` items (the one chunking helper of the collection)."""
     items = list(items)
     for i in range(0, len(items), size):
         yield items[i:i + size]
 
 
-def _or(clauses):
+def _lower_name_filter(names):
+    """``tolower(computerDnsName) eq '<name>'`` for each name, joined with ``or``; odata.eq takes only a plain
+    property, so the function call is written here, and each value still goes through odata.literal."""
+    clauses = ["tolower(computerDnsName) eq %s" % literal(n.lower(), "name") for n in names]
     return clauses[0] if len(clauses) == 1 else "(" + " or ".join(clauses) + ")"
 
 
@@ -251,15 +255,15 @@ def _same_name(a, b):
 def find_by_names(client, names):
     """``{name: [machines whose computerDnsName equals it, case-insensitively]}`` for every name."""
     found = {n: {} for n in names}
-    for chunk in _chunks(names):
-        for m in list_machines(client, _or(["computerDnsName eq %s" % literal(n) for n in chunk])):
+    for chunk in chunks(names):
+        for m in list_machines(client, any_of("computerDnsName", chunk)):
             for n in chunk:
                 if _same_name(m.get("computerDnsName"), n):
                     found[n][m.get("id")] = m
     missing = [n for n in names if not found[n]]
-    for chunk in _chunks(missing):
+    for chunk in chunks(missing):
         try:
-            answer = list_machines(client, _or(["tolower(computerDnsName) eq %s" % literal(n.lower()) for n in chunk]))
+            answer = list_machines(client, _lower_name_filter(chunk))
         except DefenderError as exc:
             if exc.status == 400:  # the service does not know tolower(): the eq query was all we could do
                 break
@@ -275,8 +279,8 @@ def find_by_ids(client, ids):
     """``{id (lower case): machine or None}``."""
     found = {}
     wanted = [i.lower() for i in ids]
-    for chunk in _chunks(wanted):
-        for m in list_machines(client, _or(["id eq %s" % literal(i) for i in chunk])):
+    for chunk in chunks(wanted):
+        for m in list_machines(client, any_of("id", chunk)):
             if isinstance(m.get("id"), str) and m["id"].lower() in chunk:
                 found[m["id"].lower()] = m
     for i in wanted:
@@ -356,22 +360,12 @@ def resolve(client, refs):
     return out
 
 
-def resolve_machine(client, ref):
-    """One machine for an id or computer name; raises MachineResolutionError."""
-    ref = check_machine_ref(ref)
-    res = resolve(client, [ref])[ref]
-    if res.error:
-        raise res.error
-    return res.machine
-
-
 def isolation_history(client, machine_ids, types=ISOLATION_ACTIONS):
     """``{machine id: [actions of these types]}`` for every id (batched, paged, unsorted)."""
     out = {i: [] for i in machine_ids}
     lower = {i.lower(): i for i in machine_ids}
-    type_clause = _or(["type eq %s" % literal(t) for t in types])
-    for chunk in _chunks(machine_ids):
-        flt = "%s and %s" % (_or(["machineId eq %s" % literal(i) for i in chunk]), type_clause)
+    for chunk in chunks(machine_ids):
+        flt = and_all(any_of("machineId", chunk), any_of("type", types))
         for a in client.pages(ACTIONS, params={"$filter": flt}, page_size=HISTORY_PAGE):
             key = lower.get(str(a.get("machineId") or "").lower())
             if key is not None and a.get("type") in types:
@@ -390,7 +384,7 @@ def get_actions(client, action_ids):
     error here, because an action just created can take a moment to become visible.
     """
     out = {}
-    for chunk in _chunks(action_ids):
+    for chunk in chunks(action_ids):
         if len(chunk) == 1:
             try:
                 out[chunk[0]] = get_action(client, chunk[0])
@@ -398,7 +392,7 @@ def get_actions(client, action_ids):
                 if exc.status != 404:
                     raise
             continue
-        flt = _or(["id eq %s" % literal(i) for i in chunk])
+        flt = any_of("id", chunk)
         for a in client.pages(ACTIONS, params={"$filter": flt}, page_size=HISTORY_PAGE):
             out[a.get("id")] = normalize_action(a)
     return out
@@ -427,7 +421,3 @@ def wait_for_actions(client, action_ids, timeout, sleep, clock=time.monotonic, s
         sleeper(min(max(sleep, 0.05), left))
     return latest
 
-
-def wait_for_action(client, action_id, timeout, sleep, clock=time.monotonic, sleeper=time.sleep):
-    """The action once final, or as last seen when ``timeout`` passed (check ``is_final``)."""
-    return wait_for_actions(client, [action_id], timeout, sleep, clock=clock, sleeper=sleeper).get(action_id)

@@ -224,10 +224,6 @@ def test_check_ids():
             A.check_ids(bad)
 
 
-def test_chunks():
-    assert list(A.chunks([1, 2, 3, 4, 5], 2)) == [[1, 2], [3, 4], [5]]
-
-
 # --- read_alerts -----------------------------------------------------------------------------
 
 class FakeClient:

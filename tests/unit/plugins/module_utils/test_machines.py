@@ -217,10 +217,10 @@ def test_resolve_ids_and_names_with_get_fallback_and_not_found():
 
 
 @needs_parser
-def test_resolve_machine_raises():
+def test_resolve_reports_ambiguous_without_raising():
     fake = FakeMachines([machine(1, "amb"), machine(2, "amb")])
-    with pytest.raises(M.MachineResolutionError):
-        M.resolve_machine(fake, "amb")
+    res = M.resolve(fake, ["amb"])["amb"]
+    assert not res.ok and res.error.code == "Ambiguous" and sorted(res.error.candidates) == [mid(1), mid(2)]
 
 
 @needs_parser
@@ -349,7 +349,7 @@ def test_wait_until_final():
 
     fake.on_get_action = advance
     clock = Clock()
-    got = M.wait_for_action(fake, a["id"], timeout=60, sleep=5, clock=clock, sleeper=clock.sleep)
+    got = M.wait_for_actions(fake, [a["id"]], timeout=60, sleep=5, clock=clock, sleeper=clock.sleep)[a["id"]]
     assert got["status"] == "Succeeded" and len(polls) == 3 and clock.now == 10
 
 
@@ -357,7 +357,7 @@ def test_wait_times_out():
     a = action(ID, "Isolate", "InProgress")
     fake = FakeMachines([], [a])
     clock = Clock()
-    got = M.wait_for_action(fake, a["id"], timeout=12, sleep=5, clock=clock, sleeper=clock.sleep)
+    got = M.wait_for_actions(fake, [a["id"]], timeout=12, sleep=5, clock=clock, sleeper=clock.sleep)[a["id"]]
     assert got["status"] == "InProgress" and not M.is_final(got) and clock.now == 12
 
 
@@ -367,6 +367,29 @@ def test_wait_for_many_is_batched():
     fake = FakeMachines([], acts)
     got = M.wait_for_actions(fake, [a["id"] for a in acts], timeout=5, sleep=1)
     assert len(got) == 30 and len(fake.calls) == 2
+
+
+def test_chunks():
+    assert list(M.chunks([1, 2, 3, 4, 5], 2)) == [[1, 2], [3, 4], [5]]
+    assert list(M.chunks(iter(range(3)))) == [[0, 1, 2]]
+    assert list(M.chunks([])) == []
+
+
+def test_dead_helpers_are_gone():
+    # one way to wait (wait_for_actions) and to resolve (resolve); the single-item wrappers had no caller
+    assert not hasattr(M, "wait_for_action") and not hasattr(M, "resolve_machine") and not hasattr(M, "_or")
+
+
+@needs_parser
+def test_filters_come_from_odata_helpers():
+    fake = FakeMachines([machine(1, "o'brien")], [action(mid(1), "Isolate", "Succeeded")])
+    M.find_by_names(fake, ["O'Brien", "nobody"])
+    M.isolation_history(fake, [mid(1), mid(2)])
+    flts = [c[2]["$filter"] for c in fake.calls]
+    assert flts[0] == "(computerDnsName eq 'O''Brien' or computerDnsName eq 'nobody')"
+    assert flts[1] == "tolower(computerDnsName) eq 'nobody'"
+    assert flts[2] == ("(machineId eq '%s' or machineId eq '%s') and (type eq 'Isolate' or type eq 'Unisolate')"
+                       % (mid(1), mid(2)))
 
 
 def test_normalize_action_drops_odata_and_fills_last_update():
