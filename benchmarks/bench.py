@@ -209,14 +209,13 @@ class Bench:
         return os.path.isfile(os.path.join(self.coll, "plugins", kind, name + ".py"))
 
     def module_options(self, name):
-        """The option names a module documents (so the harness passes only what exists)."""
-        import yaml
+        """The option names a module documents (so the harness passes only what exists). Read from the
+        DOCUMENTATION's options block as text, so a doc that does not parse as YAML cannot hide an option."""
         path = os.path.join(self.coll, "plugins", "modules", name + ".py")
         with open(path, encoding="utf-8") as handle:
             src = handle.read()
-        m = re.search(r'DOCUMENTATION\s*=\s*r?"""(.*?)"""', src, re.S)
-        doc = yaml.safe_load(m.group(1)) if m else {}
-        return set((doc or {}).get("options") or {})
+        m = re.search(r"^options:\s*\n(.*?)^\S", src, re.S | re.M)
+        return set(re.findall(r"^  ([a-z_][a-z0-9_]*):", m.group(1), re.M)) if m else set()
 
     # ---- emulator
 
@@ -701,6 +700,14 @@ class Bench:
                          "BENCH_TIME_SCALE_LOG": scale_log}
             if self.args.budget_experiment:
                 env_extra["BENCH_BUDGET"] = self.args.budget_experiment
+            # fail fast if the hook no longer finds the budget (a renamed module would make the run take real minutes)
+            check_env = dict(os.environ, **env_extra)
+            check_env["PYTHONPATH"] = os.pathsep.join((env_extra["PYTHONPATH"], self.root))
+            subprocess.run([self.python, "-c", "import ansible_collections.%s.%s.plugins.modules.machine_isolation"
+                            % (NS, NAME)], env=check_env, cwd=self.work, capture_output=True, check=False)
+            if not os.path.exists(scale_log):
+                raise RuntimeError("benchmarks/timescale could not find the module's RateBudget to time-scale it")
+            os.unlink(scale_log)
         run = self.playbook("isolation", self.play([
             {"name": "keep: isolate %d machines" % n, "defender.endpoint.machine_isolation": args,
              "ignore_errors": True},

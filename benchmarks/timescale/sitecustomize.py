@@ -16,12 +16,12 @@ import os
 import sys
 
 _SCALE = os.environ.get("BENCH_TIME_SCALE")
-_TARGET = "ansible_collections.defender.endpoint.plugins.module_utils.http"
+_TARGET = "ansible_collections.defender.endpoint.plugins.module_utils.client"
 
 
 def _patch(module):
     budget = getattr(module, "RateBudget", None)
-    if budget is None or getattr(budget, "_bench_scaled", False):
+    if budget is None or budget.__module__ != module.__name__ or getattr(budget, "_bench_scaled", False):
         return
     original = budget.__init__
     scale = float(_SCALE)
@@ -60,10 +60,11 @@ def _sliding_acquire(self):
 
 
 class _Finder:
-    """Meta path finder that patches the http module right after it is executed."""
+    """Meta path finder that patches the collection's module_utils module defining RateBudget (client.py, formerly
+    http.py) right after it is executed."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
+        if not fullname.startswith(_PREFIX):
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
