@@ -16,7 +16,7 @@ import os
 import sys
 
 _SCALE = os.environ.get("BENCH_TIME_SCALE")
-_TARGET = "ansible_collections.defender.endpoint.plugins.module_utils.client"
+_PREFIX = "ansible_collections.defender.endpoint.plugins.module_utils."
 
 
 def _patch(module):
