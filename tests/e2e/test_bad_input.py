@@ -64,7 +64,7 @@ def _lookup_task(name, args):
 
 def test_bad_input_fails_before_any_request(emulator, ansible):
     emulator.reset()
-    tasks = [(_lookup_task(n, a) if mod == "lookup" else task(n, mod, a)) for n, mod, a, _ in CASES]
+    tasks = [(_lookup_task(n, a) if mod == "lookup" else task(n, mod, a)) for n, mod, a, _options in CASES]
     run = ansible.playbook(play(*tasks), verbosity=1)
     for name, _mod, _args, options in CASES:
         record = run.task(name)
@@ -88,7 +88,7 @@ def test_type_errors_are_ansibles_own_clear_messages(emulator, ansible, verbosit
                                 task("dict for list", "alert_info", {"severity": {"High": True}}),
                                 task("text for int", "alert_info", {"limit": "all"}),
                                 task("text for bool", "machine_isolation", {"machine": "a", "comment": "x",
-                                                                             "wait": "maybe"})),
+                                                                            "wait": "maybe"})),
                            verbosity=verbosity)
     for name, option in (("list for int", "timeout"), ("dict for list", "severity"), ("text for int", "limit"),
                          ("text for bool", "wait")):

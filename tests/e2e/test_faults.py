@@ -193,7 +193,7 @@ def test_always_slow_is_a_clear_timeout_failure(emu, ansible):
 def test_slow_write_beyond_timeout_is_not_resent(emu, ansible):
     """The POST is processed after the client gave up: the client must not send it again, even though its own
     re-read (made while the server still sleeps) cannot see the action yet."""
-    mid, name, _ = fresh_machine(emu)
+    mid, name, _unused = fresh_machine(emu)
     faults(emu, {"match": {"method": "POST", "path_regex": "/%s/isolate$" % mid}, "action": "delay", "seconds": 4,
                  "count": 1})
     run = ansible.playbook(play(task("iso", "machine_isolation", {"machine": name, "comment": "slow", "timeout": 2})))
@@ -259,7 +259,7 @@ def test_token_expiring_mid_run_is_refreshed(emu, ansible):
 
 
 def test_injected_401_on_a_write_gets_one_refresh(emu, ansible):
-    mid, name, _ = fresh_machine(emu)
+    mid, name, _unused = fresh_machine(emu)
     faults(emu, {"match": {"method": "POST", "path_regex": "/isolate$"}, "action": "expire_token", "count": 1})
     run = ansible.playbook(play(task("iso", "machine_isolation", {"machine": name, "comment": "401"})))
     assert run.result("iso")["changed"] and len(actions(emu, mid, "Isolate")) == 1
@@ -433,4 +433,4 @@ def test_alerts_leaving_the_filter_between_pages(emu, ansible, removed):
 def test_report_faults_tried():
     """Not a check: the figures for the issue's closing note."""
     sys.stdout.write("\nfaults tried by kind: %s (total %d)\n" % (dict(sorted(FAULTS_TRIED.items())),
-                                                               sum(FAULTS_TRIED.values())))
+                                                                  sum(FAULTS_TRIED.values())))

@@ -166,7 +166,7 @@ def test_named_machine_release_and_connection_dict(emulator, ansible, incident, 
     connection = {"tenant_id": conn["AZURE_TENANT_ID"], "client_id": conn["AZURE_CLIENT_ID"],
                   "client_secret": conn["AZURE_CLIENT_SECRET"], "login_url": conn["AZURE_AUTHORITY_HOST"],
                   "api_url": conn["DEFENDER_API_URL"], "ca_path": conn["DEFENDER_CA_PATH"]}
-    no_env = {k: None for k in conn}
+    no_env = dict.fromkeys(conn)
     base = {"incident_response_machines": [name], "incident_response_connection": connection,
             "incident_response_report_dir": report_dir}
 

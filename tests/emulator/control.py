@@ -165,7 +165,7 @@ def start_emulator(state_dir, timeout=60, python=None, **opts):
             with open(proc.log_path, encoding="utf-8", errors="replace") as fh:
                 err = fh.read()
             raise RuntimeError(f"emulator did not start (rc={proc.returncode}): {err[-2000:]}")
-        ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
+        ready, _writable, _errored = select.select([proc.stdout], [], [], min(left, 0.5))
         if ready:
             line = proc.stdout.readline()
             if line.strip():

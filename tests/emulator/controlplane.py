@@ -219,4 +219,3 @@ def _mint(core, body):
         token = jwt.encode(claims, signer.pem, algorithm="RS256",
                            headers={"typ": "JWT", "kid": signer.kid, "x5t": signer.kid})
     return {"access_token": token, "claims": claims}
-

@@ -155,7 +155,7 @@ class Store:
         first = self.anchor - rng.uniform(60, 400) * DAY
         last = self.anchor - rng.uniform(0, 3) * DAY + rng.uniform(0, 3600)
         ip = f"10.{rng.randrange(1, 255)}.{rng.randrange(0, 255)}.{rng.randrange(2, 254)}"
-        mac = "".join(f"{rng.randrange(256):02X}" for _ in range(6))
+        mac = "".join(f"{rng.randrange(256):02X}" for _octet in range(6))
         name = name or f"{NAME_PREFIXES[i % len(NAME_PREFIXES)]}-{i:05d}.contoso.com"
         tags = sorted(rng.sample(TAGS, rng.choice([0, 0, 1, 1, 2])))
         m = {
@@ -294,7 +294,7 @@ class Store:
         rng = self.rng
         machines = self.machines
         # Alerts land on live machines mostly; stale duplicates keep a few.
-        times = sorted(self.anchor - rng.random() * 30 * DAY for _ in range(count))
+        times = sorted(self.anchor - rng.random() * 30 * DAY for _item in range(count))
         alerts = [self.new_alert(t, machines[rng.randrange(len(machines))]) for t in times]
         alerts.sort(key=_alert_order)
         self.alerts = alerts

@@ -167,8 +167,6 @@ class _Func:
         return b in a  # contains
 
 
-
-
 def _compare(op, left, right, ci):
     if isinstance(right, _DateTime) or isinstance(left, _DateTime):
         if isinstance(left, _DateTime):

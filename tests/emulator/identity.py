@@ -349,7 +349,7 @@ class Identity:
     def token_endpoints(self, tenant_segment, tenant_id):
         o = self.origin
         ends = set()
-        for seg in {tenant_segment, tenant_id, self.tenant_by_key[tenant_id.lower()]["domain"]}:
+        for seg in (tenant_segment, tenant_id, self.tenant_by_key[tenant_id.lower()]["domain"]):
             ends.add(f"{o}/{seg}/oauth2/v2.0/token".lower())
             ends.add(f"{o}/{seg}/oauth2/token".lower())
         return ends

@@ -54,7 +54,7 @@ class Throttle:
                 limits = ((s["per_minute"], 60.0), (s["per_hour"], 3600.0))
             now = time.monotonic()
             window = self.windows[(key, bucket)]
-            longest = max(w for _, w in limits) * time_scale
+            longest = max(w for _limit, w in limits) * time_scale
             while window and window[0] <= now - longest:
                 window.popleft()
             wait = 0.0

@@ -5,6 +5,7 @@ import base64
 import copy
 import datetime as _dt
 import json
+import math
 import os
 import socket
 import ssl
@@ -123,7 +124,7 @@ class Emulator:
                             raise ValueError(f"action_outcome values must be one of {ACTION_OUTCOMES}")
                     self.config["action_outcome"] = {k.lower(): v for k, v in value.items()}
                     continue
-                if key == "time_scale" and not float(value) > 0:
+                if key == "time_scale" and (math.isnan(float(value)) or float(value) <= 0):
                     raise ValueError("time_scale must be > 0")
                 self.config[key] = value
             self.identity.token_lifetime = int(self.config["token_lifetime"])
@@ -393,7 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if "application/x-www-form-urlencoded" in ctype:
             # Only keys: values can be secrets or assertions.
-            entry["body_keys"] = list(dict.fromkeys(k for k, _ in urllib.parse.parse_qsl(
+            entry["body_keys"] = list(dict.fromkeys(k for k, _value in urllib.parse.parse_qsl(
                 body.decode("utf-8", "replace"), keep_blank_values=True)))
         elif "json" in ctype:
             try:
@@ -432,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization") or ""
         if auth[:6].lower() == "basic ":
             try:
-                user, _, pw = base64.b64decode(auth[6:].strip()).decode("utf-8").partition(":")
+                user, _sep, pw = base64.b64decode(auth[6:].strip()).decode("utf-8").partition(":")
                 basic = (urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(pw))
             except (ValueError, UnicodeDecodeError):
                 basic = None

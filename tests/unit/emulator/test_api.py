@@ -119,7 +119,7 @@ def test_alert_get_patch_and_validation(client, ctl):
 def test_batch_update(client, ctl):
     ids = [a["id"] for a in client.api("GET", "/api/alerts?$top=3").json()["value"]]
     r = client.api("POST", "/api/alerts/batchUpdate", json={"alertIds": ids, "status": "InProgress",
-                                                              "comment": "bulk"})
+                                                            "comment": "bulk"})
     assert r.status_code == 200 and r.content == b""
     assert all(ctl.alert(i)["status"] == "InProgress" for i in ids)
     _err(client.api("POST", "/api/alerts/batchUpdate", json={"status": "New"}), 400, "MissingRequiredParameter")
@@ -266,7 +266,7 @@ def test_seeded_isolated_machine(ctl):
 
 def test_throttling_429_retry_after(client, ctl):
     ctl.config(time_scale=0.02, throttle={"per_minute": 5})   # a "minute" lasts 1.2 s
-    codes = [client.api("GET", "/api/machines?$top=1").status_code for _ in range(6)]
+    codes = [client.api("GET", "/api/machines?$top=1").status_code for _attempt in range(6)]
     assert codes == [200] * 5 + [429]
     r = client.api("GET", "/api/machines?$top=1")
     body = _err(r, 429, "TooManyRequests")
@@ -283,13 +283,13 @@ def test_throttling_429_retry_after(client, ctl):
             break
     assert 0 < float(r.headers["Retry-After"]) <= 1.2
     ctl.config(throttle=False)
-    assert all(client.api("GET", "/api/machines?$top=1").status_code == 200 for _ in range(10))
+    assert all(client.api("GET", "/api/machines?$top=1").status_code == 200 for _attempt in range(10))
 
 
 def test_batch_update_own_limit(client, ctl):
     ctl.config(time_scale=0.05)
     ids = [a["id"] for a in client.api("GET", "/api/alerts?$top=1").json()["value"]]
     codes = [client.api("POST", "/api/alerts/batchUpdate", json={"alertIds": ids, "comment": "c"}).status_code
-             for _ in range(11)]
+             for _attempt in range(11)]
     assert codes == [200] * 10 + [429]
     assert client.api("GET", "/api/alerts?$top=1").status_code == 200

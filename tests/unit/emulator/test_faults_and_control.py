@@ -40,7 +40,7 @@ def test_drop_after_creates_action_but_loses_response(client, ctl):
 def test_status_truncate_expire_after_and_probability(client, ctl):
     ctl.set_faults({"match": {"kind": "api", "method": "GET"}, "action": "status", "status": 503,
                     "retry_after": 2, "count": 2, "after": 1})
-    codes = [client.api("GET", "/api/machines?$top=1") for _ in range(4)]
+    codes = [client.api("GET", "/api/machines?$top=1") for _attempt in range(4)]
     assert [r.status_code for r in codes] == [200, 503, 503, 200]
     assert codes[1].headers["Retry-After"] == "2" and codes[1].json()["error"]["code"] == "ServiceUnavailable"
     ctl.set_faults({"match": {"kind": "api"}, "action": "truncate", "count": 1})
@@ -53,7 +53,7 @@ def test_status_truncate_expire_after_and_probability(client, ctl):
     assert r.status_code == 401 and r.json()["error"]["code"] == "Unauthorized"
     assert client.api("GET", "/api/machines?$top=1").status_code == 200
     ctl.set_faults({"match": {"kind": "token"}, "action": "status", "status": 500, "probability": 0.5}, seed=7)
-    codes = [client.token_response().status_code for _ in range(40)]
+    codes = [client.token_response().status_code for _attempt in range(40)]
     assert 5 < codes.count(500) < 35 and set(codes) == {200, 500}
     ctl.clear_faults()
     ctl.set_faults({"match": {"kind": "api"}, "action": "delay", "seconds": 0.3, "count": 1})

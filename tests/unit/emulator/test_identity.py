@@ -181,14 +181,14 @@ def test_msal_encrypted_certificate(settings):
 
 
 def test_wrong_certificate_and_expired_assertion(client, settings):
-    key, _ = _cert_parts(settings, "cert_encrypted")
+    key, _cert = _cert_parts(settings, "cert_encrypted")
     a = settings["apps"]["cert_encrypted"]
     # cert_encrypted's key presented for the "cert" app: the thumbprint is unknown to that app.
     cred = {"private_key": key, "thumbprint": a["thumbprint"], "passphrase": a["certificate_password"]}
     res = _msal(settings, "cert", cred).acquire_token_for_client(scopes=_scope(settings))
     assert res["error"] == "invalid_client" and "AADSTS700027" in res["error_description"]
     # hand-made expired assertion signed with the right key
-    key, _ = _cert_parts(settings, "cert")
+    key, _cert = _cert_parts(settings, "cert")
     cid = settings["apps"]["cert"]["client_id"]
     x5t = base64.urlsafe_b64encode(binascii.unhexlify(settings["apps"]["cert"]["thumbprint"])).decode()
     aud = f"{settings['login_url']}/{settings['tenant_id']}/oauth2/v2.0/token"
@@ -212,7 +212,7 @@ def test_federated_assertion(client, settings, ctl):
                               client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
     assert r.status_code == 200, r.text
     # a certificate-style self-signed assertion is not accepted for the federated app
-    key, _ = _cert_parts(settings, "cert")
+    key, _cert = _cert_parts(settings, "cert")
     forged = jwt.encode({"iss": a["client_id"], "sub": a["client_id"], "aud": "api://AzureADTokenExchange",
                          "exp": 9999999999}, key, algorithm="RS256")
     r = client.token_response("federated", client_assertion=forged,

@@ -211,6 +211,6 @@ def test_rate_budget_spaces_requests():
         now[0] += seconds
 
     budget = http.RateBudget(2, period=60, clock=lambda: now[0], sleep=sleep)
-    for _ in range(4):
+    for _attempt in range(4):
         budget.acquire()
     assert sum(slept) == pytest.approx(60, rel=0.01)

@@ -118,8 +118,8 @@ def test_cache_of_the_wrong_shape_is_ignored_not_a_crash(tmp_path, monkeypatch, 
     settings = common.Settings({"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000aa",
                                 "client_secret": "s3cret"})
     settings.token_cache_dir = str(tmp_path / "tokens")
-    provider = auth.TokenProvider(settings, None, warn=lambda m: warnings.append(m))
     warnings = []
+    provider = auth.TokenProvider(settings, None, warn=warnings.append)
     store = auth.TokenCacheFile(settings.token_cache_dir, settings.endpoints.login_url, settings.tenant_id,
                                 settings.client_id)
     with store:

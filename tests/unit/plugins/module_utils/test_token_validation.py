@@ -113,7 +113,6 @@ def test_wrong_tenant(key):
     assert result["reasons"] == ["the token belongs to tenant %s, not to tenant_id %s" % (OTHER_TENANT, TENANT)]
 
 
-
 def test_wrong_tenant_with_a_domain_tenant_id(key):
     # A token of fabrikam's tenant, checked for tenant_id contoso.onmicrosoft.com: its keys are fetched for its own
     # tid, so the signature verifies; the domain must be resolved to contoso's GUID and compared.
