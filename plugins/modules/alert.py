@@ -17,8 +17,9 @@ description:
   - One alert is updated with C(PATCH /api/alerts/{id}). For O(ids), alerts that need the same change are updated
     together with C(POST /api/alerts/batchUpdate) in chunks, paced to that endpoint's limit of 10 calls per minute;
     an alert whose change set is shared with no other alert is updated with a C(PATCH).
-  - If the response to a write is lost (connection dropped after sending), the request is not re-sent; the alerts
-    are read again and the task reports what actually happened, failing if the change is not visible.
+  - If the outcome of a write is unknown (connection dropped after sending, or a 5xx answer, since a gateway's 502
+    or 504 can follow a write the service applied), the request is not re-sent; the alerts are read again and the
+    task reports what actually happened, failing if the change is not visible.
   - Needs the application permission C(Alert.ReadWrite.All).
 version_added: 0.1.0
 author:
@@ -227,8 +228,15 @@ class Updater:
         return A.read_alerts(self.client, ids, segment)
 
     def lost(self, exc, ids, changes, current):
-        """The response to a write was lost: read again and keep what is visibly applied."""
-        now = self.read(ids)
+        """The outcome of a write is unknown (no response, or a 5xx that may follow an applied write): read
+        again and keep what is visibly applied; never re-send."""
+        try:
+            now = self.read(ids)
+        except DefenderError as err:
+            raise DefenderError(
+                "%s; the alert(s) could not be read again to see whether it was applied (%s). The request was not "
+                "re-sent: check %s, then run the task again" % (exc.message, err, ", ".join(ids[:10])),
+                status=exc.status, code=exc.code, method=exc.method, path=exc.path) from None
         missing = [i for i in ids if i not in now or A.changes_for(now[i], changes)]
         for i in ids:
             if i not in missing:
@@ -238,9 +246,9 @@ class Updater:
                 "%s; read again, %d of %d alert(s) do not show the change yet (%s). The request was not re-sent, "
                 "because the service may still apply it: check the alerts, then run the task again"
                 % (exc.message, len(missing), len(ids), ", ".join(missing[:10])),
-                status=exc.status, method=exc.method, path=exc.path)
-        self.m.module.warn("the response to %s %s was lost; the alerts read again show the change applied"
-                           % (exc.method, exc.path))
+                status=exc.status, code=exc.code, method=exc.method, path=exc.path)
+        self.m.module.warn("the response to %s %s was lost or a server error (%s); the alerts read again show the "
+                           "change applied, so it was not re-sent" % (exc.method, exc.path, exc))
 
     def patch(self, alert_id, changes, current):
         path = "%s/%s" % (A.ALERTS_PATH, segment(alert_id, "id"))

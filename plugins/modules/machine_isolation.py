@@ -137,8 +137,9 @@ notes:
     O(wait), for the others to reach a final status; it then reads the history again and only then decides and
     sends. If an action is still not final, the machine fails and nothing is sent for it; re-run later. With O(wait=true) the history is read once more at the end and the reported
     RV(results[].state) comes from it, so a release that was overtaken shows up as a failure."
-  - "Lost responses: when a request was sent but its response was lost (connection cut, unreadable answer,
-    or a 5xx), the module never sends it again in the same run. It reads the history again: an action of the
+  - "Lost responses: when a request was sent but its outcome is unknown (connection cut, unreadable answer,
+    or a 5xx answer, since a gateway's 502 or 504 can follow a request the service applied), the module never
+    sends it again in the same run. It reads the history again: an action of the
     wanted kind that was not there before is reported (C(changed=true)); if none is visible yet, the machine
     fails with an 'outcome unknown' message. Re-running is safe, because the next run reads the history
     first."
@@ -451,8 +452,8 @@ class Isolation:
         except DefenderOutcomeUnknownError as exc:
             return self._lost(res, known, sent_at, str(exc))
         except DefenderError as exc:
-            if exc.status is not None and exc.status >= 500:
-                return self._lost(res, known, sent_at, str(exc))
+            # A 5xx answer to the POST arrives as DefenderOutcomeUnknownError (the shared client's decision: a
+            # gateway 502/504 may follow an applied write); any other error means the request was not applied.
             if exc.status == 400 and exc.code == "ActiveRequestAlreadyExists":
                 return self._already(res, str(exc))
             raise

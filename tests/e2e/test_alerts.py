@@ -181,6 +181,86 @@ def test_update_once_rerun_and_check_mode(emulator, ansible):
     assert emulator.control.call("GET", "/state/alerts/" + alert_id)["status"] == "Resolved"
 
 
+RESOLVE_ONE = """
+- hosts: localhost
+  tasks:
+    - name: resolve
+      defender.endpoint.alert:
+        id: "{{ alert_id }}"
+        status: Resolved
+      register: resolve
+      ignore_errors: true
+"""
+
+
+def _module_patches(emulator, alert_id):
+    return [r for r in api_requests(emulator, "PATCH") if r["path"] == "/api/alerts/" + alert_id]
+
+
+def test_patch_answered_502_and_not_applied_fails_clearly_without_resending(emulator, ansible):
+    """A gateway 502 on a PATCH leaves the outcome unknown: the alert is read again, never re-sent; here the change
+    is not visible, so the task fails saying so."""
+    emulator.reset(alerts=200)
+    alert_id = _new_alert(emulator)
+    emulator.control.set_faults({"action": "status", "status": 502, "count": 1,
+                                 "match": {"method": "PATCH", "path_regex": "^/api/alerts/"}})
+    run = ansible.playbook(RESOLVE_ONE, extra_vars={"alert_id": alert_id})
+    res = run.result("resolve")
+    assert run.task("resolve")["status"] == "failed" and res["changed"] is False, run.explain()
+    assert "do not show the change" in res["msg"] and "not re-sent" in res["msg"] and res["status"] == 502
+    assert len(_module_patches(emulator, alert_id)) == 1, "no second PATCH"
+    gets = [r for r in api_requests(emulator, "GET") if r["path"] == "/api/alerts/" + alert_id]
+    assert len(gets) == 2, "read before the PATCH and once again after the 502"
+    assert emulator.control.call("GET", "/state/alerts/" + alert_id)["status"] == "New"
+    # the next run (no fault) applies it
+    run = ansible.playbook(RESOLVE_ONE, extra_vars={"alert_id": alert_id})
+    assert run.result("resolve")["changed"] is True and len(_module_patches(emulator, alert_id)) == 2
+
+
+def test_patch_answered_502_but_applied_is_reported_changed(emulator, ansible):
+    """The emulator's 502 fault answers before processing, so the applied case is staged: while the module's
+    re-read is held back by a delay fault, another app applies the same change (as the service would have behind
+    a gateway that answered 502). The module must see it, report changed, and not PATCH again."""
+    import re
+    import threading
+
+    import requests
+
+    emulator.reset(alerts=200)
+    alert_id = _new_alert(emulator)
+    path = "/api/alerts/" + alert_id
+    emulator.control.set_faults(
+        {"action": "status", "status": 502, "count": 1, "match": {"method": "PATCH", "path_regex": "^/api/alerts/"}},
+        {"action": "delay", "seconds": 4, "count": 1, "after": 1,
+         "match": {"method": "GET", "path_regex": "^%s$" % re.escape(path)}})
+    token = emulator.control.mint_token("partner")["access_token"]
+    applied = {}
+
+    def other_writer():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if any(r.get("fault") == "status" for r in _module_patches(emulator, alert_id)):
+                answer = requests.patch(emulator.api_url + path, json={"status": "Resolved"}, timeout=30,
+                                        headers={"Authorization": "Bearer " + token}, verify=emulator.ca_path)
+                applied["status"] = answer.status_code
+                return
+            time.sleep(0.1)
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    run = ansible.playbook(RESOLVE_ONE, extra_vars={"alert_id": alert_id})
+    writer.join()
+    assert applied.get("status") == 200, applied
+    res = run.result("resolve")
+    assert run.task("resolve")["status"] == "changed" and res["changed"] is True, run.explain()
+    assert res["alerts"][0]["status"] == "Resolved"
+    # the faulted PATCH is logged before authentication (app None); every other PATCH but the writer's is the module's
+    patches = _module_patches(emulator, alert_id)
+    other_app = emulator.apps["partner"]["client_id"]
+    assert len([p for p in patches if p["app"] != other_app]) == 1, "the module sent one PATCH: %s" % patches
+    assert len([p for p in patches if p["app"] == other_app]) == 1
+
+
 def test_ids_use_batch_update_and_are_idempotent(emulator, ansible):
     emulator.reset(alerts=300)
     ids = query(emulator, "status eq 'New'")[:25]

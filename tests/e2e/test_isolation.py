@@ -146,6 +146,23 @@ def test_lost_post_response_gives_at_most_one_action(emu, ansible):
     assert not run.result("isolate")["changed"] and len(actions(emu, sp["unicode"], "Isolate")) == 1
 
 
+def test_502_on_isolate_is_outcome_unknown_read_again_never_resent(emu, ansible):
+    sp = emu.control.specials()
+    mid = sp["unicode"]
+    emu.control.set_faults({"action": "status", "status": 502, "count": 1,
+                            "match": {"method": "POST", "path_regex": "/isolate$"}})
+    run = ansible.playbook(play(isolate_task(machine=mid)))
+    r = run.result("isolate")
+    assert failed(run, "isolate") and not r["changed"], r
+    assert "outcome unknown" in r["results"][0]["msg"] and "HTTP 502" in r["results"][0]["msg"]
+    assert len(posts(emu, mid)) == 1 and not actions(emu, mid, "Isolate")
+    # the history was read again after the 502
+    after = [e for e in emu.control.requests(kind="api") if e["seq"] > posts(emu, mid)[0]["seq"]]
+    assert any(e["method"] == "GET" and e["path"] == "/api/machineactions" for e in after)
+    run = ansible.playbook(play(isolate_task(machine=mid)))
+    assert run.result("isolate")["changed"] and len(actions(emu, mid, "Isolate")) == 1
+
+
 def test_return_pending_duplicate_and_out_of_order_release_ends_released(emu, ansible):
     sp = emu.control.specials()
     mid = sp["quote"]

@@ -242,6 +242,49 @@ def test_lost_patch_response_not_applied(fake, monkeypatch):
     assert result["changed"] is False and result["results"][0]["changed"] is False
 
 
+@pytest.mark.parametrize("applied", [True, False])
+def test_patch_answered_502_is_read_again_never_resent(fake, monkeypatch, warnings, applied):
+    # The shared client raises DefenderOutcomeUnknownError (status set) for a 5xx answer to a write.
+    load(fake, [A1])
+    original_patch = fake.patch
+
+    def patch(path, body):
+        if applied:
+            original_patch(path, body)
+        else:
+            fake._check("PATCH", path, body)
+        raise DefenderOutcomeUnknownError("Bad gateway; the service may or may not have applied the change",
+                                          status=502, code="BadGateway", method="PATCH", path=path)
+
+    fake.patch = patch
+    result, failed = run(monkeypatch, id=AID, status="Resolved")
+    assert len([c for c in fake.calls if c[0] == "PATCH"]) == 1, "never re-sent"
+    assert fake.calls[-1] == ("GET", "/api/alerts/" + AID, {}), "read again after the 502"
+    if applied:
+        assert not failed and result["changed"] is True and result["alerts"][0]["status"] == "Resolved"
+        assert any("HTTP 502" in w and "not re-sent" in w for w in warnings), warnings
+    else:
+        assert failed and result["changed"] is False and result["status"] == 502
+        assert "do not show the change" in result["msg"] and "not re-sent" in result["msg"]
+
+
+def test_lost_patch_response_and_failed_reread(fake, monkeypatch):
+    load(fake, [A1])
+
+    def fail(method, path, body, call_no):
+        if method == "PATCH":
+            return DefenderOutcomeUnknownError("no response", status=504, method="PATCH", path=path)
+        if method == "GET" and call_no > 1:
+            return DefenderError("service unavailable", status=503)
+        return None
+
+    fake.fail_on = fail
+    result, failed = run(monkeypatch, id=AID, status="Resolved")
+    assert failed and result["changed"] is False
+    assert "could not be read again" in result["msg"] and "not re-sent" in result["msg"] and AID in result["msg"]
+    assert len([c for c in fake.calls if c[0] == "PATCH"]) == 1
+
+
 def test_lost_batch_response_applied(fake, monkeypatch):
     load(fake, [make_alert(i, status="New") for i in range(4)])
     ids = list(fake.alerts)

@@ -208,16 +208,39 @@ def test_lost_post_with_nothing_visible_fails_without_resending():
     assert fake.calls[post_index + 1][1] == "/api/machineactions"
 
 
-def test_5xx_on_post_is_handled_like_a_lost_response():
+@pytest.mark.parametrize("applied", [True, False])
+def test_5xx_on_post_is_handled_like_a_lost_response(applied):
+    # The shared client turns a 5xx answer to a POST into DefenderOutcomeUnknownError with the status set.
     fake = FakeMachines([machine(1)])
 
     def boom(f, machine_id, kind, body):
-        f.new_action(machine_id, kind, body)
+        if applied:
+            f.new_action(machine_id, kind, body)
+        raise DefenderOutcomeUnknownError("Bad gateway; the service may or may not have applied the change",
+                                          status=502, code="BadGateway", method="POST")
+
+    fake.on_post = boom
+    [r] = run(fake, [mid(1)])
+    assert len(fake.posts()) == 1
+    if applied:
+        assert r["changed"] and not r["failed"] and "lost" in r["msg"]
+    else:
+        assert r["failed"] and not r["changed"] and "outcome unknown" in r["msg"] and "HTTP 502" in r["msg"]
+
+
+def test_a_plain_error_on_post_is_not_second_guessed_as_lost():
+    # Which answers leave the outcome unknown is the shared client's decision, not this module's: a DefenderError
+    # that is not DefenderOutcomeUnknownError (whatever its status) was not applied, so the history is not re-read.
+    fake = FakeMachines([machine(1)])
+
+    def boom(f, machine_id, kind, body):
         raise DefenderError("internal", status=500, code="InternalServerError")
 
     fake.on_post = boom
     [r] = run(fake, [mid(1)])
-    assert len(fake.posts()) == 1 and r["changed"] and not r["failed"]
+    assert r["failed"] and not r["changed"] and "internal" in r["msg"] and "lost" not in r["msg"]
+    history_reads = [c for c in fake.calls if c[1] == "/api/machineactions"]
+    assert len(history_reads) == 1, "only the read before the POST"
 
 
 def test_other_post_errors_fail_that_machine():
