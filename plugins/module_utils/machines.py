@@ -420,4 +420,3 @@ def wait_for_actions(client, action_ids, timeout, sleep, clock=time.monotonic, s
             break
         sleeper(min(max(sleep, 0.05), left))
     return latest
-

@@ -84,11 +84,11 @@ options:
         requested but never picked up), cancel it with C(POST /api/machineactions/{id}/cancel) (the O(comment) is
         sent as the cancellation comment), read the history again and then act on what it shows (send the action,
         or nothing when the cancellation already leaves the machine in the wanted state).
-      - The cancel is sent right away, without waiting first: an action can stay C(Pending) indefinitely (for
+      - The cancel is sent right away, without waiting first. An action can stay C(Pending) indefinitely (for
         example while the machine is offline), and the operator is explicitly asking for the opposite state, so
         waiting O(wait_timeout) would only delay the same outcome. An action that is C(InProgress) is being
         applied and is never cancelled; it is waited for as described in the notes.
-      - When not set, V(true) with O(state=released) and V(false) with O(state=isolated): a machine left isolated
+      - When not set, V(true) with O(state=released) and V(false) with O(state=isolated). A machine left isolated
         against an explicit release would stay cut off, and every re-run would fail the same way until someone
         cancels by hand. With O(state=isolated) and a pending release, set it to V(true) to cancel the release.
       - With V(false), the module waits up to O(wait_timeout) for the other action and fails if it is still not
@@ -135,8 +135,9 @@ notes:
     C(InProgress) (for example releasing a machine whose isolation is pending), the module first cancels it when
     it is C(Pending) and O(cancel_pending) applies, and waits, up to O(wait_timeout) seconds and even without
     O(wait), for the others to reach a final status; it then reads the history again and only then decides and
-    sends. If an action is still not final, the machine fails and nothing is sent for it; re-run later. With O(wait=true) the history is read once more at the end and the reported
-    RV(results[].state) comes from it, so a release that was overtaken shows up as a failure."
+    sends. If an action is still not final, the machine fails and nothing is sent for it; re-run later. With
+    O(wait=true) the history is read once more at the end and the reported RV(results[].state) comes from it, so a
+    release that was overtaken shows up as a failure."
   - "Lost responses: when a request was sent but its outcome is unknown (connection cut, unreadable answer,
     or a 5xx answer, since a gateway's 502 or 504 can follow a request the service applied), the module never
     sends it again in the same run. It reads the history again: an action of the

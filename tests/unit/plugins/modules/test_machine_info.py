@@ -72,7 +72,7 @@ def test_scoped_ipv6_is_refused_naming_ip(value):
 def test_by_tag_with_starts_with_and_narrowing(monkeypatch):
     fake = FakeMachines([machine(1, machineTags=["finance-eu"], riskScore="High"),
                          machine(2, machineTags=["finance"], riskScore="Low")])
-    result, _ = info(monkeypatch, fake, tag="finance", use_starts_with=True, risk_score=["High"])
+    result, dummy = info(monkeypatch, fake, tag="finance", use_starts_with=True, risk_score=["High"])
     assert [m["id"] for m in result["machines"]] == [mid(1)]
     assert fake.calls[0][2] == {"tag": "finance", "useStartsWithFilter": "true"}
 
@@ -154,7 +154,7 @@ def test_action_by_id_and_missing(monkeypatch):
 
 def test_actions_by_status(monkeypatch):
     fake = FakeMachines([], [action(mid(1), status="Pending"), action(mid(2), status="Failed")])
-    result, _ = actions(monkeypatch, fake, status=["Pending", "InProgress"])
+    result, dummy = actions(monkeypatch, fake, status=["Pending", "InProgress"])
     assert [a["machineId"] for a in result["actions"]] == [mid(1)]
 
 
