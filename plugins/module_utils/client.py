@@ -13,6 +13,7 @@ Retry policy (urllib3's ``Retry``, with one rule changed):
 
 from __future__ import annotations
 
+import collections
 import json
 import ssl
 import threading
@@ -49,6 +50,18 @@ class DefenderRetry(Retry):
         if status_code == 429:
             return True
         return super().is_retry(method, status_code, has_retry_after)
+
+    budget = None  # a RateBudget: retries spend it too, or they would overrun the limit they are waiting out
+
+    def new(self, **kw):
+        retry = super().new(**kw)
+        retry.budget = self.budget
+        return retry
+
+    def sleep(self, response=None):
+        super().sleep(response)
+        if self.budget is not None:
+            self.budget.acquire()
 
     def get_retry_after(self, response):
         seconds = super().get_retry_after(response)
@@ -193,34 +206,43 @@ def _error_from_response(response, method, path):
 
 
 class RateBudget:
-    """A client-side budget (requests per period) shared by threads, so bulk work stays under the
-    API's per-app limit instead of collecting 429s."""
+    """A client-side budget shared by threads: at most ``per_period`` requests in any sliding window of
+    ``period`` seconds, the way the API counts its per-app limit, so bulk work stays under it instead of
+    collecting 429s. (A token bucket would let a full bucket plus a period's refill through in the first
+    period: up to twice what the API allows.) The window is kept slightly longer than the API's, to absorb
+    the latency between our clock and the server's."""
+
+    MARGIN = 0.02
 
     def __init__(self, per_period, period=60.0, clock=time.monotonic, sleep=time.sleep):
         self.capacity = max(1, int(per_period))
         self.period = float(period)
-        self.tokens = float(self.capacity)
+        self.window = self.period * (1 + self.MARGIN)
         self.clock, self.sleep = clock, sleep
-        self.stamp = clock()
+        self.sent = collections.deque()
         self.lock = threading.Lock()
 
     def acquire(self):
         while True:
             with self.lock:
                 now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.capacity / self.period)
-                self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                while self.sent and self.sent[0] <= now - self.window:
+                    self.sent.popleft()
+                if len(self.sent) < self.capacity:
+                    self.sent.append(now)
                     return
-                wait = (1 - self.tokens) * self.period / self.capacity
-            self.sleep(wait)
+                wait = self.sent[0] + self.window - now
+            self.sleep(max(wait, 0.001))
 
 
 class DefenderClient:
     """Talks to the Defender for Endpoint API. ``token_provider`` supplies bearer tokens."""
 
     def __init__(self, api_url, token_provider, session, timeout=30, rate_budget=None, json_retries=2):
+        if rate_budget is not None:
+            for adapter in session.adapters.values():
+                if isinstance(getattr(adapter, "max_retries", None), DefenderRetry):
+                    adapter.max_retries.budget = rate_budget
         self.api_url = api_url.rstrip("/")
         self.tokens = token_provider
         self.session = session

@@ -9,6 +9,7 @@ so a quote in a machine name can never end the literal early.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import re
 
@@ -225,7 +226,9 @@ class Pager:
         return nxt if nxt > skip else None
 
     def __iter__(self):
-        seen = set()
+        # Ids of the last few pages only: an item can reappear only in a nearby window (a larger shift fails
+        # the continuity check), and memory must not grow with the size of the collection.
+        recent = collections.deque(maxlen=3)
         yielded = 0
         skip = 0
         tail = []  # ids of the last items of the previous page
@@ -247,21 +250,25 @@ class Pager:
                                         "narrow the filter or retry" % self.path, path=self.path)
                 skip = max(0, skip - self.page_size + self.overlap)
                 continue
+            seen = set()
             for item, item_id in zip(page, ids):
                 if item_id is not None:
-                    if item_id in seen:
+                    if item_id in seen or any(item_id in earlier for earlier in recent):
                         continue
                     seen.add(item_id)
                 yield item
                 yielded += 1
                 if self.limit is not None and yielded >= self.limit:
                     return
+            recent.append(seen)
             if len(page) < top:
                 if next_skip is None or not page:
                     return
                 # A short page with a valid nextLink: the server capped the page; continue where it says.
                 tail = []
                 skip = next_skip
+                page = ids = None
                 continue
             tail = [i for i in ids[-self.overlap:] if i is not None] if self.overlap else []
             skip += len(page) - (len(tail) if tail else 0)
+            page = ids = None  # let this page go before the next one is read: peak memory stays one page

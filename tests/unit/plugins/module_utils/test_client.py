@@ -211,6 +211,38 @@ def test_rate_budget_spaces_requests():
         now[0] += seconds
 
     budget = http.RateBudget(2, period=60, clock=lambda: now[0], sleep=sleep)
-    for _attempt in range(4):
+    stamps = []
+    for _attempt in range(5):
         budget.acquire()
-    assert sum(slept) == pytest.approx(60, rel=0.01)
+        stamps.append(now[0])
+    # Never more than 2 in any 60 s window (the API's sliding window), plus the 2 % latency margin.
+    assert stamps == pytest.approx([0, 0, 61.2, 61.2, 122.4])
+
+
+def test_rate_budget_burst_is_not_twice_the_limit():
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    budget = http.RateBudget(100, period=60, clock=lambda: now[0], sleep=sleep)
+    stamps = []
+    for _attempt in range(300):
+        budget.acquire()
+        stamps.append(now[0])
+    for i, t in enumerate(stamps):
+        assert sum(1 for u in stamps[i:] if u < t + 60) <= 100
+
+
+def test_retries_spend_the_budget(server):
+    server.plan = [(429, {"Retry-After": "1"}, {}), (200, {}, {"value": []})]
+    spent = []
+
+    class Budget:
+        def acquire(self):
+            spent.append(1)
+
+    session = http.build_session(retries=3, backoff=0.01)
+    client = http.DefenderClient(server.url, Tokens(), session, timeout=5, rate_budget=Budget())
+    client.get("/api/alerts")
+    assert len(spent) == 2  # the first send and the retry after the 429
