@@ -251,9 +251,10 @@ class Pager:
                 skip = max(0, skip - self.page_size + self.overlap)
                 continue
             seen = set()
+            previous = set().union(*recent) if len(recent) > 1 else (recent[0] if recent else seen)
             for item, item_id in zip(page, ids):
                 if item_id is not None:
-                    if item_id in seen or any(item_id in earlier for earlier in recent):
+                    if item_id in seen or item_id in previous:
                         continue
                     seen.add(item_id)
                 yield item
