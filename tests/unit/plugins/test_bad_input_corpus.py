@@ -195,7 +195,8 @@ MODULES = {
         ("window-reversed", dict(created_after="2026-01-02T00:00:00Z", created_before="2026-01-01T00:00:00Z"),
          ("created_after", "created_before")),
         ("empty-filter", dict(filter="  "), ("filter",)),
-        ("filter-control", dict(filter="severity eq 'High'\x1b"), ("filter",)),  # not NUL: ansible-core 2.21 refuses it while logging the invocation, before the module runs
+        # Not NUL: ansible-core 2.21 refuses that while logging the invocation, before the module runs.
+        ("filter-control", dict(filter="severity eq 'High'\x1b"), ("filter",)),
         ("limit-zero", dict(limit=0), ("limit",)),
         ("limit-text", dict(limit="all"), ("limit",)),
         ("page-size-zero", dict(page_size=0), ("page_size",)),
