@@ -179,7 +179,10 @@ def test_slow_reads_beyond_timeout_are_retried(emu, ansible):
                  "count": 1, "after": 1})
     run = ansible.playbook(play(read_alerts_task(timeout=2)))
     assert_complete(emu, run.task("read"))
-    assert sum(1 for e in api_log(emu, "GET", "^/api/alerts$") if e.get("fault") == "delay") == 1
+    # The delay fired once (read from the rule's own counter: the log entry of a request whose client gave up may
+    # be written or not, depending on when the emulator notices the closed socket).
+    fired = [r for r in emu.control.call("GET", "/faults") if r.get("action") == "delay"]
+    assert fired and fired[0]["fired"] == 1
 
 
 def test_always_slow_is_a_clear_timeout_failure(emu, ansible):
