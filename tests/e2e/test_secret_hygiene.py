@@ -23,6 +23,7 @@ import re
 import sys
 
 import pytest
+import yaml
 
 from security.helpers import fresh_machine, play, task
 
@@ -238,3 +239,45 @@ def test_secret_hygiene_at_vvvv(emulator, ansible, hygiene, tmp_path):
                      "%d hits\n" % (len(secrets), len(tokens), len(hygiene["runs"]), RESULTS["files"], len(hits)))
     assert not hits, "secrets found: %r" % hits
     assert not leaks, "failure messages carry headers or form bodies: %r" % leaks
+
+
+def test_integration_targets_at_vvvv_leak_nothing(emulator, ansible, hygiene, tmp_path):
+    """The whole integration suite (every tests/integration/targets/*) once more at -vvvv with ANSIBLE_LOG_PATH set,
+    through ansible-playbook with the same variables ansible-test gets, then the same scan as above."""
+    targets_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "targets")
+    settings = emulator.settings
+    config = {"defender_api_url": settings["api_url"], "defender_login_url": settings["login_url"],
+              "defender_ca_path": settings["ca_path"], "defender_tenant_id": settings["tenant_id"],
+              "defender_client_id": settings["client_id"], "defender_client_secret": settings["client_secret"],
+              "defender_control_url": settings["control_url"], "defender_apps": settings["apps"]}
+    config_path = str(tmp_path / "integration_config.yml")
+    with open(config_path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config, handle)
+    names = sorted(n for n in os.listdir(targets_dir) if os.path.isfile(os.path.join(targets_dir, n, "tasks", "main.yml")))
+    assert len(names) >= 7
+    failed = []
+    for name in names:
+        main = os.path.abspath(os.path.join(targets_dir, name, "tasks", "main.yml"))
+        playbook = [{"hosts": "localhost", "gather_facts": False, "vars_files": [config_path],
+                     "tasks": [{"name": "target " + name, "ansible.builtin.include_tasks": main}]}]
+        result = hygiene["run"](playbook)
+        if result.rc != 0:
+            failed.append((name, result.explain()[-2000:]))
+    assert not failed, "integration targets failed when run at -vvvv: %r" % failed
+
+    secrets = secrets_of(emulator)
+    tokens = hygiene["tokens"]
+    assert tokens, "no issued token was collected: the scan would prove nothing"
+    hits = []
+    for i, res in enumerate(hygiene["runs"]):
+        assert "<localhost> EXEC" in res.stdout or "ESTABLISH LOCAL CONNECTION" in res.stdout, "not -vvvv?"
+        for label, text in (("stdout", res.stdout), ("stderr", res.stderr), ("log", res.log_text())):
+            for key, value in secrets.items():
+                if value and value in text:
+                    hits.append((names[i], label, key))
+            for tok in tokens:
+                if tok in text or tok.rsplit(".", 1)[-1] in text:
+                    hits.append((names[i], label, "access token ...%s" % tok[-6:]))
+    sys.stdout.write("\nintegration suite at -vvvv: %d targets, %d secrets + %d issued tokens scanned: %d hits\n"
+                     % (len(names), len(secrets), len(tokens), len(hits)))
+    assert not hits, "secrets found: %r" % hits
