@@ -45,7 +45,13 @@ import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
-from ansible_collections.defender.endpoint.plugins.module_utils.odata import and_all, any_of, literal, parse_time
+from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
+    and_all,
+    any_of,
+    filter_chunks,
+    literal,
+    parse_time,
+)
 
 MACHINES = "/api/machines"
 ACTIONS = "/api/machineactions"
@@ -66,7 +72,7 @@ STATE_RELEASE_PENDING = "release_pending"
 # lastSeen (a full report) is refreshed about once a day: a day's lead separates the reinstalled machine from its
 # stale twin, less cannot separate two live machines.
 CLEARLY_NEWER = datetime.timedelta(hours=24)
-BATCH = 20          # references per OData "or" query (keeps URLs well under 4 KB)
+BATCH = 20          # references per OData "or" query (see odata.MAX_OR_VALUES; names are also kept under a URL budget)
 HISTORY_PAGE = 1000
 MAX_NAME = 255
 
@@ -255,15 +261,15 @@ def _same_name(a, b):
 def find_by_names(client, names):
     """``{name: [machines whose computerDnsName equals it, case-insensitively]}`` for every name."""
     found = {n: {} for n in names}
-    for chunk in chunks(names):
-        for m in list_machines(client, any_of("computerDnsName", chunk)):
+    for chunk, flt in filter_chunks("computerDnsName", names):
+        for m in list_machines(client, flt):
             for n in chunk:
                 if _same_name(m.get("computerDnsName"), n):
                     found[n][m.get("id")] = m
     missing = [n for n in names if not found[n]]
-    for chunk in chunks(missing):
+    for chunk, flt in filter_chunks("computerDnsName", missing, build=_lower_name_filter):
         try:
-            answer = list_machines(client, _lower_name_filter(chunk))
+            answer = list_machines(client, flt)
         except DefenderError as exc:
             if exc.status == 400:  # the service does not know tolower(): the eq query was all we could do
                 break
@@ -276,11 +282,16 @@ def find_by_names(client, names):
 
 
 def find_by_ids(client, ids):
-    """``{id (lower case): machine or None}``."""
+    """``{id (lower case): machine or None}``.
+
+    Many ids are read as a filtered list (``id eq 'a' or id eq 'b'...``, ``id`` is a documented filter field of
+    ``GET /api/machines``), in chunks that keep each URL short (:func:`odata.filter_chunks`): 500 machines cost 25
+    list requests, not 500 GETs. Only an id the list does not return is asked for with ``GET /api/machines/{id}``.
+    """
     found = {}
-    wanted = [i.lower() for i in ids]
-    for chunk in chunks(wanted):
-        for m in list_machines(client, any_of("id", chunk)):
+    wanted = list(dict.fromkeys(i.lower() for i in ids))
+    for chunk, flt in filter_chunks("id", wanted):
+        for m in list_machines(client, flt):
             if isinstance(m.get("id"), str) and m["id"].lower() in chunk:
                 found[m["id"].lower()] = m
     for i in wanted:

@@ -13,7 +13,7 @@ import collections
 import datetime
 import re
 
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote_plus, urlparse
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 
@@ -273,3 +273,35 @@ class Pager:
             tail = [i for i in ids[-self.overlap:] if i is not None] if self.overlap else []
             skip += len(page) - (len(tail) if tail else 0)
             page = ids = None  # let this page go before the next one is read: peak memory stays one page
+
+
+# A $filter travels in the URL. Servers commonly refuse long ones (IIS, for one, limits a query string to 2,048
+# bytes by default) and OData services limit the nodes of a filter (ASP.NET OData's default MaxNodeCount is 100;
+# one "p eq 'v'" is three nodes, each "or" one more). So a list of values is asked for in chunks that stay under
+# both: at most MAX_OR_VALUES values and MAX_FILTER_CHARS characters once URL-encoded. Neither limit of the real
+# service is documented; these keep well inside the usual defaults.
+MAX_OR_VALUES = 20
+MAX_FILTER_CHARS = 1500
+
+
+def encoded_length(text):
+    """The length of ``text`` as it travels in a query string (what requests sends: ``quote_plus``)."""
+    return len(quote_plus(text))
+
+
+def filter_chunks(name, values, extra=None, max_values=MAX_OR_VALUES, max_chars=MAX_FILTER_CHARS, build=None):
+    """``(chunk, filter)`` pairs for consecutive chunks of ``values``, each within ``max_values`` values and
+    ``max_chars`` encoded characters. The filter is ``any_of(name, chunk)`` (joined with ``extra`` by ``and``
+    when given), or ``build(chunk)``. A single value longer than the budget still gets its own chunk (it cannot
+    be split)."""
+    if build is None:
+        def build(part):
+            return and_all(any_of(name, part), extra)
+    chunk = []
+    for value in values:
+        if chunk and (len(chunk) >= max_values or encoded_length(build(chunk + [value])) > max_chars):
+            yield chunk, build(chunk)
+            chunk = []
+        chunk.append(value)
+    if chunk:
+        yield chunk, build(chunk)

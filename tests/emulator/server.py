@@ -340,7 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         entry = {
             "time": _dt.datetime.now(_dt.timezone.utc).isoformat(), "method": self.command, "path": path,
-            "query": dict(pairs), "status": None, "kind": kind, "app": None, "tenant": None,
+            "query": dict(pairs), "url_length": len(self.path), "status": None, "kind": kind, "app": None,
+            "tenant": None,
             "body_keys": [], "body": None, "response_code": None, "request_id": request_id, "fault": None,
         }
         fault = core.faults.pick(self.command, path, kind)

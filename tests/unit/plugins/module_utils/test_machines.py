@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
     FakeMachines,
@@ -401,3 +402,52 @@ def test_action_summary():
     a = action(ID, "Isolate", "Failed", cancellationComment="by admin")
     text = M.action_summary(a)
     assert "Isolate" in text and "Failed" in text and "by admin" in text
+
+
+# --- many machines given by id: a filtered list in pages, not one GET each -------------------------------------
+
+@needs_parser
+def test_hundreds_of_ids_are_read_as_filtered_lists():
+    fake = FakeMachines([machine(i) for i in range(500)])
+    found = M.find_by_ids(fake, [mid(i) for i in range(500)])
+    assert len(found) == 500 and all(found[mid(i)]["id"] == mid(i) for i in range(500))
+    gets = [c for c in fake.calls if c[0] == "GET"]
+    assert len(gets) == 25  # 500 ids / 20 per query
+    assert all(c[1] == "/api/machines" and c[2]["$filter"].startswith("(id eq '") for c in gets)
+
+
+@needs_parser
+def test_ids_given_twice_or_in_upper_case_are_read_once():
+    fake = FakeMachines([machine(i) for i in range(3)])
+    found = M.find_by_ids(fake, [mid(0), mid(0).upper(), mid(1), mid(2)])
+    assert sorted(found) == [mid(0), mid(1), mid(2)] and len(fake.calls) == 1
+    assert fake.calls[0][2]["$filter"].count(" or ") == 2
+
+
+@needs_parser
+def test_only_ids_missing_from_the_list_get_a_get_each():
+    fake = FakeMachines([machine(i) for i in range(40)])
+    found = M.find_by_ids(fake, [mid(i) for i in range(40)] + [mid(900), mid(901)])
+    assert found[mid(900)] is None and found[mid(901)] is None
+    singles = [c[1] for c in fake.calls if c[1] != "/api/machines"]
+    assert singles == ["/api/machines/" + mid(900), "/api/machines/" + mid(901)]
+    assert len(fake.calls) == 2 + 3
+
+
+@needs_parser
+def test_resolve_many_ids_and_names_counts_requests():
+    fake = FakeMachines([machine(i) for i in range(300)])
+    refs = [mid(i) for i in range(250)] + ["host-%03d.contoso.com" % i for i in range(250, 300)]
+    res = M.resolve(fake, refs)
+    assert all(res[r].ok for r in refs)
+    assert fake.request_count == 13 + 3  # 250 ids in 13 lists, 50 names in 3
+
+
+@needs_parser
+def test_long_names_stay_under_the_url_budget():
+    names = ["%s-%s.contoso.com" % (i, "n" * 200) for i in range(12)]
+    fake = FakeMachines([machine(i, names[i]) for i in range(12)])
+    res = M.resolve(fake, names)
+    assert all(res[n].ok for n in names)
+    flts = [c[2]["$filter"] for c in fake.calls]
+    assert len(flts) > 1 and all(odata.encoded_length(f) <= odata.MAX_FILTER_CHARS for f in flts)

@@ -357,3 +357,45 @@ def test_pager_rejects_a_body_without_value():
 
     with pytest.raises(DefenderError):
         list(odata.Pager(Broken(), "/api/alerts"))
+
+
+# --- chunks of "or" filters under a URL budget -----------------------------------------------------------------
+
+def test_filter_chunks_counts_and_text():
+    got = list(odata.filter_chunks("id", ["a", "b", "c"], max_values=2))
+    assert got == [(["a", "b"], "(id eq 'a' or id eq 'b')"), (["c"], "id eq 'c'")]
+    assert list(odata.filter_chunks("id", [])) == []
+
+
+def test_filter_chunks_default_is_twenty_ids_per_query():
+    ids = ["%040x" % i for i in range(45)]
+    got = list(odata.filter_chunks("id", ids))
+    assert [len(c) for c, _flt in got] == [20, 20, 5]
+    assert [v for c, _flt in got for v in c] == ids
+    assert all(odata.encoded_length(flt) <= odata.MAX_FILTER_CHARS for _c, flt in got)
+
+
+def test_filter_chunks_keep_long_values_under_the_url_budget():
+    # 20 names of 200 characters would be a 4 KB+ query string; the budget splits them earlier
+    names = ["n%03d-" % i + "x" * 195 for i in range(20)]
+    got = list(odata.filter_chunks("computerDnsName", names))
+    assert len(got) > 1 and [v for c, _f in got for v in c] == names
+    assert all(odata.encoded_length(flt) <= odata.MAX_FILTER_CHARS for _c, flt in got)
+
+
+def test_filter_chunks_a_value_over_the_budget_goes_alone():
+    huge = "q" * 2000
+    got = list(odata.filter_chunks("computerDnsName", ["a", huge, "b"]))
+    assert [c for c, _f in got] == [["a"], [huge], ["b"]]
+
+
+def test_filter_chunks_with_extra_clause_and_quotes_counted_encoded():
+    got = list(odata.filter_chunks("machineId", ["x'y", "z"], extra="type eq 'Isolate'"))
+    assert got == [(["x'y", "z"], "(machineId eq 'x''y' or machineId eq 'z') and type eq 'Isolate'")]
+    # the encoded length is what requests sends: quotes become %27, spaces +
+    assert odata.encoded_length("a b'") == len("a+b%27")
+
+
+def test_filter_chunks_custom_builder():
+    got = list(odata.filter_chunks(None, ["A", "B"], build=lambda part: "|".join(part)))
+    assert got == [(["A", "B"], "A|B")]
