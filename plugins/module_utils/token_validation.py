@@ -21,25 +21,8 @@ import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import jwt_claims
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-
-# Application permissions on WindowsDefenderATP and how the Entra portal shows them (facts sheet 1.6).
-ROLE_DISPLAY_NAMES = {
-    "Alert.Read.All": "Read all alerts",
-    "Alert.ReadWrite.All": "Read and write all alerts",
-    "Machine.Read.All": "Read all machine profiles",
-    "Machine.ReadWrite.All": "Read and write all machine information",
-    "Machine.Isolate": "Isolate machine",
-    "Machine.Scan": "Scan machine",
-    "Machine.RestrictExecution": "Restrict code execution",
-    "Machine.CollectForensics": "Collect forensics",
-    "Machine.Offboard": "Offboard machine",
-    "Machine.StopAndQuarantine": "Stop And Quarantine",
-    "Machine.LiveResponse": "Run live response on a specific machine",
-    "AdvancedQuery.Read.All": "Run advanced queries",
-    "Ti.ReadWrite": "Read and write Indicators",
-    "Ti.ReadWrite.All": "Read and write All Indicators",
-    "Ip.Read.All": "Read IP address profiles",
-}
+# The permission names and their portal names live with the permission table (one source).
+from ansible_collections.defender.endpoint.plugins.module_utils.permissions import ROLE_DISPLAY_NAMES
 
 ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)+$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
