@@ -58,6 +58,11 @@ ACTIONS = "/api/machineactions"
 
 ACTION_TYPES = ("RunAntiVirusScan", "Offboard", "LiveResponse", "CollectInvestigationPackage", "Isolate",
                 "Unisolate", "StopAndQuarantineFile", "RestrictCodeExecution", "UnrestrictCodeExecution")
+# Machine fields' documented values (list filters of machine_info and the machines inventory plugin).
+HEALTH_STATUSES = ("Active", "Inactive", "ImpairedCommunication", "NoSensorData", "NoSensorDataImpairedCommunication",
+                   "Unknown")
+RISK_SCORES = ("None", "Informational", "Low", "Medium", "High")
+EXPOSURE_LEVELS = ("None", "Low", "Medium", "High")
 ACTION_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "TimeOut", "Cancelled")
 FINAL_STATUSES = frozenset(("Succeeded", "Failed", "TimeOut", "Cancelled"))
 NO_EFFECT_STATUSES = frozenset(("Failed", "TimeOut", "Cancelled"))

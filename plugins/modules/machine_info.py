@@ -154,9 +154,8 @@ from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
 )
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 
-HEALTH = ["Active", "Inactive", "ImpairedCommunication", "NoSensorData", "NoSensorDataImpairedCommunication",
-          "Unknown"]
-RISK = ["None", "Informational", "Low", "Medium", "High"]
+HEALTH = list(M.HEALTH_STATUSES)
+RISK = list(M.RISK_SCORES)
 FINDBYIP_DAYS = 30
 
 

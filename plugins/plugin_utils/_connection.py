@@ -33,3 +33,12 @@ def plugin_client(plugin):
     if not settings.validate_certs:
         display.warning("validate_certs is false: TLS certificates are not checked; prefer ca_path")
     return connect(settings, warn=display.warning)
+
+
+def check_known_keys(given, known, where):
+    """Fail on keys that are not options: Ansible ignores them, so a typo (``filter:`` for ``filters:``) would
+    silently widen what a plugin reads."""
+    unknown = sorted(str(k) for k in given or {} if k not in known)
+    if unknown:
+        raise AnsibleError("%s: unknown option(s) %s; valid options are %s"
+                           % (where, ", ".join(unknown), ", ".join(sorted(known))))

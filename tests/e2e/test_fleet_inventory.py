@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The machines inventory plugin through the real ansible-inventory and ansible-playbook against the emulator:
+more than one page (past 10,000 machines), filters, duplicates, one sign-in, and no secret in the output."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import yaml
+
+
+def inventory(ansible, config, *args, name="fleet.defender_machines.yml", env=None):
+    path = ansible.workdir / name
+    path.write_text(yaml.safe_dump(dict({"plugin": "defender.endpoint.machines"}, **config)))
+    run_env = dict(ansible.env)
+    run_env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "true"  # a plugin error must fail the command, not just warn
+    run_env.update(env or {})
+    cmd = [os.path.join(os.path.dirname(ansible.ansible_playbook), "ansible-inventory"), "-i", str(path)] + list(args)
+    return subprocess.run(cmd, env=run_env, cwd=str(ansible.workdir), capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+def plain(value):
+    """ansible-inventory (2.19+) writes untrusted strings, such as everything the API returned, as
+    ``{"__ansible_unsafe": "..."}`` so that a consumer keeps them untemplated; unwrap for comparisons."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def listing(ansible, config, env=None):
+    proc = inventory(ansible, config, "--list", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return plain(json.loads(proc.stdout))
+
+
+def test_every_machine_past_one_page_with_one_sign_in(emulator, ansible):
+    emulator.reset(machines=10500)
+    everyone = set(emulator.query("machines", None))
+    assert len(everyone) > 10000
+    data = listing(ansible, {"exclude_potential_duplicates": False, "hostnames": ["id"]})
+    hostvars = data["_meta"]["hostvars"]
+    assert set(hostvars) == everyone
+    assert {v["defender_id"] for v in hostvars.values()} == everyone
+    api = [r for r in emulator.requests(kind="api") if r["path"].endswith("/api/machines")]
+    assert len(api) == 2, [r["query"] for r in api]
+    assert len(emulator.requests(kind="token")) == 1
+
+
+def test_filters_duplicates_and_groups(emulator, ansible):
+    emulator.reset()
+    specials = emulator.specials()
+    wanted = set(emulator.query("machines", "healthStatus eq 'Active' and (riskScore eq 'High' or riskScore eq 'Medium')"))
+    data = listing(ansible, {
+        "filters": {"health_status": ["Active"], "risk_score": ["High", "Medium"]},
+        "exclude_potential_duplicates": False,
+        "keyed_groups": [{"key": "defender_risk_score", "prefix": "risk"}],
+    })
+    hostvars = data["_meta"]["hostvars"]
+    assert {v["defender_id"] for v in hostvars.values()} == wanted
+    assert set(data["risk_High"]["hosts"]) | set(data["risk_Medium"]["hosts"]) == set(hostvars)
+
+    # default: the stale duplicate of shared-01 is left out, the live one is named after the machine
+    hostvars = listing(ansible, {})["_meta"]["hostvars"]
+    ids = {v["defender_id"] for v in hostvars.values()}
+    assert specials["shared_stale"] not in ids
+    assert hostvars["shared-01.contoso.com"]["defender_id"] == specials["shared_fresh"]
+    # two live machines share ambiguous-01: both are hosts, the second one named by its id
+    assert {specials["ambiguous_a"], specials["ambiguous_b"]} <= ids
+    assert hostvars["o'brien-laptop.contoso.com"]["defender_id"] == specials["quote"]
+
+    # a raw filter with a quote inside a literal: the emulator parses what was sent
+    hostvars = listing(ansible, {"filters": {"filter": "computerDnsName eq 'o''brien-laptop.contoso.com'"}})[
+        "_meta"]["hostvars"]
+    assert list(hostvars) == ["o'brien-laptop.contoso.com"]
+
+
+def test_bad_option_fails_before_any_request(emulator, ansible):
+    emulator.reset()
+    proc = inventory(ansible, {"filter": "healthStatus eq 'Active'"}, "--list")
+    assert proc.returncode != 0
+    assert "unknown option(s) filter" in proc.stderr
+    assert emulator.requests() == []
+
+
+def test_playbook_over_the_inventory_and_no_secret_in_output(emulator, ansible):
+    emulator.reset()
+    path = ansible.workdir / "risky.defender_machines.yml"
+    path.write_text(yaml.safe_dump({"plugin": "defender.endpoint.machines",
+                                    "groups": {"risky": "defender_risk_score == 'High'"}}))
+    run = ansible.playbook("""
+- hosts: risky
+  gather_facts: false
+  connection: local
+  tasks:
+    - name: each risky machine
+      ansible.builtin.debug:
+        msg: "{{ inventory_hostname }} {{ defender_id }} {{ defender_health_status }}"
+""", inventory=str(path), verbosity=4)
+    assert run.rc == 0, run.explain()
+    high = set(emulator.query("machines", "riskScore eq 'High'"))
+    seen = {r["result"]["msg"].split()[1] for r in run.tasks("each risky machine")}
+    assert seen and seen <= high
+    secret = emulator.settings["client_secret"]
+    assert secret not in run.stdout and secret not in run.stderr

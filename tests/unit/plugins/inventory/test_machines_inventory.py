@@ -1,0 +1,244 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The machines inventory plugin: options, filters, host names, host variables, groups and the cache.
+
+The client is replaced by a fake pager; the real paging, sign-in and HTTP are covered by tests/e2e/test_fleet.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import yaml
+
+from ansible.errors import AnsibleError
+from ansible.inventory.data import InventoryData
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader, inventory_loader
+
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
+
+ID = "%040x"
+
+
+def collections_root():
+    import ansible_collections
+    return os.path.dirname(list(ansible_collections.__path__)[0])
+
+
+def machine(n, **kw):
+    m = {"id": ID % n, "computerDnsName": "host-%03d.contoso.com" % n, "osPlatform": "Windows11",
+         "healthStatus": "Active", "riskScore": "Low", "exposureLevel": "Medium", "machineTags": [],
+         "lastIpAddress": "10.0.0.%d" % n, "aadDeviceId": None, "isPotentialDuplication": False,
+         "mergedIntoMachineId": None, "rbacGroupId": 7}
+    m.update(kw)
+    return m
+
+
+class FakeClient:
+    def __init__(self, machines, error=None):
+        self.machines = machines
+        self.error = error
+        self.calls = []
+
+    def pages(self, path, params=None, page_size=None, limit=None):
+        self.calls.append((path, dict(params or {}), page_size))
+        if self.error:
+            raise self.error
+        return iter(list(self.machines))
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                 "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "DEFENDER_CLOUD", "DEFENDER_API_URL",
+                 "ANSIBLE_INVENTORY_CACHE", "ANSIBLE_CACHE_PLUGIN", "ANSIBLE_CACHE_PLUGIN_CONNECTION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEFENDER_ACCESS_TOKEN", "aaa.bbb.ccc")
+    monkeypatch.setenv("DEFENDER_API_URL", "https://api.example.test")
+    from ansible.utils.collection_loader import AnsibleCollectionConfig
+    try:
+        finder = AnsibleCollectionConfig.collection_finder
+    except NotImplementedError:
+        finder = None
+    if finder is None:
+        init_plugin_loader([collections_root()])
+    package = sys.modules.get("ansible_collections.defender.endpoint")
+    if package is not None and not hasattr(package, "_collection_meta"):
+        package._collection_meta = {}
+    return tmp_path
+
+
+class Run:
+    def __init__(self, tmp_path, monkeypatch):
+        self.tmp_path = tmp_path
+        self.monkeypatch = monkeypatch
+        self.client = None
+        self.plugin = None
+
+    def __call__(self, config, machines=(), name="test.defender_machines.yml", error=None, cache=True,
+                 plugin=None):
+        path = self.tmp_path / name
+        path.write_text(yaml.safe_dump(dict({"plugin": "defender.endpoint.machines"}, **config)))
+        self.client = FakeClient(machines, error)
+        mod = sys.modules[inventory_loader.get("defender.endpoint.machines").__module__]
+        self.monkeypatch.setattr(mod, "plugin_client", lambda _plugin: (self.client, None))
+        self.plugin = plugin or inventory_loader.get("defender.endpoint.machines")
+        inventory = InventoryData()
+        self.plugin.parse(inventory, DataLoader(), str(path), cache=cache)
+        try:
+            self.plugin.update_cache_if_changed()  # what InventoryManager does after parse
+        except AttributeError:  # no cache configured (InventoryManager ignores this too)
+            pass
+        return inventory
+
+
+@pytest.fixture
+def run(env, monkeypatch):
+    return Run(env, monkeypatch)
+
+
+def hostvars(inventory, host):
+    return inventory.get_host(host).get_vars()
+
+
+def test_verify_file_needs_the_suffix(env):
+    plugin = inventory_loader.get("defender.endpoint.machines")
+    for name, ok in (("prod.defender_machines.yml", True), ("defender_machines.yaml", True),
+                     ("prod.machines.yml", False), ("defender_machines.yml.bak", False)):
+        path = env / name
+        path.write_text("plugin: defender.endpoint.machines\n")
+        assert plugin.verify_file(str(path)) is ok, name
+
+
+def test_hosts_and_host_variables(run):
+    inv = run({}, [machine(1), machine(2, computerDnsName=None)])
+    assert set(inv.hosts) == {"host-001.contoso.com", ID % 2}
+    v = hostvars(inv, "host-001.contoso.com")
+    assert v["defender_id"] == ID % 1
+    assert v["defender_computer_dns_name"] == "host-001.contoso.com"
+    assert v["defender_last_ip_address"] == "10.0.0.1"
+    assert v["defender_aad_device_id"] is None
+    assert v["defender_machine_tags"] == []
+    assert v["defender_is_potential_duplication"] is False
+    assert v["defender_rbac_group_id"] == 7
+    assert run.client.calls == [("/api/machines", {}, 10000)]
+
+
+def test_potential_duplicates_and_merged_machines_are_left_out_by_default(run):
+    machines = [machine(1), machine(2, isPotentialDuplication=True), machine(3, mergedIntoMachineId=ID % 1)]
+    assert set(run({}, machines).hosts) == {"host-001.contoso.com"}
+    assert len(run({"exclude_potential_duplicates": False}, machines).hosts) == 3
+
+
+def test_shared_names_fall_back_to_the_next_hostname_then_the_id(run):
+    machines = [machine(1, computerDnsName="same"), machine(2, computerDnsName="same"),
+                machine(3, computerDnsName="same", lastIpAddress="10.0.0.1")]
+    inv = run({"hostnames": ["computer_dns_name", "last_ip_address"]}, machines)
+    # machine 3's IP is machine 1's too, but machine 1 is named "same": the IP is free
+    assert set(inv.hosts) == {"same", "10.0.0.2", "10.0.0.1"}
+    assert hostvars(inv, "10.0.0.2")["defender_id"] == ID % 2
+    inv = run({}, machines)
+    assert set(inv.hosts) == {"same", ID % 2, ID % 3}
+
+
+def test_hostnames_precedence(run):
+    inv = run({"hostnames": ["last_ip_address", "id"]}, [machine(1), machine(2, lastIpAddress=None)])
+    assert set(inv.hosts) == {"10.0.0.1", ID % 2}
+
+
+def test_filters_reach_the_api_escaped_and_combined(run):
+    run({"filters": {"health_status": ["Active", "Inactive"], "os_platform": ["o'brien"],
+                     "risk_score": ["High"], "exposure_level": ["High", "Medium"],
+                     "filter": "lastSeen gt 2026-01-01Z or riskScore eq 'None'"}}, [])
+    flt = run.client.calls[0][1]["$filter"]
+    assert flt == ("(healthStatus eq 'Active' or healthStatus eq 'Inactive') and osPlatform eq 'o''brien' and "
+                   "riskScore eq 'High' and (exposureLevel eq 'High' or exposureLevel eq 'Medium') and "
+                   "(lastSeen gt 2026-01-01Z or riskScore eq 'None')")
+
+
+def test_tags_are_matched_on_this_side(run):
+    machines = [machine(1, machineTags=["prod", "web"]), machine(2, machineTags=["dev"]), machine(3)]
+    inv = run({"filters": {"tags": ["web", "db"]}}, machines)
+    assert set(inv.hosts) == {"host-001.contoso.com"}
+    assert "$filter" not in run.client.calls[0][1]
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"filter": {"health_status": ["Active"]}}, "unknown option(s) filter"),
+    ({"filters": {"healthstatus": ["Active"]}}, "filters: unknown option(s) healthstatus"),
+    ({"filters": {"health_status": ["active"]}}, "health_status must be among"),
+    ({"filters": {"risk_score": "High", "exposure_level": ["Huge"]}}, "exposure_level must be among"),
+    ({"filters": {"os_platform": [""]}}, "non-empty strings"),
+    ({"filters": {"filter": "id eq 'a') or (id ne 'b'"}}, "unbalanced"),
+    ({"filters": {"filter": "id eq 'a'\nor true"}}, "control character"),
+    ({"filters": {"tags": []}}, "non-empty list"),
+    ({"hostnames": ["id", 3]}, "hostnames must be"),
+    ({"page_size": 10001}, "page_size must be between"),
+])
+def test_bad_configuration_fails_before_any_request(run, config, message):
+    with pytest.raises(AnsibleError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        run(config, [machine(1)])
+    assert run.client is None or run.client.calls == []
+
+
+def test_no_credentials_is_a_clean_error(run, monkeypatch):
+    monkeypatch.delenv("DEFENDER_ACCESS_TOKEN")
+    with pytest.raises(AnsibleError, match="no credentials"):
+        run({}, [machine(1)])
+
+
+def test_api_errors_become_ansible_errors(run):
+    with pytest.raises(AnsibleError, match="defender.endpoint.machines: .*denied"):
+        run({}, error=DefenderError("denied", status=403))
+
+
+def test_constructed_groups_keyed_groups_and_compose(run):
+    machines = [machine(1, machineTags=["prod"], riskScore="High"), machine(2, osPlatform="Linux")]
+    inv = run({"keyed_groups": [{"key": "defender_os_platform", "prefix": "os"},
+                                {"key": "defender_machine_tags", "prefix": "tag"}],
+               "groups": {"high_risk": "defender_risk_score == 'High'"},
+               "compose": {"ansible_host": "defender_last_ip_address"}}, machines)
+    assert [h.name for h in inv.groups["os_Windows11"].get_hosts()] == ["host-001.contoso.com"]
+    assert [h.name for h in inv.groups["os_Linux"].get_hosts()] == ["host-002.contoso.com"]
+    assert [h.name for h in inv.groups["tag_prod"].get_hosts()] == ["host-001.contoso.com"]
+    assert [h.name for h in inv.groups["high_risk"].get_hosts()] == ["host-001.contoso.com"]
+    assert hostvars(inv, "host-002.contoso.com")["ansible_host"] == "10.0.0.2"
+
+
+def test_strict_fails_on_a_bad_expression(run):
+    with pytest.raises(AnsibleError):
+        run({"strict": True, "compose": {"x": "defender_no_such_field.attr"}}, [machine(1)])
+    run({"strict": False, "compose": {"x": "defender_no_such_field.attr"}}, [machine(1)])
+
+
+def test_cache_reuses_machines_and_reads_again_when_the_query_changes(run, env):
+    cache = {"cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": str(env / "cache")}
+    run(cache, [machine(1)])
+    assert len(run.client.calls) == 1
+    plugin = run.plugin
+    # same file, cached: no request, hosts rebuilt from the cached machines with the new compose
+    inv = run(dict(cache, compose={"x": "defender_id"}), [machine(9)], plugin=plugin)
+    assert run.client.calls == []
+    assert set(inv.hosts) == {"host-001.contoso.com"}
+    assert hostvars(inv, "host-001.contoso.com")["x"] == ID % 1
+    # a different filter in the same file: the cached entry is for another query
+    inv = run(dict(cache, filters={"risk_score": ["Low"]}), [machine(9)], plugin=plugin)
+    assert len(run.client.calls) == 1
+    assert set(inv.hosts) == {"host-009.contoso.com"}
+    # a refresh (--flush-cache, meta: refresh_inventory) reads again
+    inv = run(dict(cache, filters={"risk_score": ["Low"]}), [machine(8)], plugin=plugin, cache=False)
+    assert len(run.client.calls) == 1
+    assert set(inv.hosts) == {"host-008.contoso.com"}
+
+
+def test_snake_case_names():
+    from ansible_collections.defender.endpoint.plugins.inventory.machines import snake
+    assert snake("computerDnsName") == "computer_dns_name"
+    assert snake("aadDeviceId") == "aad_device_id"
+    assert snake("lastExternalIpAddress") == "last_external_ip_address"
+    assert snake("id") == "id"
+    assert snake("osBuild") == "os_build"
+    assert snake("rbacGroupID") == "rbac_group_id"
