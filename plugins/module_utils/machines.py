@@ -139,6 +139,11 @@ def last_update(action):
     return action.get("lastUpdateDateTimeUtc") or action.get("lastUpdateTimeUtc")
 
 
+def updated_at(action):
+    """The action's last update as a datetime (the epoch when missing or unreadable)."""
+    return _time(last_update(action))
+
+
 def normalize_action(action):
     """A copy that always carries ``lastUpdateDateTimeUtc`` (from ``lastUpdateTimeUtc`` if needed)."""
     if not isinstance(action, dict):
@@ -174,59 +179,84 @@ def action_summary(action):
     return " ".join(parts)
 
 
-# --- isolation state ----------------------------------------------------------------------------------------
-
-def isolation_state(actions):
-    """``(state, deciding_action)`` from a machine's action history (any order, other types ignored)."""
-    history = sort_actions(a for a in actions if isinstance(a, dict) and a.get("type") in ISOLATION_ACTIONS)
-    effective = [a for a in history if a.get("status") not in NO_EFFECT_STATUSES]
-    if not effective:
-        return STATE_RELEASED, None
-    # Pending, InProgress, or a status we do not know: not applied yet, and the newest of them will be.
-    waiting = [a for a in effective if a.get("status") != "Succeeded"]
-    if waiting:
-        newest, pending = waiting[-1], True
-    else:
-        # All applied: the one applied last decides. That is the newest one, unless the service applied an
-        # older request after it (out of order), which its later completion time shows.
-        newest, pending = max(effective, key=lambda a: (_time(last_update(a)), created_key(a))), False
-    if newest.get("type") == "Isolate":
-        return (STATE_ISOLATION_PENDING if pending else STATE_ISOLATED), normalize_action(newest)
-    return (STATE_RELEASE_PENDING if pending else STATE_RELEASED), normalize_action(newest)
-
-
-PENDING_OF = {STATE_ISOLATED: STATE_ISOLATION_PENDING, STATE_RELEASED: STATE_RELEASE_PENDING}
-KIND_OF = {STATE_ISOLATED: "Isolate", STATE_RELEASED: "Unisolate"}
+# --- state from a pair of opposite actions (isolation, app restriction) -------------------------------------
 
 PLAN_NONE = "none"    # already in (or on its way to) the wanted state
 PLAN_WAIT = "wait"    # an action of the other kind is still active: wait for it, then plan again
 PLAN_SEND = "send"    # send the action
 
 
-def plan_isolation(wanted, history):
-    """``(plan, state, actions)`` for ``wanted`` (``isolated`` or ``released``) given the history.
+class Toggle:
+    """Two opposite action types whose history decides a machine's state (``Isolate``/``Unisolate``,
+    ``RestrictCodeExecution``/``UnrestrictCodeExecution``), with the names of the four states."""
 
-    ``actions`` is the deciding action (a list with it, or empty) for ``none``/``send``, and the blocking
-    actions for ``wait``. An active action of the other kind always blocks, even when the newest action
-    already points the right way: the service can apply requests out of order, so sending now (or doing
-    nothing) could end in the other state once the older request is applied.
-    """
-    kind = KIND_OF[wanted]
-    other = "Unisolate" if kind == "Isolate" else "Isolate"
-    state, action = isolation_state(history)
-    blocking = active_actions(history, other)
-    if blocking:
-        return PLAN_WAIT, state, blocking
-    if state in (wanted, PENDING_OF[wanted]):
-        return PLAN_NONE, state, [action] if action else []
-    return PLAN_SEND, state, [action] if action else []
+    def __init__(self, on, off, on_state, off_state, on_pending, off_pending):
+        self.on, self.off = on, off
+        self.types = (on, off)
+        self.on_state, self.off_state = on_state, off_state
+        self.kind_of = {on_state: on, off_state: off}
+        self.pending_of = {on_state: on_pending, off_state: off_pending}
+        self.states = (on_state, off_state, on_pending, off_pending)
+
+    def state(self, actions):
+        """``(state, deciding_action)`` from a machine's action history (any order, other types ignored)."""
+        history = sort_actions(a for a in actions if isinstance(a, dict) and a.get("type") in self.types)
+        effective = [a for a in history if a.get("status") not in NO_EFFECT_STATUSES]
+        if not effective:
+            return self.off_state, None
+        # Pending, InProgress, or a status we do not know: not applied yet, and the newest of them will be.
+        waiting = [a for a in effective if a.get("status") != "Succeeded"]
+        if waiting:
+            newest, pending = waiting[-1], True
+        else:
+            # All applied: the one applied last decides. That is the newest one, unless the service applied an
+            # older request after it (out of order), which its later completion time shows.
+            newest, pending = max(effective, key=lambda a: (_time(last_update(a)), created_key(a))), False
+        wanted = self.on_state if newest.get("type") == self.on else self.off_state
+        return (self.pending_of[wanted] if pending else wanted), normalize_action(newest)
+
+    def plan(self, wanted, history):
+        """``(plan, state, actions)`` for ``wanted`` (the on or off state) given the history.
+
+        ``actions`` is the deciding action (a list with it, or empty) for ``none``/``send``, and the blocking
+        actions for ``wait``. An active action of the other kind always blocks, even when the newest action
+        already points the right way: the service can apply requests out of order, so sending now (or doing
+        nothing) could end in the other state once the older request is applied.
+        """
+        kind = self.kind_of[wanted]
+        other = self.off if kind == self.on else self.on
+        state, action = self.state(history)
+        blocking = self.active(history, other)
+        if blocking:
+            return PLAN_WAIT, state, blocking
+        if state in (wanted, self.pending_of[wanted]):
+            return PLAN_NONE, state, [action] if action else []
+        return PLAN_SEND, state, [action] if action else []
+
+    def active(self, actions, kind=None):
+        """Actions of this pair still Pending or InProgress, oldest first."""
+        return [normalize_action(a) for a in sort_actions(actions)
+                if a.get("type") in self.types and a.get("status") in ACTIVE_STATUSES
+                and (kind is None or a.get("type") == kind)]
+
+
+ISOLATION = Toggle("Isolate", "Unisolate", STATE_ISOLATED, STATE_RELEASED, STATE_ISOLATION_PENDING,
+                   STATE_RELEASE_PENDING)
+PENDING_OF = ISOLATION.pending_of
+KIND_OF = ISOLATION.kind_of
+
+
+def isolation_state(actions):
+    return ISOLATION.state(actions)
+
+
+def plan_isolation(wanted, history):
+    return ISOLATION.plan(wanted, history)
 
 
 def active_actions(actions, kind=None):
     """Isolate/Unisolate actions still Pending or InProgress, oldest first."""
-    return [normalize_action(a) for a in sort_actions(actions)
-            if a.get("type") in ISOLATION_ACTIONS and a.get("status") in ACTIVE_STATUSES
-            and (kind is None or a.get("type") == kind)]
+    return ISOLATION.active(actions, kind)
 
 
 # --- API reads ----------------------------------------------------------------------------------------------
@@ -376,7 +406,7 @@ def resolve(client, refs):
     return out
 
 
-def isolation_history(client, machine_ids, types=ISOLATION_ACTIONS):
+def action_history(client, machine_ids, types=ISOLATION_ACTIONS):
     """``{machine id: [actions of these types]}`` for every id (batched, paged, unsorted)."""
     out = {i: [] for i in machine_ids}
     lower = {i.lower(): i for i in machine_ids}
@@ -387,6 +417,9 @@ def isolation_history(client, machine_ids, types=ISOLATION_ACTIONS):
             if key is not None and a.get("type") in types:
                 out[key].append(normalize_action(a))
     return out
+
+
+isolation_history = action_history
 
 
 def get_action(client, action_id):

@@ -1,0 +1,585 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one engine for machine actions (isolate, restrict app execution, scan, collect, quarantine, offboard).
+
+For every machine of a task: resolve the reference, read the machine's action history, plan, send at most
+once, follow the action with ``wait``, and, when a POST's response is lost, read the history again instead of
+sending again. What differs between actions lives in a *spec*:
+
+- :class:`ToggleSpec`: a declarative pair of opposite actions (``Isolate``/``Unisolate``,
+  ``RestrictCodeExecution``/``UnrestrictCodeExecution``). The history decides the current state
+  (:class:`machines.Toggle`); an active action of the other kind blocks (the service can apply requests out
+  of order) and may be cancelled first (``cancel_pending``).
+- :class:`OneShotSpec`: an action that is simply run (``RunAntiVirusScan``, ``CollectInvestigationPackage``,
+  ``StopAndQuarantineFile``, ``Offboard``). Not sent while the same action is Pending or InProgress on the
+  machine, nor when one succeeded within ``skip_within``.
+
+Safety rules kept here once for all actions: nothing is sent for a machine that did not resolve; check mode
+reads and predicts but never writes; a POST whose outcome is unknown (lost response, 5xx) is never re-sent;
+a 400 ``ActiveRequestAlreadyExists`` (or the collection endpoint's 400 while one runs) is read back and, when
+the same action is active, reported unchanged; a 201 that returns an action already in the history is
+reported unchanged; once something was sent, errors while following it are reported per machine with
+``changed=true`` kept.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
+    DefenderConfigError,
+    DefenderError,
+    DefenderOutcomeUnknownError,
+)
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
+from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+
+MAX_PARALLEL = 64
+MAX_COMMENT = 1000
+MAX_LISTED_FAILURES = 20
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _list(actions):
+    return ", ".join("%s %s (%s)" % (a.get("type"), a.get("id"), a.get("status")) for a in actions)
+
+
+# --- input checks shared by the action modules ----------------------------------------------------------------
+
+def check_common_params(p):
+    """The options every action module has; returns ``(refs, single)`` or raises DefenderConfigError."""
+    if p.get("machine") is not None and p.get("machines") is not None:
+        raise DefenderConfigError("use either machine or machines, not both")
+    if p.get("machine") is None and p.get("machines") is None:
+        raise DefenderConfigError("one of machine or machines is required")
+    single = p.get("machine") is not None
+    raw = [p["machine"]] if single else p["machines"]
+    if not raw:
+        raise DefenderConfigError("machines must not be empty")
+    refs = list(dict.fromkeys(M.check_machine_ref(r, "machine" if single else "machines[%d]" % i)
+                              for i, r in enumerate(raw)))
+    comment = p.get("comment")
+    if not isinstance(comment, str) or not comment.strip():
+        raise DefenderConfigError("comment must not be empty: the API records it with the action")
+    if len(comment) > MAX_COMMENT:
+        raise DefenderConfigError("comment is longer than %d characters" % MAX_COMMENT)
+    if not isinstance(p.get("wait_timeout"), int) or p["wait_timeout"] < 0:
+        raise DefenderConfigError("wait_timeout must be 0 or more seconds")
+    if not isinstance(p.get("wait_sleep"), int) or p["wait_sleep"] < 1:
+        raise DefenderConfigError("wait_sleep must be at least 1 second")
+    if not isinstance(p.get("max_parallel"), int) or not 1 <= p["max_parallel"] <= MAX_PARALLEL:
+        raise DefenderConfigError("max_parallel must be between 1 and %d" % MAX_PARALLEL)
+    if not isinstance(p.get("requests_per_minute"), int) or not 1 <= p["requests_per_minute"] <= 10000:
+        raise DefenderConfigError("requests_per_minute must be between 1 and 10000")
+    return refs, single
+
+
+# --- what differs between actions ---------------------------------------------------------------------------
+
+class ToggleSpec:
+    """A declarative action: bring each machine to ``wanted`` (a state of ``toggle``)."""
+
+    declarative = True
+    busy_400 = False
+
+    def __init__(self, toggle, wanted, body, permission, cancel_pending=False):
+        self.toggle = toggle
+        self.wanted = wanted
+        self.kind = toggle.kind_of[wanted]
+        self.types = toggle.types
+        self.body = body
+        self.permission = permission
+        self.cancel_pending = cancel_pending
+        self.scope = body.get("IsolationType")
+
+    def verb(self):
+        return self.kind[0].lower() + self.kind[1:]
+
+    def plan(self, history):
+        return self.toggle.plan(self.wanted, history)
+
+    def state(self, history):
+        return self.toggle.state(history)[0]
+
+    def pending(self):
+        return self.toggle.pending_of[self.wanted]
+
+    def state_of(self, action):
+        """The state our own action leaves: the wanted one once it succeeded, pending until then."""
+        return self.wanted if action.get("status") == "Succeeded" else self.pending()
+
+    def predicted(self):
+        return self.wanted
+
+    def matches(self, action):
+        return action.get("type") == self.kind
+
+    def none_msg(self, state, action):
+        msg = "already %s" % state.replace("_", " ") + (" (%s)" % M.action_summary(action) if action else "")
+        if action and self.scope and action.get("scope") and action.get("scope") != self.scope:
+            msg += "; isolation type is %s, not %s: release first to change it" % (action.get("scope"), self.scope)
+        return msg
+
+    def already(self, after, error):
+        """After a 400 ActiveRequestAlreadyExists: ``(changed-free update for the result, failed?)``."""
+        active = self.toggle.active(after, self.kind)
+        if active:
+            return dict(changed=False, action=active[-1], state=self.pending(),
+                        msg="an action is already in progress: %s" % M.action_summary(active[-1])), False
+        state, action = self.toggle.state(after)
+        if state in (self.wanted, self.pending()):
+            return dict(changed=False, action=action, state=state, msg="already %s" % state.replace("_", " ")), False
+        others = self.toggle.active(after)
+        return dict(action=others[-1] if others else action, state=state, msg=(
+            "the API refused %s because another action is in progress (%s): %s; re-run later"
+            % (self.kind, error, M.action_summary(others[-1]) if others else "none visible"))), True
+
+    def confirm(self, res, history):
+        """With wait, after our action is final: the state the history now shows must be the wanted one."""
+        state, decider = self.toggle.state(history)
+        res["state"] = state
+        if not res["failed"] and state != self.wanted:
+            res.update(failed=True, msg="%s succeeded, but the machine is now %s: %s" % (
+                M.action_summary(res["action"]), state, M.action_summary(decider)))
+
+
+STATE_NONE = "none"            # no such action that counts (never run, or only outside skip_within)
+STATE_ACTIVE = "pending"       # the same action is Pending or InProgress
+STATE_DONE = "succeeded"       # it succeeded (within skip_within, when planning)
+
+
+class OneShotSpec:
+    """An action that is run, not a state: not sent again while the same one is active or recently done."""
+
+    declarative = False
+    cancel_pending = False
+
+    def __init__(self, kind, verb, body, permission, skip_within=None, same=None, satisfies=None, busy_400=False,
+                 clock=_utcnow):
+        self.kind = kind
+        self._verb = verb
+        self.types = (kind,)
+        self.body = body
+        self.permission = permission
+        self.skip_within = skip_within
+        self.same = same or (lambda action: True)            # the same action (e.g. the same file)
+        self.satisfies = satisfies or (lambda action: True)  # a success that makes a new one unneeded
+        self.busy_400 = busy_400
+        self.clock = clock
+
+    def verb(self):
+        return self._verb
+
+    def matches(self, action):
+        return action.get("type") == self.kind and self.same(action)
+
+    def _mine(self, history):
+        return [M.normalize_action(a) for a in M.sort_actions(history) if isinstance(a, dict) and self.matches(a)]
+
+    def plan(self, history):
+        mine = self._mine(history)
+        active = [a for a in mine if a.get("status") in M.ACTIVE_STATUSES]
+        if active:
+            return M.PLAN_NONE, STATE_ACTIVE, [active[-1]]
+        if self.skip_within is not None:
+            since = self.clock() - self.skip_within
+            recent = [a for a in mine if a.get("status") == "Succeeded" and self.satisfies(a)
+                      and M.updated_at(a) >= since]
+            if recent:
+                return M.PLAN_NONE, STATE_DONE, [recent[-1]]
+        return M.PLAN_SEND, STATE_NONE, []
+
+    def state(self, history):
+        return self.plan(history)[1]
+
+    def pending(self):
+        return STATE_ACTIVE
+
+    def state_of(self, action):
+        return STATE_DONE if action.get("status") == "Succeeded" else (
+            STATE_ACTIVE if not M.is_final(action) else STATE_NONE)
+
+    def predicted(self):
+        return STATE_ACTIVE
+
+    def none_msg(self, state, action):
+        if state == STATE_DONE:
+            return "not sent: %s succeeded within skip_if_done_within (%s)" % (
+                M.action_summary(action), M.last_update(action))
+        return "not sent: the same action is already running: %s" % M.action_summary(action)
+
+    def already(self, after, error):
+        active = [a for a in self._mine(after) if a.get("status") in M.ACTIVE_STATUSES]
+        if active:
+            return dict(changed=False, action=active[-1], state=STATE_ACTIVE,
+                        msg="not sent: the same action is already running: %s" % M.action_summary(active[-1])), False
+        return dict(msg="the API refused %s (%s) and no %s action is visible in progress; re-run later"
+                    % (self.kind, error, self.kind)), True
+
+    def confirm(self, res, history):
+        res["state"] = self.state_of(res["action"])
+
+
+# --- the engine -----------------------------------------------------------------------------------------------
+
+def new_result(ref, machine=None):
+    return {
+        "machine": ref,
+        "machine_id": machine.get("id") if machine else None,
+        "computer_dns_name": machine.get("computerDnsName") if machine else None,
+        "changed": False,
+        "action": None,
+        "previous_state": None,
+        "state": None,
+        "failed": False,
+        "msg": "",
+        "cancelled": [],
+    }
+
+
+class Engine:
+    """The work of one task: plan and act on each machine, then (with wait) follow the actions."""
+
+    def __init__(self, client, spec, comment, check_mode, wait=False, wait_timeout=300, wait_sleep=5,
+                 sleeper=None, clock=None, progress=None):
+        self.client = client
+        self.spec = spec
+        self.kind = spec.kind
+        self.comment = comment
+        self.check_mode = check_mode
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.wait_sleep = wait_sleep
+        self.progress = progress
+        self.kw = {}
+        if sleeper is not None:
+            self.kw["sleeper"] = sleeper
+        if clock is not None:
+            self.kw["clock"] = clock
+        self.lock = threading.Lock()
+
+    def path(self, machine_id):
+        return "%s/%s/%s" % (M.MACHINES, segment(machine_id, "machine id"), self.spec.verb())
+
+    def history(self, ids):
+        return M.action_history(self.client, ids, types=self.spec.types)
+
+    # --- one machine -------------------------------------------------------------------------------------
+
+    def handle(self, res, history):
+        """Plan and act on one resolved machine; fills and returns ``res``."""
+        try:
+            self._handle(res, history)
+        except DefenderError as exc:
+            res.update(failed=True, msg=str(exc))
+        if res["cancelled"]:
+            # A cancel is a change of its own, whatever happened after it.
+            res["changed"] = True
+            res["msg"] = "%s %s; %s" % ("would cancel" if self.check_mode else "cancelled",
+                                        ", ".join(M.action_summary(a) for a in res["cancelled"]), res["msg"])
+        return res
+
+    def _handle(self, res, history):
+        mid = res["machine_id"]
+        plan, state, acts = self.spec.plan(history)
+        res["previous_state"] = state
+        res["state"] = state
+        if plan == M.PLAN_WAIT:
+            to_cancel = [a for a in acts if a.get("status") == "Pending"] if self.spec.cancel_pending else []
+            if self.check_mode:
+                return self._predict_wait(res, history, acts, to_cancel)
+            if to_cancel and not self._cancel(res, to_cancel):
+                return res
+            # The cancelled ones are waited for too: they read Cancelled at once, unless the service is slow to
+            # record the cancel, and then sending now could still be overtaken.
+            done = M.wait_for_actions(self.client, [a["id"] for a in acts], self.wait_timeout, self.wait_sleep,
+                                      **self.kw)
+            still = [a for a in done.values() if not M.is_final(a)]
+            if still or len(done) < len(acts):
+                res.update(failed=True, action=acts[-1], msg=(
+                    "%s is still not final after %d seconds; %s was not sent, because the service can apply "
+                    "requests out of order and the machine could end in the wrong state; re-run later"
+                    % (_list(acts), self.wait_timeout, self.kind)))
+                return res
+            history = self.history([mid])[mid]
+            plan, state, acts = self.spec.plan(history)
+            res["state"] = state
+            if plan == M.PLAN_WAIT:
+                res.update(failed=True, action=acts[-1], msg="another action became active while waiting: %s; "
+                           "nothing was sent, re-run later" % M.action_summary(acts[-1]))
+                return res
+        if plan == M.PLAN_NONE:
+            action = acts[0] if acts else None
+            res.update(changed=False, action=action, msg=self.spec.none_msg(state, action))
+            return res
+        # PLAN_SEND
+        if self.check_mode:
+            res.update(changed=True, state=self.spec.predicted(), action=None, msg="would send %s" % self.kind)
+            return res
+        return self._send(res, history)
+
+    def _send(self, res, history):
+        known = set(a.get("id") for a in history)
+        sent_at = _utcnow()
+        try:
+            action = self.client.post(self.path(res["machine_id"]), self.spec.body)
+        except DefenderOutcomeUnknownError as exc:
+            return self._lost(res, known, sent_at, str(exc))
+        except DefenderError as exc:
+            # A 5xx answer to the POST arrives as DefenderOutcomeUnknownError (the shared client's decision: a
+            # gateway 502/504 may follow an applied write); any other error means the request was not applied.
+            if exc.status == 400 and (exc.code == "ActiveRequestAlreadyExists" or self.spec.busy_400):
+                return self._already(res, exc)
+            if exc.status in (401, 403) and self.spec.permission not in str(exc):
+                raise DefenderError("%s (%s needs %s)" % (exc.message, self.kind, self.spec.permission),
+                                    status=exc.status, code=exc.code, target=exc.target, method=exc.method,
+                                    path=exc.path) from None
+            raise
+        action = M.normalize_action(action)
+        if not isinstance(action, dict) or not action.get("id"):
+            res.update(changed=True, state=self.spec.pending(), action=None,
+                       msg="%s sent; the API answered without an action" % self.kind)
+            return res
+        if action.get("type") and action.get("type") != self.kind:
+            res.update(failed=True, action=action, msg=(
+                "%s was sent but the API answered with %s; re-run later" % (self.kind, M.action_summary(action))))
+            return res
+        if action.get("id") in known:
+            res.update(changed=False, action=action, state=self.spec.pending(),
+                       msg="the API returned the %s action already pending: %s" % (self.kind, M.action_summary(action)))
+            return res
+        res.update(changed=True, action=action, state=self.spec.state_of(action),
+                   msg="%s action %s sent" % (self.kind, action.get("id")))
+        return res
+
+    def _predict_wait(self, res, history, acts, to_cancel):
+        """Check mode with an active action of the other kind: what cancelling and/or waiting would lead to."""
+        res["cancelled"] = to_cancel
+        left = [a for a in acts if a not in to_cancel]
+        if left:
+            res.update(changed=True, state=self.spec.predicted(), action=left[-1],
+                       msg="would wait for %s to finish, then send %s" % (_list(left), self.kind))
+            return res
+        ids = set(a.get("id") for a in to_cancel)
+        after = [dict(a, status="Cancelled") if a.get("id") in ids else a for a in history]
+        plan, state, found = self.spec.plan(after)
+        if plan == M.PLAN_SEND:
+            res.update(changed=True, state=self.spec.predicted(), action=None, msg="would send %s" % self.kind)
+        else:
+            res.update(state=state, action=found[0] if found else None,
+                       msg="then nothing to send: already %s" % state.replace("_", " "))
+        return res
+
+    def _cancel(self, res, actions):
+        """Cancel pending actions of the other kind; False (with ``res`` failed) when one could not be."""
+        for a in actions:
+            path = "%s/%s/cancel" % (M.ACTIONS, segment(a["id"], "action id"))
+            try:
+                out = self.client.post(path, {"Comment": self.comment})
+            except DefenderOutcomeUnknownError as exc:
+                # Re-read, never re-send: the cancel may have been applied.
+                now = self._reread_action(a)
+                if now is not None and now.get("status") == "Cancelled":
+                    res["cancelled"].append(now)
+                    continue
+                res.update(failed=True, action=now or a, msg=(
+                    "outcome unknown: the cancel of %s was sent but its response was lost (%s) and the action does "
+                    "not show as cancelled; %s was not sent. Re-run to retry: the next run reads the history first"
+                    % (M.action_summary(a), exc, self.kind)))
+                return False
+            except DefenderError as exc:
+                now = self._reread_action(a) if exc.status == 400 else None
+                if now is not None and M.is_final(now):
+                    continue  # it ended on its own meanwhile; the history read next decides
+                hint = (" (cancelling needs the permission of the action, %s)" % self.spec.permission
+                        if exc.status in (401, 403) else "")
+                res.update(failed=True, action=now or a, msg=(
+                    "could not cancel %s: %s%s; %s was not sent" % (M.action_summary(a), exc, hint, self.kind)))
+                return False
+            out = M.normalize_action(out)
+            res["cancelled"].append(out if isinstance(out, dict) and out.get("id") == a.get("id")
+                                    else dict(a, status="Cancelled"))
+        return True
+
+    def _reread_action(self, action):
+        try:
+            return M.get_actions(self.client, [action["id"]]).get(action["id"])
+        except DefenderError:
+            return None
+
+    def _final_state(self, res):
+        """The state our action leaves when the history cannot be read again: its own state once it succeeded,
+        the previous one when it ended without effect, pending while it is not final."""
+        action = res["action"]
+        if M.is_final(action) and action.get("status") != "Succeeded":
+            return res["previous_state"]
+        return self.spec.state_of(action)
+
+    def _lost(self, res, known, sent_at, error):
+        """The POST's response was lost: look, never re-send."""
+        mid = res["machine_id"]
+        try:
+            after = self.history([mid])[mid]
+        except DefenderError as exc:
+            res.update(failed=True, changed=False, msg=(
+                "outcome unknown: %s was sent but its response was lost (%s), and the history could not be read "
+                "again (%s); nothing else was sent. Re-run to retry: the next run reads the history first"
+                % (self.kind, error, exc)))
+            return res
+        new = [a for a in M.sort_actions(after) if self.spec.matches(a) and a.get("id") not in known
+               and a.get("status") not in M.NO_EFFECT_STATUSES]
+        mine = [a for a in new if a.get("requestorComment") == self.comment] or new
+        if mine:
+            action = M.normalize_action(mine[-1])
+            res.update(changed=True, action=action, state=self.spec.state_of(action), msg=(
+                "%s was sent and its response was lost (%s); the action it created was found in the history: %s"
+                % (self.kind, error, M.action_summary(action))))
+            return res
+        res.update(failed=True, changed=False, state=self.spec.state(after), msg=(
+            "outcome unknown: %s was sent at %s but its response was lost (%s) and no new action is visible yet; "
+            "nothing else was sent. Re-run to retry: the next run reads the history first"
+            % (self.kind, sent_at.strftime("%Y-%m-%dT%H:%M:%SZ"), error)))
+        return res
+
+    def _already(self, res, error):
+        mid = res["machine_id"]
+        after = self.history([mid])[mid]
+        update, failed = self.spec.already(after, str(error))
+        if failed and not self.spec.declarative and error.code != "ActiveRequestAlreadyExists":
+            raise error  # a plain 400 on an endpoint that also uses 400 for "busy": it was not that
+        res.update(update, failed=failed)
+        return res
+
+    # --- waiting ------------------------------------------------------------------------------------------
+
+    def follow(self, results):
+        """With wait: poll the actions until final, then read the history once more for the final state."""
+        todo = [r for r in results if not r["failed"] and r.get("action") and r["action"].get("type") == self.kind
+                and not M.is_final(r["action"]) and r["machine_id"]]
+        if not todo:
+            return
+        # The actions were sent: whatever goes wrong from here on is reported per machine, and the results
+        # (with changed=true) are kept, never replaced by one error for the whole task.
+        final = {}
+        try:
+            M.wait_for_actions(self.client, [r["action"]["id"] for r in todo], self.wait_timeout,
+                               self.wait_sleep, latest=final, **self.kw)
+        except DefenderError as exc:
+            for r in todo:
+                action = final.get(r["action"]["id"]) or r["action"]
+                r["action"] = action
+                if M.is_final(action):
+                    r.update(failed=True, state=self._final_state(r), msg=(
+                        "%s; polling the other actions failed (%s), so the machine's history was not read again "
+                        "to confirm the state" % (M.action_summary(action), exc)))
+                else:
+                    r.update(failed=True, msg=(
+                        "%s was sent, but waiting for it failed: %s; it may still complete, nothing was re-sent. "
+                        "Re-run to check: the next run reads the history first" % (M.action_summary(action), exc)))
+            return
+        ids = []
+        for r in todo:
+            action = final.get(r["action"]["id"]) or r["action"]
+            r["action"] = action
+            if not M.is_final(action):
+                r.update(failed=True, msg="%s: not final after %d seconds" % (M.action_summary(action),
+                                                                              self.wait_timeout))
+            elif action.get("status") != "Succeeded":
+                r.update(failed=True, msg="%s" % M.action_summary(action))
+            ids.append(r["machine_id"])
+        if not self.spec.declarative:
+            for r in todo:
+                self.spec.confirm(r, None)
+                if not r["failed"]:
+                    r["msg"] = M.action_summary(r["action"])
+            return
+        try:
+            history = self.history(ids)
+        except DefenderError as exc:
+            for r in todo:
+                r["state"] = self._final_state(r)
+                r.update(failed=True, msg="%s; the machine's history could not be read again to confirm the state "
+                         "(%s)" % (r["msg"] or M.action_summary(r["action"]), exc))
+            return
+        for r in todo:
+            self.spec.confirm(r, history.get(r["machine_id"], []))
+            if not r["failed"]:
+                r["msg"] = M.action_summary(r["action"])
+
+    # --- all machines -------------------------------------------------------------------------------------
+
+    def execute(self, refs, max_parallel=8):
+        """Resolve, read history, act in parallel, follow. Returns the list of results, in the order given."""
+        resolutions = M.resolve(self.client, refs)
+        results, seen = [], {}
+        for ref in refs:
+            r = resolutions[ref]
+            res = new_result(ref, r.machine)
+            if r.error is not None:
+                res.update(failed=True, msg="%s; nothing was sent for it" % r.error.message)
+                if r.error.candidates:
+                    res["candidates"] = r.error.candidates
+            elif r.machine.get("id") in seen:
+                continue  # the same machine, named twice
+            else:
+                seen[r.machine["id"]] = res
+                if r.note:
+                    res["msg"] = r.note
+            results.append(res)
+        ids = list(seen)
+        history = self.history(ids) if ids else {}
+        note = {i: seen[i]["msg"] for i in ids}
+
+        def one(mid):
+            out = self.handle(seen[mid], history.get(mid, []))
+            if note[mid]:
+                out["msg"] = "%s; %s" % (note[mid], out["msg"])
+            return out
+
+        if len(ids) <= 1 or max_parallel <= 1:
+            for mid in ids:
+                one(mid)
+        else:
+            with ThreadPoolExecutor(max_workers=min(max_parallel, len(ids))) as pool:
+                list(pool.map(one, ids))
+        if self.wait and not self.check_mode:
+            self.follow(results)
+        return results
+
+
+# --- the module's answer --------------------------------------------------------------------------------------
+
+def summary(results):
+    n_changed = sum(1 for r in results if r["changed"])
+    return "%d machine%s: %d changed, %d unchanged" % (len(results), "" if len(results) == 1 else "s",
+                                                       n_changed, len(results) - n_changed)
+
+
+def failure_msg(results):
+    failed = [r for r in results if r["failed"]]
+    names = "; ".join("%s: %s" % (r["computer_dns_name"] or r["machine"], r["msg"])
+                      for r in failed[:MAX_LISTED_FAILURES])
+    more = " (and %d more)" % (len(failed) - MAX_LISTED_FAILURES) if len(failed) > MAX_LISTED_FAILURES else ""
+    return "%d of %d machines failed: %s%s" % (len(failed), len(results), names, more)
+
+
+def finish(m, results, out):
+    """Exit the module with ``out`` (which holds ``results``): fail at the end naming the failed machines."""
+    out["changed"] = any(r["changed"] for r in results)
+    if any(r["failed"] for r in results):
+        m.module.fail_json(msg=failure_msg(results), **out)
+    out["msg"] = summary(results)
+    m.exit(**out)
+
+
+def state_diff(results):
+    return {
+        "before": dict((r["machine_id"], r["previous_state"]) for r in results if r["machine_id"]),
+        "after": dict((r["machine_id"], r["state"]) for r in results if r["machine_id"]),
+    }
