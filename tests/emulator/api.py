@@ -357,20 +357,66 @@ def find_by_tag(core, req):
     return Reply(200, _collection(f"{core.api_url}/api/$metadata#Machines", values, None))
 
 
-def machine_tags(core, req, key):
-    _require_roles(req, MACHINE_WRITE)
+TAG_ACTIONS = ("Add", "Remove")
+MAX_TAG_MACHINES = 500  # DD add-or-remove-multiple-machine-tags.md: "up to 500 machines per API call"
+
+
+def _tag_body(req, keys):
+    """``(value, action)`` of a tag request; body keys are case-sensitive and unknown ones refused."""
     body = _json_body(req)
+    unknown = [k for k in body if k not in keys]
+    if unknown:
+        raise ApiError(400, "InvalidRequestBody", f"Request body has unknown properties: {', '.join(unknown)}. "
+                                                  f"Expected (case-sensitive): {', '.join(keys)}.")
     value, action = body.get("Value"), body.get("Action")
-    if not isinstance(value, str) or not value or action not in ("Add", "Remove"):
-        raise ApiError(400, "InvalidRequestBody", "Body must be {\"Value\": <tag>, \"Action\": \"Add\"|\"Remove\"}.")
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, "MissingRequiredParameter", "Value (the tag) is required and must be a non-empty string.")
+    if action not in TAG_ACTIONS:
+        raise ApiError(400, "InvalidRequestBody", "Action must be 'Add' or 'Remove' (case-sensitive).")
+    return body, value, action
+
+
+def _apply_tag(m, value, action):
+    if action == "Add" and value not in m["machineTags"]:
+        m["machineTags"] = m["machineTags"] + [value]
+    elif action == "Remove" and value in m["machineTags"]:
+        m["machineTags"] = [t for t in m["machineTags"] if t != value]
+
+
+def machine_tags(core, req, key):
+    """POST /api/machines/{id}/tags {"Value", "Action"}: 200 with the updated machine."""
+    _require_roles(req, MACHINE_WRITE)
+    _body, value, action = _tag_body(req, ("Value", "Action"))
     with core.lock:
         m = _get_machine(core, key, by_name=False)
-        tags = [t for t in m["machineTags"] if t != value]
-        if action == "Add":
-            tags.append(value)
-        m["machineTags"] = tags
+        _apply_tag(m, value, action)
         out = dict(m)
     return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#Machines/$entity", **out})
+
+
+def machine_tags_bulk(core, req):
+    """POST /api/machines/AddOrRemoveTagForMultipleMachines {"Value", "Action", "MachineIds"}: one tag, at most
+    500 machines, 200 with the updated machines. Whether one unknown id fails the whole call is not documented; the
+    emulator takes the strict reading (404 naming it, nothing changed), so the collection cannot rely on more."""
+    _require_roles(req, MACHINE_WRITE)
+    body, value, action = _tag_body(req, ("Value", "Action", "MachineIds"))
+    ids = body.get("MachineIds")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        raise ApiError(400, "InvalidRequestBody", "MachineIds must be a non-empty list of machine ids.")
+    if len(ids) > MAX_TAG_MACHINES:
+        raise ApiError(400, "MaximumBatchSizeExceeded",
+                       f"A tag can be added or removed for up to {MAX_TAG_MACHINES} machines per call; got {len(ids)}.")
+    with core.lock:
+        found = [core.store.machines_by_id.get(i.lower()) for i in ids]
+        missing = [i for i, m in zip(ids, found) if m is None]
+        if missing:
+            raise ApiError(404, "ResourceNotFound", f"Machine {missing[0]} was not found")
+        done = {}
+        for m in found:
+            _apply_tag(m, value, action)
+            done[m["id"]] = m
+        values = [_dumps(m) for m in done.values()]
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Machines", values, None))
 
 
 # --- machine actions ------------------------------------------------------------------------------
@@ -507,6 +553,8 @@ def route(core, req):
             return lambda c, r: find_by_ip(c, r, parts[1])
         if n == 2 and m == "GET" and parts[1].lower() == "findbytag":
             return find_by_tag
+        if n == 2 and m == "POST" and parts[1].lower() == "addorremovetagformultiplemachines":
+            return machine_tags_bulk
         if n == 2 and m == "GET":
             return lambda c, r: get_machine(c, r, parts[1])
         if n == 3 and m == "GET" and parts[2].lower() == "alerts":
