@@ -56,6 +56,8 @@ CONTENT = (
     ("module", "machine_action_info", (MACHINE_READ,), ""),
     ("module", "machine_isolation", (("Machine.Isolate",), MACHINE_READ),
      "names and action history are read first"),
+    ("module", "machine_tag", (("Machine.ReadWrite.All",),),
+     "the tag endpoints need it; it also covers reading the machines"),
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
      "`Alert.ReadWrite.All` when it updates alerts (the default); each optional step adds the permissions of its "

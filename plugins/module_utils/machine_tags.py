@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Machine tags as declarative state: read each machine's ``machineTags``, send only what differs.
+
+The API (facts sheet 4.4 and 12; DD ``add-or-remove-machine-tags.md``, ``add-or-remove-multiple-machine-tags.md``):
+
+- ``POST /api/machines/{id}/tags`` with ``{"Value": tag, "Action": "Add"|"Remove"}``: one tag on one machine,
+  200 with the updated machine.
+- ``POST /api/machines/AddOrRemoveTagForMultipleMachines`` with ``{"Value", "Action", "MachineIds"}``: one tag on
+  at most 500 machines, 200 with the updated machines.
+- Both need ``Machine.ReadWrite.All`` and count against 100 calls a minute and 1,500 an hour.
+
+Plan: the machines are resolved (and their tags read) as filtered lists by :func:`machines.resolve`; each tag that
+must change on exactly one machine goes through the per-machine endpoint, on more through the multi-machine one in
+chunks of 500 (one call per tag and chunk instead of one per machine). A multi-machine call answered 404 (the docs
+do not say whether one unknown id fails the whole call) is retried machine by machine, so one machine that left
+the retention window does not stop the others. A call whose outcome is unknown (response lost) is never sent
+again: the machines are read again and what they show decides.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
+    DefenderConfigError,
+    DefenderError,
+    DefenderOutcomeUnknownError,
+)
+
+BULK_PATH = "/api/machines/AddOrRemoveTagForMultipleMachines"
+BULK_MAX = 500      # machines per multi-machine call (documented limit)
+SINGLE_MAX = 1      # a change needed on this many machines or fewer uses the per-machine endpoint
+STATES = ("present", "absent")
+
+
+def tag_path(machine_id):
+    return "/api/machines/%s/tags" % segment(machine_id, "machine id")
+
+
+def check_tags(tags):
+    """The tags from the user, de-duplicated in order; DefenderConfigError before anything is sent."""
+    if not isinstance(tags, list) or not tags:
+        raise DefenderConfigError("tags must be a non-empty list of tag names")
+    out = []
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not tag.strip():
+            raise DefenderConfigError("tags[%d] must be a non-empty string, got %r" % (i, tag))
+        if any(ord(c) < 32 or ord(c) == 127 for c in tag):
+            raise DefenderConfigError("tags[%d] %r contains a control character (newline, tab...)" % (i, tag[:60]))
+        if tag != tag.strip():
+            # The portal trims tags; a tag stored without the spaces would read back as a change on every run.
+            raise DefenderConfigError("tags[%d] %r starts or ends with a space" % (i, tag[:60]))
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def wanted_tags(current, tags, state):
+    """``(after, added, removed)`` for one machine. Tags compare exactly (case-sensitive), as they are stored."""
+    current = list(current or [])
+    if state == "present":
+        added = [t for t in tags if t not in current]
+        return current + added, added, []
+    removed = [t for t in tags if t in current]
+    return [t for t in current if t not in removed], [], removed
+
+
+def new_result(ref, machine=None):
+    return {
+        "machine": ref,
+        "machine_id": machine.get("id") if machine else None,
+        "computer_dns_name": machine.get("computerDnsName") if machine else None,
+        "changed": False,
+        "previous_tags": None,
+        "tags": None,
+        "added": [],
+        "removed": [],
+        "failed": False,
+        "msg": "",
+    }
+
+
+class TagWork:
+    """One task: plan every machine, send the calls (one per tag, or per tag and 500 machines), report."""
+
+    def __init__(self, client, tags, state, check_mode):
+        self.client = client
+        self.tags = tags
+        self.state = state
+        self.action = "Add" if state == "present" else "Remove"
+        self.check_mode = check_mode
+        self.current = {}   # machine id -> tags as they are now, as far as we know
+        self.errors = {}    # machine id -> message of the call that failed for it
+        self.unknown = {}   # machine id -> tags whose call's outcome is unknown
+        self.calls = 0
+
+    def execute(self, refs):
+        resolutions = M.resolve(self.client, refs)
+        results, by_id = [], {}
+        for ref in refs:
+            r = resolutions[ref]
+            res = new_result(ref, r.machine)
+            if r.error is not None:
+                res.update(failed=True, msg="%s; nothing was sent for it" % r.error.message)
+                if r.error.candidates:
+                    res["candidates"] = r.error.candidates
+            elif r.machine["id"] in by_id:
+                continue  # the same machine, named twice
+            else:
+                by_id[r.machine["id"]] = res
+                res["msg"] = r.note or ""
+                before = list(r.machine.get("machineTags") or [])
+                after, added, removed = wanted_tags(before, self.tags, self.state)
+                res.update(previous_tags=before, tags=after, added=added, removed=removed, changed=bool(added or removed))
+                self.current[r.machine["id"]] = before
+            results.append(res)
+        if not self.check_mode:
+            self.send(by_id)
+            self.settle(by_id)
+        for res in by_id.values():
+            if not res["failed"]:
+                res["msg"] = "; ".join(x for x in (res["msg"], self.describe(res)) if x)
+        return results
+
+    def describe(self, res):
+        verb = "would " if self.check_mode else ""
+        parts = []
+        if res["added"]:
+            parts.append("%sadd %s" % (verb, ", ".join(res["added"])) if verb else "added %s" % ", ".join(res["added"]))
+        if res["removed"]:
+            parts.append("%sremove %s" % (verb, ", ".join(res["removed"])) if verb
+                         else "removed %s" % ", ".join(res["removed"]))
+        return "; ".join(parts) if parts else "tags already %s" % self.state
+
+    # --- sending ----------------------------------------------------------------------------------------------
+
+    def send(self, by_id):
+        for tag in self.tags:
+            key = "added" if self.state == "present" else "removed"
+            ids = [i for i, res in by_id.items() if tag in res[key]]
+            if len(ids) <= SINGLE_MAX:
+                for i in ids:
+                    self.single(i, tag)
+            else:
+                for chunk in M.chunks(ids, BULK_MAX):
+                    self.bulk(chunk, tag)
+
+    def _applied(self, machine_id, tag, answer=None):
+        if (isinstance(answer, dict) and str(answer.get("id") or "").lower() == machine_id.lower()
+                and isinstance(answer.get("machineTags"), list)):
+            self.current[machine_id] = list(answer["machineTags"])
+        else:
+            self.current[machine_id] = wanted_tags(self.current[machine_id], [tag], self.state)[0]
+
+    def single(self, machine_id, tag):
+        self.calls += 1
+        try:
+            answer = self.client.post(tag_path(machine_id), {"Value": tag, "Action": self.action})
+        except DefenderOutcomeUnknownError:
+            self.unknown.setdefault(machine_id, []).append(tag)
+            return
+        except DefenderError as exc:
+            hint = " (the tag endpoints need Machine.ReadWrite.All)" if exc.status in (401, 403) else ""
+            self.errors.setdefault(machine_id, "%s %r: %s%s" % (self.action, tag, exc, hint))
+            return
+        self._applied(machine_id, tag, answer)
+
+    def bulk(self, ids, tag):
+        self.calls += 1
+        try:
+            answer = self.client.post(BULK_PATH, {"Value": tag, "Action": self.action, "MachineIds": ids})
+        except DefenderOutcomeUnknownError:
+            for i in ids:
+                self.unknown.setdefault(i, []).append(tag)
+            return
+        except DefenderError as exc:
+            if exc.status == 404:
+                # Undocumented whether one unknown id fails the whole call: go machine by machine.
+                for i in ids:
+                    self.single(i, tag)
+                return
+            hint = " (the tag endpoints need Machine.ReadWrite.All)" if exc.status in (401, 403) else ""
+            for i in ids:
+                self.errors.setdefault(i, "%s %r: %s%s" % (self.action, tag, exc, hint))
+            return
+        returned = {}
+        if isinstance(answer, dict) and isinstance(answer.get("value"), list):
+            returned = dict((str(m.get("id") or "").lower(), m) for m in answer["value"] if isinstance(m, dict))
+        for i in ids:
+            self._applied(i, tag, returned.get(i.lower()))
+
+    def settle(self, by_id):
+        """Read back machines whose call's outcome is unknown (never re-send), then fill each result."""
+        if self.unknown:
+            try:
+                seen = M.find_by_ids(self.client, list(self.unknown))
+            except DefenderError as exc:
+                seen = {}
+                for i in self.unknown:
+                    self.errors.setdefault(i, "outcome unknown: the response to a tag call was lost and the machine "
+                                              "could not be read again (%s); nothing was re-sent, re-run to check" % exc)
+            for i, tags in self.unknown.items():
+                m = seen.get(i.lower())
+                if m is None:
+                    self.errors.setdefault(i, "outcome unknown: the response to a tag call was lost and the "
+                                              "machine could not be read again; nothing was re-sent, re-run to check")
+                    continue
+                self.current[i] = list(m.get("machineTags") or [])
+                missing = [t for t in tags if any(wanted_tags(self.current[i], [t], self.state)[1:])]
+                if missing:
+                    self.errors.setdefault(i, "outcome unknown: the response to %s %s was lost and the machine does "
+                                              "not show it yet; nothing was re-sent, re-run to check"
+                                           % (self.action, ", ".join(repr(t) for t in missing)))
+        for i, res in by_id.items():
+            res["tags"] = list(self.current[i])
+            if i in self.errors:
+                before = res["previous_tags"]
+                res.update(failed=True, msg=self.errors[i], changed=res["tags"] != before,
+                           added=[t for t in res["tags"] if t not in before],
+                           removed=[t for t in before if t not in res["tags"]])
