@@ -74,6 +74,12 @@ class FakeTags(FakeMachines):
         return next(m["machineTags"] for m in self.machines if m["id"] == mid(i))
 
 
+def raising(error):
+    def post(fake, path, body):
+        raise error
+    return post
+
+
 def run(fake, refs, tags, state="present", check_mode=False):
     return T.TagWork(fake, T.check_tags(tags), state, check_mode).execute(refs)
 
@@ -174,8 +180,7 @@ def test_lost_response_is_read_back_not_resent():
 
 def test_lost_response_not_applied_fails_without_resending():
     fake = FakeTags([machine(1)])
-    fake.on_tag_post = lambda f, path, body: (_ for _ in ()).throw(
-        DefenderOutcomeUnknownError("502 Bad Gateway", status=502, method="POST", path=path))
+    fake.on_tag_post = raising(DefenderOutcomeUnknownError("502 Bad Gateway", status=502, method="POST"))
     [r] = run(fake, [mid(1)], ["INC-1"])
     assert len(fake.tag_posts()) == 1
     assert r["failed"] and "outcome unknown" in r["msg"] and not r["changed"] and r["tags"] == []
@@ -202,8 +207,7 @@ def test_bulk_404_goes_machine_by_machine():
 
 def test_forbidden_fails_every_machine_of_the_call_with_a_hint():
     fake = FakeTags([machine(1), machine(2)])
-    fake.on_tag_post = lambda f, path, body: (_ for _ in ()).throw(
-        DefenderError("Missing application roles", status=403, code="Forbidden"))
+    fake.on_tag_post = raising(DefenderError("Missing application roles", status=403, code="Forbidden"))
     results = run(fake, [mid(1), mid(2)], ["t"])
     assert all(r["failed"] and "Machine.ReadWrite.All" in r["msg"] for r in results)
     assert len(fake.tag_posts()) == 1
