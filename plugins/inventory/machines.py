@@ -99,6 +99,7 @@ seealso:
 """
 
 EXAMPLES = r"""
+---
 # prod.defender_machines.yml: credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET
 plugin: defender.endpoint.machines
 filters:
@@ -114,6 +115,7 @@ groups:
 compose:
   ansible_host: defender_last_ip_address
 
+---
 # linux.defender_machines.yml: a raw OData filter, machines named by id, cached for an hour on disk
 plugin: defender.endpoint.machines
 hostnames: [id]

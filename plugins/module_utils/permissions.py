@@ -59,6 +59,7 @@ CONTENT = (
     ("module", "machine_tag", (("Machine.ReadWrite.All",),),
      "the tag endpoints need it; it also covers reading the machines"),
     ("inventory", "machines", (MACHINE_READ,), ""),
+    ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
      "`Alert.ReadWrite.All` when it updates alerts (the default); each optional step adds the permissions of its "
      "module"),

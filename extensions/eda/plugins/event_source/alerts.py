@@ -1,0 +1,256 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Event-Driven Ansible source: Microsoft Defender for Endpoint alerts as they are created or updated."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+short_description: Microsoft Defender for Endpoint alerts, each created or updated alert once, as events
+description:
+  - Polls the Defender for Endpoint alerts API every O(interval) seconds for alerts whose C(lastUpdateTime) is past
+    the last one emitted, and puts one event per change on the queue, oldest first.
+  - Each event is C({"alert": <the alert as the API returns it>, "change": "created" | "updated"}).
+  - The position is kept in O(state_file), written atomically after each event, so a restart resumes after the
+    last emitted change, neither losing nor repeating changes. Without O(state_file) every start begins at O(since).
+  - Takes the same credentials and environment variables as the collection's modules (E(AZURE_TENANT_ID),
+    E(AZURE_CLIENT_ID), E(AZURE_CLIENT_SECRET), E(DEFENDER_API_URL), ...); tokens are renewed before they expire.
+  - Throttling (HTTP 429) is waited out as the API's C(Retry-After) says; other passing failures (5xx, network)
+    are logged and retried at the next interval with a growing delay. Errors that cannot pass (bad credentials, a
+    missing permission, a filter the API refuses) stop the source with a clear message.
+  - Needs C(Alert.Read.All). The decision environment needs the collection's Python requirements and ansible-core.
+options:
+  interval:
+    description: Seconds between polls.
+    type: int
+    default: 60
+  severity:
+    description: Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High)).
+    type: list
+    elements: str
+  status:
+    description: Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved)).
+    type: list
+    elements: str
+  filter:
+    description: A raw OData C($filter) expression, combined with the others with C(and).
+    type: str
+  since:
+    description:
+      - How far back the first poll looks (no state yet), as an age such as V(1h) or V(2d), or an ISO 8601 time.
+      - The first poll also covers O(overlap) before it.
+    type: str
+    default: 1h
+  state_file:
+    description:
+      - Where the position (a timestamp and the alerts emitted around it) persists across restarts, mode 0600.
+      - The state of another tenant, API or filter is not reused.
+    type: path
+  overlap:
+    description:
+      - Seconds before the last emitted C(lastUpdateTime) that every poll reads again, so that an alert the API
+        shows late, or one sharing that timestamp, is not missed. Changes already emitted are recognised.
+    type: int
+    default: 300
+  page_size:
+    description: Alerts per request (C($top)), 1 to 10000.
+    type: int
+    default: 10000
+  tenant_id:
+    description: As in the modules; E(AZURE_TENANT_ID) when not set.
+    type: str
+  client_id:
+    description: As in the modules; E(AZURE_CLIENT_ID) when not set.
+    type: str
+  client_secret:
+    description: As in the modules; E(AZURE_CLIENT_SECRET) when not set.
+    type: str
+  client_certificate_path:
+    description: As in the modules; E(AZURE_CLIENT_CERTIFICATE_PATH) when not set.
+    type: path
+  client_certificate_password:
+    description: As in the modules; E(AZURE_CLIENT_CERTIFICATE_PASSWORD) when not set.
+    type: str
+  client_assertion_file:
+    description: As in the modules; E(AZURE_FEDERATED_TOKEN_FILE) when not set.
+    type: path
+  access_token:
+    description: As in the modules (no renewal without credentials); E(DEFENDER_ACCESS_TOKEN) when not set.
+    type: str
+  cloud:
+    description: As in the modules; E(DEFENDER_CLOUD) when not set.
+    type: str
+  region:
+    description: As in the modules; E(DEFENDER_REGION) when not set.
+    type: str
+  api_url:
+    description: As in the modules; E(DEFENDER_API_URL) when not set.
+    type: str
+  login_url:
+    description: As in the modules; E(AZURE_AUTHORITY_HOST) when not set.
+    type: str
+  resource:
+    description: As in the modules; E(DEFENDER_RESOURCE) when not set.
+    type: str
+  validate_certs:
+    description: As in the modules.
+    type: bool
+    default: true
+  ca_path:
+    description: As in the modules; E(DEFENDER_CA_PATH) when not set.
+    type: path
+  timeout:
+    description: As in the modules.
+    type: int
+    default: 30
+  token_cache:
+    description: As in the modules; E(DEFENDER_TOKEN_CACHE) when not set.
+    type: bool
+"""
+
+EXAMPLES = r"""
+- name: Respond to new high-severity Defender alerts
+  hosts: localhost
+  sources:
+    - name: defender
+      defender.endpoint.alerts:
+        interval: 60
+        severity: [High]
+        state_file: /var/lib/eda/defender-alerts.state.json
+  rules:
+    - name: New high-severity alert
+      condition: event.change == "created"
+      action:
+        run_playbook:
+          name: defender.endpoint.respond
+          extra_vars:
+            incident_response_alert_ids:
+              - "{{ event.alert.id }}"
+"""
+
+import asyncio
+import logging
+import os
+import sys
+
+LOG = logging.getLogger("defender.endpoint.alerts")
+OWN = ("interval", "severity", "status", "filter", "since", "state_file", "overlap", "page_size")
+FATAL_STATUSES = (400, 401, 403, 404)
+MAX_BACKOFF = 900
+
+
+def _import_collection():
+    """The collection's own client. ansible-rulebook runs this file by path (runpy), not as part of a package,
+    so when ``ansible_collections`` is not importable the tree this file sits in is put on the path."""
+    try:
+        from ansible_collections.defender.endpoint.plugins.plugin_utils import _alert_feed  # noqa: F401
+    except ImportError:
+        # <root>/ansible_collections/defender/endpoint/extensions/eda/plugins/event_source/alerts.py
+        parts = os.path.abspath(__file__).split(os.sep)
+        if len(parts) < 9 or parts[-8] != "ansible_collections":
+            raise
+        sys.path.insert(0, os.sep.join(parts[:-8]) or os.sep)
+    from ansible_collections.defender.endpoint.plugins.module_utils import common
+    from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
+    from ansible_collections.defender.endpoint.plugins.plugin_utils._alert_feed import AlertFeed
+    return common, DefenderError, AlertFeed
+
+
+def _options(args, common):
+    """The connection options from ``args`` or, as in the modules, their environment variables."""
+    options = {}
+    for name, spec in common.CONNECTION_ARGUMENT_SPEC.items():
+        value = args.get(name)
+        if value is None and spec.get("fallback"):
+            for env in spec["fallback"][1]:
+                if os.environ.get(env):
+                    value = os.environ[env]
+                    break
+        options[name] = value if value is not None else spec.get("default")
+    if isinstance(options.get("timeout"), str):
+        options["timeout"] = _int({"timeout": options["timeout"]}, "timeout", 30, 1)
+    return options
+
+
+def _int(args, name, default, minimum):
+    value = args.get(name, default)
+    if value is None:
+        value = default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("defender.endpoint.alerts: %s must be a whole number, got %r" % (name, value)) from None
+    if isinstance(value, bool) or number < minimum or str(number) != str(value).strip():
+        raise ValueError("defender.endpoint.alerts: %s must be a whole number of at least %d, got %r"
+                         % (name, minimum, value))
+    return number
+
+
+def build(args, warn=None):
+    """``(feed, interval)`` from the source's arguments; ValueError for anything wrong, before any request."""
+    common, DefenderError, AlertFeed = _import_collection()
+    args = {k: v for k, v in (args or {}).items() if not str(k).startswith("eda_")}
+    known = set(OWN) | set(common.CONNECTION_ARGUMENT_SPEC)
+    unknown = sorted(str(k) for k in args if k not in known)
+    if unknown:
+        raise ValueError("defender.endpoint.alerts: unknown argument(s) %s; valid arguments are %s"
+                         % (", ".join(unknown), ", ".join(sorted(known))))
+    interval = _int(args, "interval", 60, 1)
+    overlap = _int(args, "overlap", 300, 0)
+    page_size = _int(args, "page_size", 10000, 1)
+    state_file = args.get("state_file")
+    if state_file is not None:
+        state_file = os.path.abspath(os.path.expanduser(str(state_file)))
+        if not os.path.isdir(os.path.dirname(state_file)):
+            raise ValueError("defender.endpoint.alerts: the directory of state_file %s does not exist" % state_file)
+    try:
+        settings = common.Settings(_options(args, common))
+        client, _provider = common.connect(settings, warn=warn)
+        criteria = {k: args.get(k) for k in ("severity", "status", "filter") if args.get(k) is not None}
+        feed = AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap,
+                         state_file=state_file, page_size=page_size,
+                         scope="%s|%s" % (settings.endpoints.api_url, settings.tenant_id), warn=warn)
+    except DefenderError as exc:
+        raise ValueError("defender.endpoint.alerts: %s" % exc) from None
+    return feed, interval, DefenderError
+
+
+async def run(queue, feed, interval, error_class, sleep=asyncio.sleep):
+    """Poll forever; every event is handed over before the position moves past it."""
+    failures = 0
+    try:
+        while True:
+            try:
+                events = await asyncio.to_thread(feed.poll)
+            except error_class as exc:
+                if exc.status in FATAL_STATUSES:
+                    raise RuntimeError("defender.endpoint.alerts: %s" % exc) from None
+                failures += 1
+                delay = min(interval * 2 ** min(failures - 1, 10), MAX_BACKOFF)
+                LOG.warning("defender.endpoint.alerts: %s; polling again in %d s", exc, delay)
+                await sleep(delay)
+                continue
+            failures = 0
+            for alert, change in events:
+                await queue.put({"alert": alert, "change": change})
+                feed.mark(alert)
+                feed.save()
+            feed.save(durable=True)
+            await sleep(interval)
+    finally:
+        feed.save(durable=True)  # a clean stop (cancellation) keeps the position of everything handed over
+
+
+async def main(queue, args):
+    """Entry point ansible-rulebook calls."""
+    feed, interval, error_class = build(args, warn=LOG.warning)
+    await run(queue, feed, interval, error_class)
+
+
+if __name__ == "__main__":
+    # By hand: python alerts.py (credentials from the environment) prints the events.
+    class _PrintQueue:
+        async def put(self, event):
+            print(event)  # noqa: T201
+
+    asyncio.run(main(_PrintQueue(), {"since": os.environ.get("DEFENDER_ALERTS_SINCE", "1h")}))

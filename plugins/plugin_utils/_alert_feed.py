@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The alert feed behind the ``defender.endpoint.alerts`` event source: poll by ``lastUpdateTime``, emit each
+change of an alert once, and keep the position in a state file so a restart neither loses nor repeats changes.
+
+Position: a watermark ``W`` (the newest ``lastUpdateTime`` emitted) and ``recent``, the ``lastUpdateTime`` of every
+alert emitted at or after ``W - overlap``. Each poll asks for ``lastUpdateTime ge W - overlap``:
+
+- the overlap catches an alert that becomes visible later than an alert updated after it (the service indexes
+  with some delay), and alerts whose ``lastUpdateTime`` equals ``W`` (several alerts can share a timestamp,
+  and one of them may be emitted just before a restart while the others are not);
+- an alert is emitted when ``recent`` does not hold it at that ``lastUpdateTime`` (a change already emitted is
+  recognised, a newer change of the same alert is emitted);
+- alerts are emitted oldest change first, and the position moves after each one is handed over, so a restart
+  resumes right after the last emitted change.
+
+``change`` is ``created`` when the alert is new to the feed (not in ``recent``) and was created inside the
+window asked for; an alert created before the window is an ``updated`` one, even if the feed never saw it before
+(its creation happened before the feed's start or its ``since``).
+
+What is not covered: an alert that becomes visible more than ``overlap`` after its ``lastUpdateTime`` is older
+than the window and is missed. A crash between handing an event over and writing the state (SIGKILL, power loss)
+emits that one change again; a clean stop (SIGTERM, cancellation) writes the state first.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import tempfile
+
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
+from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+
+STATE_VERSION = 1
+CREATED = "created"
+UPDATED = "updated"
+
+
+def _when(text):
+    """A ``lastUpdateTime``/``alertCreationTime`` text as an aware datetime (None when absent or unreadable)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return odata.parse_time(text)
+    except DefenderError:
+        return None
+
+
+def _text(when):
+    return odata.datetime_literal(when)
+
+
+def write_json_atomically(path, data, durable=False):
+    """Replace ``path`` with ``data`` as JSON, mode 0600: a reader sees the old file or the new one, never half."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, sort_keys=True)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class AlertFeed:
+    """One feed. ``poll()`` reads (blocking; run it in a thread), ``mark(alert)`` records a handed-over event."""
+
+    def __init__(self, client, criteria, since, overlap=300, state_file=None, page_size=odata.MAX_PAGE_SIZE,
+                 scope="", warn=None, now=None):
+        self.client = client
+        self.criteria = dict(criteria)  # severity, status, filter: alerts.build_filter's options
+        self.overlap = datetime.timedelta(seconds=overlap)
+        self.state_file = state_file
+        self.page_size = odata.check_page_size(page_size)
+        self.warn = warn or (lambda msg: None)
+        # The state belongs to one tenant, API and query: another one starts from `since` again.
+        self.scope = hashlib.sha256(json.dumps([scope, A.build_filter(self.criteria)]).encode()).hexdigest()[:16]
+        self.watermark = odata.parse_time(since, "since", now=now)
+        self.recent = {}  # alert id -> lastUpdateTime text of the change emitted
+        self.dirty = False
+        self._load()
+
+    # --- state ---------------------------------------------------------------------------------------------
+
+    def _load(self):
+        if not self.state_file or not os.path.exists(self.state_file):
+            return
+        try:
+            with open(self.state_file, encoding="utf-8") as f:
+                state = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise DefenderConfigError("state_file %s cannot be read (%s); move it away to start again from since"
+                                      % (self.state_file, type(exc).__name__)) from None
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise DefenderConfigError("state_file %s is not a state file of this source" % self.state_file)
+        if state.get("scope") != self.scope:
+            self.warn("state_file %s was written for another tenant, API or filter; starting from since"
+                      % self.state_file)
+            return
+        watermark = _when(state.get("watermark"))
+        recent = state.get("recent")
+        if watermark is None or not isinstance(recent, dict):
+            raise DefenderConfigError("state_file %s is damaged (no watermark); move it away to start again from "
+                                      "since" % self.state_file)
+        self.watermark = watermark
+        self.recent = {str(k): v for k, v in recent.items() if _when(v) is not None}
+
+    def save(self, durable=False):
+        if not self.state_file or not self.dirty:
+            return
+        write_json_atomically(self.state_file, {"version": STATE_VERSION, "scope": self.scope,
+                                                "watermark": _text(self.watermark), "recent": self.recent},
+                              durable=durable)
+        self.dirty = False
+
+    # --- polling -------------------------------------------------------------------------------------------
+
+    def window_start(self):
+        return self.watermark - self.overlap
+
+    def poll(self):
+        """``[(alert, change)]`` not emitted yet, oldest change first."""
+        start = self.window_start()
+        params = dict(self.criteria, updated_after=start)
+        flt = A.build_filter(params)
+        fresh = []
+        for alert in self.client.pages(A.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size):
+            if not isinstance(alert, dict) or not alert.get("id"):
+                continue
+            updated = _when(alert.get("lastUpdateTime")) or _when(alert.get("alertCreationTime"))
+            if updated is None:
+                self.warn("alert %s has no lastUpdateTime; skipped" % str(alert.get("id"))[:60])
+                continue
+            seen = _when(self.recent.get(str(alert["id"])))
+            if seen is not None and updated <= seen:
+                continue
+            if seen is None and updated < start:
+                continue  # older than the window (the service compared with more precision): emitted before
+            created = _when(alert.get("alertCreationTime"))
+            change = CREATED if seen is None and created is not None and created >= start else UPDATED
+            fresh.append((updated, str(alert["id"]), alert, change))
+        fresh.sort(key=lambda item: (item[0], item[1]))
+        return [(alert, change) for _u, _i, alert, change in fresh]
+
+    def mark(self, alert):
+        """Record that this change of ``alert`` was handed over: the position moves past it."""
+        updated = _when(alert.get("lastUpdateTime")) or _when(alert.get("alertCreationTime"))
+        self.recent[str(alert["id"])] = _text(updated)
+        if updated > self.watermark:
+            self.watermark = updated
+            start = self.window_start()
+            self.recent = {k: v for k, v in self.recent.items() if _when(v) >= start}
+        self.dirty = True
