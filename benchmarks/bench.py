@@ -582,10 +582,8 @@ class Bench:
     # 3. export --------------------------------------------------------------------------------------------
 
     def scenario_export(self):
-        if not self.has_plugin("modules", "alert_info"):
-            raise Skip("needs the alert_info module")
-        if "dest" not in self.module_options("alert_info"):
-            raise Skip("alert_info has no dest option yet")
+        if not self.has_plugin("modules", "alert_export"):
+            raise Skip("needs the alert_export module")
         small, big, repeats = self.size["export_small"], self.size["export_big"], self.size["export_repeats"]
         mid = self.size["export_mid"]
         token = self.token()
@@ -604,7 +602,7 @@ class Bench:
             for label in ("ours", "floor"):
                 dest = os.path.join(dest_dir, "mem-%s-%d.jsonl" % (label, count))
                 if label == "ours":
-                    cmd = self.module_cmd("alert_info", dict(conn, dest=dest), "export-mem-%d" % count)
+                    cmd = self.module_cmd("alert_export", dict(conn, dest=dest), "export-mem-%d" % count)
                 else:
                     cmd = floor + [dest]
                 proc, wall, rss = run_measured(cmd, env=self.module_env(os.path.join(self.work, "token-cache", "x")),
@@ -612,7 +610,7 @@ class Bench:
                 if label == "ours":
                     result = self.module_result(proc)
                     if result.get("failed"):
-                        raise RuntimeError("alert_info dest= failed: %s" % result.get("msg"))
+                        raise RuntimeError("alert_export failed: %s" % result.get("msg"))
                 elif proc.returncode:
                     raise RuntimeError("floor export failed: %s" % proc.stderr[-1500:])
                 lines, unique = count_jsonl(dest)
@@ -627,10 +625,10 @@ class Bench:
                 dest = os.path.join(dest_dir, "tp-%s-%d.jsonl" % (label, r))
                 if label == "ours":
                     run = self.playbook("export-%d" % r, self.play(
-                        [{"name": "export", "defender.endpoint.alert_info": {"dest": dest}}],
+                        [{"name": "export", "defender.endpoint.alert_export": {"dest": dest}}],
                         module_defaults={"access_token": "{{ bench_token }}", "api_url": "{{ api_url }}",
                                          "ca_path": "{{ ca_path }}"}), {"bench_token": token})
-                    secs = self.task_seconds(run, "alert_info")[0]
+                    secs = self.task_seconds(run, "alert_export")[0]
                 else:
                     start = time.perf_counter()
                     proc = subprocess.run(floor + [dest], cwd=self.work, capture_output=True, text=True,

@@ -52,6 +52,21 @@ MANAGED_KEYS = ("status", "assignedTo", "classification", "determination", "comm
 FILTER_OPTIONS = ("severity", "status", "category", "machine_id", "created_after", "created_before",
                   "updated_after", "filter")
 
+# The argument spec of those filters (plus evidence, limit and paging), shared by alert_info and alert_export.
+FILTER_ARGUMENT_SPEC = dict(
+    severity=dict(type="list", elements="str"),
+    status=dict(type="list", elements="str"),
+    category=dict(type="list", elements="str"),
+    machine_id=dict(type="list", elements="str"),
+    created_after=dict(type="str"),
+    created_before=dict(type="str"),
+    updated_after=dict(type="str"),
+    filter=dict(type="str"),
+    expand_evidence=dict(type="bool", default=False),
+    limit=dict(type="int"),
+    page_size=dict(type="int", default=odata.MAX_PAGE_SIZE),
+)
+
 
 def normalize(value, allowed, name):
     """``value`` in the API's spelling, matched case-insensitively against ``allowed``."""

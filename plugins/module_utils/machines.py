@@ -43,6 +43,7 @@ import datetime
 import re
 import time
 
+from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
@@ -464,6 +465,7 @@ def wait_for_actions(client, action_ids, timeout, sleep, clock=time.monotonic, s
         pending = [i for i in pending if not is_final(latest.get(i))]
         if not pending:
             break
+        progress.report(progress.waiting_for_actions(action_ids, latest, timeout - (deadline - clock()), timeout))
         left = deadline - clock()
         if left <= 0:
             break

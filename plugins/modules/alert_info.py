@@ -16,8 +16,8 @@ description:
     and alerts are de-duplicated by id, so an alert that moves between pages while they are read is returned once;
     if the set changes so much that continuity cannot be proven, the task fails rather than return incomplete data.
   - Every filter value is escaped into an OData literal; times are sent as UTC.
-  - With O(dest), the alerts are streamed to a JSON Lines file instead of being returned, so memory use does not
-    grow with the number of alerts (only their ids are kept, to de-duplicate).
+  - To write alerts to a file (JSON Lines or CSV, streamed, however many), use M(defender.endpoint.alert_export);
+    this module only reads.
   - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)).
 version_added: 0.1.0
 author:
@@ -91,15 +91,6 @@ options:
       - Smaller pages mean more requests against the API's 100 calls per minute.
     type: int
     default: 10000
-  dest:
-    description:
-      - Write the alerts to this file as JSON Lines (one alert per line) instead of returning them.
-      - The file is written to a temporary file in the same directory and renamed into place at the end, so it is
-        either complete or untouched; it is created with mode C(0600), because alerts hold sensitive data.
-      - The task reports C(changed=true) whenever the file is written (the export is the point of the task), and
-        also in check mode, where the alerts are read and counted but nothing is written.
-      - The directory must exist.
-    type: path
 notes:
   - Pages are read with C($top)/C($skip) because the API does not send C(@odata.nextLink) together with C($top).
     A well-formed nextLink that moves forward is followed; a malformed or non-advancing one is ignored.
@@ -107,6 +98,7 @@ notes:
     tenant; throttled requests (HTTP 429) are retried after the C(Retry-After) the API sends.
 seealso:
   - module: defender.endpoint.alert
+  - module: defender.endpoint.alert_export
   - name: List alerts API
     description: Microsoft's reference for C(GET /api/alerts).
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
@@ -146,12 +138,6 @@ EXAMPLES = r"""
       ansible.builtin.debug:
         msg: "{{ one.alerts[0].evidence | selectattr('entityType', 'equalto', 'File') | map(attribute='fileName') }}"
 
-- name: Export every alert updated in the last week to JSON Lines for the SIEM
-  defender.endpoint.alert_info:
-    updated_after: 7d
-    dest: /var/lib/soc/alerts-{{ ansible_date_time.date }}.jsonl
-  register: export
-
 - name: Open malware or ransomware alerts on two machines, with a raw OData clause
   defender.endpoint.alert_info:
     status: [New, InProgress]
@@ -167,8 +153,7 @@ RETURN = r"""
 alerts:
   description:
     - The alerts, as the API returns them (field names as in the API).
-    - Not returned when O(dest) is set.
-  returned: when O(dest) is not set
+  returned: always
   type: list
   elements: dict
   sample:
@@ -195,7 +180,7 @@ alerts:
           createdTime: "2020-07-21T01:00:37.8404534Z"
       evidence: []
 count:
-  description: How many alerts were returned (or written to O(dest)).
+  description: How many alerts were returned.
   returned: always
   type: int
   sample: 25000
@@ -204,21 +189,12 @@ filter:
   returned: always
   type: str
   sample: "severity eq 'High' and status eq 'New' and alertCreationTime ge 2026-01-30T08:00:00Z"
-dest:
-  description: The file the alerts were written to (absolute path).
-  returned: when O(dest) is set
-  type: str
-  sample: /var/lib/soc/alerts-2026-01-31.jsonl
 requests:
   description: How many list requests were sent (pages, including the overlap re-reads).
   returned: when O(id) is not set
   type: int
   sample: 3
 """
-
-import json
-import os
-import tempfile
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
@@ -227,66 +203,20 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import De
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 
 
-def check_dest(dest):
-    """The absolute destination path, checked before anything is read."""
-    dest = os.path.abspath(dest)
-    directory = os.path.dirname(dest) or "."
-    if os.path.isdir(dest):
-        raise DefenderConfigError("dest %s is a directory; give a file name" % dest)
-    if not os.path.isdir(directory):
-        raise DefenderConfigError("the directory of dest (%s) does not exist" % directory)
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise DefenderConfigError("the directory of dest (%s) is not writable" % directory)
-    return dest
-
-
-def write_jsonl(items, dest):
-    """Stream ``items`` to ``dest`` as JSON Lines atomically (0600); the count written.
-
-    A temporary file in the same directory is renamed over ``dest`` only after every item was
-    written and synced; any failure removes it and leaves ``dest`` as it was.
-    """
-    directory = os.path.dirname(dest)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(dest), suffix=".tmp")
-    count = 0
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            fd = None
-            for item in items:
-                handle.write(json.dumps(item, separators=(",", ":"), ensure_ascii=False))
-                handle.write("\n")
-                count += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, dest)
-        tmp = None
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    return count
-
-
 def validate(params):
-    """Everything that can be wrong with the input, before a request: (filter, page_size, dest)."""
+    """Everything that can be wrong with the input, before a request: (filter, page_size)."""
     if params.get("id") is not None and not params["id"].strip():
         raise DefenderConfigError("id must not be empty")
     if params.get("limit") is not None and params["limit"] < 1:
         raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
     page_size = odata.check_page_size(params.get("page_size"))
     flt = None if params.get("id") is not None else A.build_filter(params)
-    dest = check_dest(params["dest"]) if params.get("dest") else None
-    return flt, page_size, dest
+    return flt, page_size
 
 
 def run(m):
     p = m.params
-    flt, page_size, dest = validate(p)
+    flt, page_size = validate(p)
     client = m.client()
     result = dict(changed=False, filter=flt)
 
@@ -310,15 +240,8 @@ def run(m):
         pager = client.pages(A.ALERTS_PATH, params=params, page_size=page_size, limit=p.get("limit"))
         items = iter(pager)
 
-    if dest:
-        if m.check_mode:
-            result["count"] = sum(1 for dummy in items)
-        else:
-            result["count"] = write_jsonl(items, dest)
-        result.update(changed=True, dest=dest)
-    else:
-        result["alerts"] = list(items)
-        result["count"] = len(result["alerts"])
+    result["alerts"] = list(items)
+    result["count"] = len(result["alerts"])
     if pager is not None:
         result["requests"] = pager.requests
     m.exit(**result)
@@ -328,18 +251,7 @@ def main():
     m = DefenderModule(
         argument_spec=dict(
             id=dict(type="str"),
-            severity=dict(type="list", elements="str"),
-            status=dict(type="list", elements="str"),
-            category=dict(type="list", elements="str"),
-            machine_id=dict(type="list", elements="str"),
-            created_after=dict(type="str"),
-            created_before=dict(type="str"),
-            updated_after=dict(type="str"),
-            filter=dict(type="str"),
-            expand_evidence=dict(type="bool", default=False),
-            limit=dict(type="int"),
-            page_size=dict(type="int", default=odata.MAX_PAGE_SIZE),
-            dest=dict(type="path"),
+            **A.FILTER_ARGUMENT_SPEC
         ),
         mutually_exclusive=[("id", name) for name in A.FILTER_OPTIONS + ("limit",)],
         supports_check_mode=True,

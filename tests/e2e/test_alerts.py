@@ -56,13 +56,13 @@ def test_export_25000_to_json_lines(emulator, ansible, tmp_path):
 - hosts: localhost
   tasks:
     - name: export
-      defender.endpoint.alert_info:
+      defender.endpoint.alert_export:
         dest: "{{ dest }}"
       register: export
 """, extra_vars={"dest": str(dest)})
     assert run.rc == 0, run.stdout + run.stderr
     result = run.result("export")
-    assert result["changed"] is True and result["count"] == 25000 and result["dest"] == str(dest)
+    assert result["changed"] is True and result["count"] == 25000 and result["path"] == str(dest)
     assert "alerts" not in result
     ids = [json.loads(line)["id"] for line in dest.read_text(encoding="utf-8").splitlines()]
     assert len(ids) == 25000 == len(set(ids))
@@ -76,7 +76,7 @@ def test_export_25000_to_json_lines(emulator, ansible, tmp_path):
 - hosts: localhost
   tasks:
     - name: export
-      defender.endpoint.alert_info:
+      defender.endpoint.alert_export:
         dest: "{{ dest }}"
         severity: [High]
       register: export

@@ -223,6 +223,11 @@ def test_alerts_export(emulator, ansible, tmp_path, fmt):
         assert lines[0].startswith("id,")
         assert len(lines) >= 2
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    assert run.changed == 1
+    again = ansible.playbook([{"ansible.builtin.import_playbook": "defender.endpoint.alerts_export"}],
+                             extra_vars={"dest": dest, "format": fmt, "since": "30d"})
+    assert again.rc == 0 and again.changed == 0, again.explain()
+    assert "unchanged" in again.stdout
 
 
 def test_failed_isolation_is_reported_and_leaves_the_alert(emulator, ansible, incident, tmp_path):

@@ -137,14 +137,14 @@ def test_secret_hygiene_at_vvvv(emulator, ansible, hygiene, tmp_path):
         task("token_info", "token_info", {"required_roles": ["Machine.Isolate", "Alert.ReadWrite.All"]}),
         _lookup("lookup"),
         task("alert_info", "alert_info", {"limit": 20, "expand_evidence": True}),
-        task("alert_info export", "alert_info", {"limit": 20, "dest": export}),
+        task("alert_export", "alert_export", {"limit": 20, "dest": export}),
         task("alert", "alert", {"id": alert_id, "status": "InProgress", "comment": "hygiene"}),
         task("machine_info", "machine_info", {"name": name}),
         task("machine_isolation", "machine_isolation", {"machine": name, "comment": "hygiene", "wait": True,
                                                         "wait_sleep": 1, "wait_timeout": 60}),
         task("machine_action_info", "machine_action_info", {"machine_id": mid}),
     ))
-    for t in ("token", "token_info", "lookup", "alert_info", "alert_info export", "alert", "machine_info",
+    for t in ("token", "token_info", "lookup", "alert_info", "alert_export", "alert", "machine_info",
               "machine_isolation", "machine_action_info"):
         assert r.task(t)["status"] in ("ok", "changed"), (t, r.task(t)["result"])
 

@@ -130,6 +130,6 @@ def test_token_cache_permissions(emu, ansible):
 
 def test_export_file_mode(emu, ansible, tmp_path):
     dest = tmp_path / "alerts.jsonl"
-    run = ansible.playbook(play(task("export", "alert_info", {"limit": 5, "dest": str(dest)})))
+    run = ansible.playbook(play(task("export", "alert_export", {"limit": 5, "dest": str(dest)})))
     assert run.task("export")["status"] in ("ok", "changed"), run.task("export")
     assert dest.exists() and _mode(str(dest)) == 0o600

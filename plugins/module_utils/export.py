@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Writing records to a file: JSON Lines or CSV, streamed, atomic, and ``changed`` only when the content differs.
+
+Used by ``alert_export`` (and by any module that writes what it reads to ``dest``). Records are written as they
+arrive, so memory does not grow with their number. The file is written to a temporary file in the destination's
+directory (mode 0600) while a SHA-256 of the content is computed; it replaces ``dest`` only when that digest
+differs from the existing file's, so a re-run that finds the same records leaves the file (and its timestamp)
+alone and reports no change. In check mode the same digest is computed without writing anything, so the
+prediction is exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import tempfile
+
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+
+FORMATS = ("jsonl", "csv")
+LIST_SEPARATOR = ", "
+# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"); such text cells get a
+# leading apostrophe, which spreadsheets show as text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def check_dest(dest):
+    """The absolute destination path, checked before anything is read."""
+    if not isinstance(dest, str) or not dest.strip():
+        raise DefenderConfigError("dest must be a file path")
+    dest = os.path.abspath(os.path.expanduser(dest))
+    directory = os.path.dirname(dest) or "."
+    if os.path.isdir(dest):
+        raise DefenderConfigError("dest %s is a directory; give a file name" % dest)
+    if not os.path.isdir(directory):
+        raise DefenderConfigError("the directory of dest (%s) does not exist" % directory)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise DefenderConfigError("the directory of dest (%s) is not writable" % directory)
+    return dest
+
+
+def check_columns(columns):
+    """A de-duplicated list of column paths (``title``, ``comments.0.comment``)."""
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        columns = columns.split(",")
+    out = []
+    for column in columns:
+        if not isinstance(column, str) or not column.strip():
+            raise DefenderConfigError("columns must be non-empty field names, got %r" % (column,))
+        column = column.strip()
+        if any(not part for part in column.split(".")) or any(ord(c) < 32 for c in column):
+            raise DefenderConfigError("column %r is not a field name or dotted path such as comments.0.comment"
+                                      % column[:80])
+        if column not in out:
+            out.append(column)
+    if not out:
+        raise DefenderConfigError("columns must not be empty")
+    return out
+
+
+def lookup(record, path):
+    """The value at a dotted ``path`` (``evidence.0.sha1``); None when any step is missing."""
+    value = record
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit():
+            index = int(part)
+            value = value[index] if index < len(value) else None
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def cell(value):
+    """One CSV cell: nested values flattened, formula-looking text defused."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+        text = LIST_SEPARATOR.join("" if v is None else str(v) for v in value)
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    else:
+        text = str(value)
+    if text.startswith(FORMULA_START):
+        text = "'" + text
+    return text
+
+
+class _Sink:
+    """A text stream that hashes what it is given and writes it to a file (or nowhere, in check mode)."""
+
+    def __init__(self, handle=None):
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, text):
+        self.digest.update(text.encode("utf-8"))
+        if self.handle is not None:
+            self.handle.write(text)
+        return len(text)
+
+
+def file_digest(path):
+    """SHA-256 hex digest of an existing file, None when there is no file."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+def _write(records, sink, fmt, columns, on_record):
+    count = 0
+    if fmt == "jsonl":
+        dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        for record in records:
+            sink.write(dumps(record) + "\n")
+            count += 1
+            on_record(count)
+    else:
+        writer = csv.writer(sink, lineterminator="\r\n")
+        writer.writerow(columns)
+        simple = ["." not in c for c in columns]
+        for record in records:
+            writer.writerow([cell(record.get(c) if plain else lookup(record, c))
+                             for c, plain in zip(columns, simple)])
+            count += 1
+            on_record(count)
+    return count
+
+
+def export(records, dest, fmt="jsonl", columns=None, check_mode=False, on_record=None):
+    """Stream ``records`` to ``dest``; returns ``dict(count, changed, sha256)``.
+
+    ``dest`` is replaced atomically, and only when the new content differs from the file's; the temporary file
+    is removed on any failure, leaving ``dest`` as it was. ``on_record(count)`` is called after each record
+    (progress reporting).
+    """
+    if fmt not in FORMATS:
+        raise DefenderConfigError("format must be one of %s, got %r" % (", ".join(FORMATS), fmt))
+    if fmt == "csv" and not columns:
+        raise DefenderConfigError("columns are needed for CSV")
+    on_record = on_record or (lambda count: None)
+    before = file_digest(dest)
+    if check_mode:
+        sink = _Sink()
+        count = _write(records, sink, fmt, columns, on_record)
+        after = sink.digest.hexdigest()
+        return dict(count=count, changed=after != before, sha256=after)
+
+    directory = os.path.dirname(dest)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(dest), suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)  # alerts hold sensitive data
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            fd = None
+            sink = _Sink(handle)
+            count = _write(records, sink, fmt, columns, on_record)
+            handle.flush()
+            os.fsync(handle.fileno())
+        after = sink.digest.hexdigest()
+        changed = after != before
+        if changed:
+            os.replace(tmp, dest)
+            tmp = None
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return dict(count=count, changed=changed, sha256=after)

@@ -1,0 +1,251 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: alert_export
+short_description: Export Microsoft Defender for Endpoint alerts to a JSON Lines or CSV file
+description:
+  - Reads every alert that matches the given filters (the same filters as M(defender.endpoint.alert_info)) and
+    streams them to O(dest) as JSON Lines (one alert object per line) or CSV (one row per alert, with the chosen
+    O(columns)). Memory does not grow with the number of alerts.
+  - Paging is that of M(defender.endpoint.alert_info) (C($top)/C($skip) with overlapping pages, de-duplicated by
+    id), so the export is complete however many alerts match.
+  - The file is written to a temporary file in the same directory (mode C(0600), because alerts hold sensitive
+    data) and renamed into place at the end, so O(dest) is either complete or untouched. It is replaced only when
+    the new content differs from the file's (compared by SHA-256), so the task reports C(changed) only then; a
+    re-run that finds the same alerts leaves the file alone.
+  - While it runs, the task prints how many alerts were written at least every 10 seconds in the normal output
+    (the collection's action plugin runs the module asynchronously and shows its progress; set the variable
+    C(defender_progress=false) to turn that off).
+  - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)).
+version_added: 0.1.0
+author:
+  - defender.endpoint contributors (!UNKNOWN)
+options:
+  dest:
+    description:
+      - The file to write. Its directory must exist. C(~) is expanded.
+    type: path
+    required: true
+  format:
+    description:
+      - V(jsonl) writes each alert as the API returns it, one compact JSON object per line.
+      - V(csv) writes a header row and one row per alert with O(columns) (RFC 4180 quoting, CRLF line ends, UTF-8).
+      - By default, V(csv) when O(dest) ends in C(.csv), otherwise V(jsonl).
+    type: str
+    choices: [jsonl, csv]
+  columns:
+    description:
+      - The CSV columns, in order, named as the API names alert fields (C(id), C(title), C(machineId), ...).
+      - A nested field is reached with a dotted path, list positions counting from 0, for example
+        C(comments.0.comment) or C(evidence.0.sha1). A list of plain values (such as C(mitreTechniques)) is
+        written joined with C(, ); any other list or mapping is written as compact JSON. A missing field is an
+        empty cell.
+      - Text that a spreadsheet would run as a formula (starting with C(=), C(+), C(-), C(@), a tab or a
+        carriage return) gets a leading apostrophe.
+      - Only with O(format=csv).
+      - The default is C(id), C(incidentId), C(severity), C(status), C(category), C(title), C(machineId),
+        C(computerDnsName), C(alertCreationTime), C(lastUpdateTime), C(assignedTo), C(classification),
+        C(determination), C(detectionSource), C(threatName).
+    type: list
+    elements: str
+  severity:
+    description:
+      - Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High),
+        case-insensitive).
+    type: list
+    elements: str
+  status:
+    description:
+      - Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved), case-insensitive).
+    type: list
+    elements: str
+  category:
+    description:
+      - Only alerts in one of these categories (compared exactly).
+    type: list
+    elements: str
+  machine_id:
+    description:
+      - Only alerts raised on one of these machines (machine ids).
+    type: list
+    elements: str
+  created_after:
+    description:
+      - Only alerts created at or after this time, an ISO 8601 time (UTC when no offset is given) or an age such as
+        V(30m), V(24h), V(7d), V(2w).
+    type: str
+  created_before:
+    description:
+      - Only alerts created before this time. Same formats as O(created_after).
+    type: str
+  updated_after:
+    description:
+      - Only alerts last updated at or after this time. Same formats as O(created_after).
+    type: str
+  filter:
+    description:
+      - A raw OData C($filter) expression, joined to the other filters with C(and) (parenthesised). Sent as
+        written; quote string values yourself.
+    type: str
+  expand_evidence:
+    description:
+      - Include each alert's C(evidence) (C($expand=evidence)); makes the export much larger.
+    type: bool
+    default: false
+  limit:
+    description:
+      - Write at most this many alerts. By default every matching alert is written.
+    type: int
+  page_size:
+    description:
+      - Alerts per request (C($top)), at most 10,000 (the API's cap).
+    type: int
+    default: 10000
+notes:
+  - In check mode the alerts are read and the file that would be written is hashed but not written, so
+    C(changed) predicts exactly whether a real run would replace O(dest).
+  - Each page is one request against the API's limit of 100 calls per minute and 1,500 per hour.
+seealso:
+  - module: defender.endpoint.alert_info
+  - name: List alerts API
+    description: Microsoft's reference for C(GET /api/alerts).
+    link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
+extends_documentation_fragment:
+  - defender.endpoint.connection
+  - defender.endpoint.attributes.action
+attributes:
+  check_mode:
+    details: Reads the alerts and hashes the file that would be written, without writing it.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Every alert updated in the last week, as JSON Lines for the SIEM
+  defender.endpoint.alert_export:
+    updated_after: 7d
+    dest: /var/lib/soc/alerts-week.jsonl
+  register: export
+
+- name: Open high-severity alerts as CSV for a spreadsheet, with the first comment and evidence file hash
+  defender.endpoint.alert_export:
+    severity: [High]
+    status: [New, InProgress]
+    dest: /srv/reports/open-high.csv
+    columns: [id, title, computerDnsName, alertCreationTime, mitreTechniques, comments.0.comment, evidence.0.sha1]
+    expand_evidence: true
+"""
+
+RETURN = r"""
+path:
+  description: The file written (absolute path).
+  returned: always
+  type: str
+  sample: /var/lib/soc/alerts-week.jsonl
+count:
+  description: How many alerts were written (in check mode, would be written).
+  returned: always
+  type: int
+  sample: 25000
+format:
+  description: The format written.
+  returned: always
+  type: str
+  sample: csv
+columns:
+  description: The CSV columns.
+  returned: when the format is CSV
+  type: list
+  elements: str
+  sample: [id, title, severity]
+sha256:
+  description: SHA-256 of the content written (or, in check mode, of the content that would be written).
+  returned: always
+  type: str
+  sample: 0f343b0931126a20f133d67c2b018a3b6b2a2b7b7c1e8e5d4f3a2b1c0d9e8f7a
+filter:
+  description: The OData C($filter) that was sent; V(null) when nothing was filtered.
+  returned: always
+  type: str
+  sample: "severity eq 'High' and alertCreationTime ge 2026-01-30T08:00:00Z"
+requests:
+  description: How many list requests were sent (pages, including the overlap re-reads).
+  returned: always
+  type: int
+  sample: 3
+"""
+
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
+from ansible_collections.defender.endpoint.plugins.module_utils import export as X
+from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import progress
+from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+
+DEFAULT_COLUMNS = ["id", "incidentId", "severity", "status", "category", "title", "machineId", "computerDnsName",
+                   "alertCreationTime", "lastUpdateTime", "assignedTo", "classification", "determination",
+                   "detectionSource", "threatName"]
+PROGRESS_EVERY = 500  # alerts between two progress reports (the reporter throttles to one write a second)
+
+
+def validate(params):
+    """Everything that can be wrong with the input, before a request."""
+    if params.get("limit") is not None and params["limit"] < 1:
+        raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
+    page_size = odata.check_page_size(params.get("page_size"))
+    dest = X.check_dest(params["dest"])
+    fmt = params.get("format") or ("csv" if dest.lower().endswith(".csv") else "jsonl")
+    columns = X.check_columns(params.get("columns"))
+    if columns is not None and fmt != "csv":
+        raise DefenderConfigError("columns apply to format=csv only")
+    if fmt == "csv" and columns is None:
+        columns = list(DEFAULT_COLUMNS)
+    return A.build_filter(params), page_size, dest, fmt, columns
+
+
+def run(m):
+    p = m.params
+    flt, page_size, dest, fmt, columns = validate(p)
+    query = {}
+    if flt:
+        query["$filter"] = flt
+    if p["expand_evidence"]:
+        query["$expand"] = "evidence"
+    pager = m.client().pages(A.ALERTS_PATH, params=query, page_size=page_size, limit=p.get("limit"))
+    verb = "read (check mode)" if m.check_mode else "written"
+
+    def on_record(count):
+        if count % PROGRESS_EVERY == 0:
+            progress.report("%s %s, %s" % (progress.plural(count, "alert"), verb,
+                                           progress.plural(pager.requests, "request")), done=count)
+
+    progress.report("reading alerts", force=True)
+    out = X.export(iter(pager), dest, fmt=fmt, columns=columns, check_mode=m.check_mode, on_record=on_record)
+    progress.report("%s %s" % (progress.plural(out["count"], "alert"), verb), done=out["count"], force=True)
+    result = dict(changed=out["changed"], path=dest, count=out["count"], format=fmt, sha256=out["sha256"],
+                  filter=flt, requests=pager.requests)
+    if columns is not None:
+        result["columns"] = columns
+    m.exit(**result)
+
+
+def main():
+    m = DefenderModule(
+        argument_spec=dict(
+            dest=dict(type="path", required=True),
+            format=dict(type="str", choices=list(X.FORMATS)),
+            columns=dict(type="list", elements="str"),
+            **A.FILTER_ARGUMENT_SPEC
+        ),
+        supports_check_mode=True,
+    )
+    m.run(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller side of progress: an action plugin that runs a module asynchronously and prints its progress.
+
+A module runs as a separate process and returns one JSON result at the end; nothing it prints while it works
+reaches the screen. For long work (exports, waiting for machine actions, hunting queries, bulk indicators) this
+action starts the module the way ``async:`` does (ansible-core's ``async_wrapper``), then, while it runs,
+reads the record the module writes through ``module_utils/progress.py`` (a file whose path it passes in the
+module's environment as ``DEFENDER_PROGRESS_FILE``) and prints it in the normal output, without ``-v``:
+
+    defender.endpoint.alert_export [localhost]: 30,000 alerts written, 3 requests (12s)
+
+A line is printed when the task has run a few seconds and the message changed, and at least every 10 seconds
+while it runs (the same message with the elapsed time, so a quiet wait is visibly alive). When the job ends, its
+result is collected with ``async_status`` (the module's own result, exactly as without this action) and the job
+file is removed.
+
+Plain module execution (no progress, no asynchronous start) is used when the task sets ``async:`` itself, when
+the connection is not local (the progress file is read on the controller; the collection's modules run there),
+with ``become``, or when the variable ``defender_progress`` is false.
+
+Lines never carry secrets: modules report counts, names and states only, and this side also masks the task's
+secret option values and anything shaped like a token before printing (``display`` does not honour ``no_log``).
+
+To give a module progress display, add ``plugins/action/<module>.py`` with::
+
+    from ansible_collections.defender.endpoint.plugins.plugin_utils._progress import ProgressAction as ActionModule
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
+
+ENV_VAR = "DEFENDER_PROGRESS_FILE"
+TIME_LIMIT = 24 * 3600   # async time limit: a module is killed only if it is still running a day later
+POLL = 0.5               # seconds between two looks at the job and progress files (both local reads)
+FIRST_AFTER = 3.0        # a task shorter than this prints nothing
+CHANGED_EVERY = 5.0      # a changed message is printed at most this often
+HEARTBEAT = 10.0         # something is printed at least this often
+MAX_LINE = 300
+SECRET_OPTIONS = ("client_secret", "client_certificate_password", "access_token")
+_TOKENISH = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*){1,2}")
+_SIGNED_QUERY = re.compile(r"(?i)\b(sig|signature|se|sv|skoid|sktid|code|token|access_token|client_secret)=[^&\s]+")
+_JOB_KEYS = ("ansible_job_id", "finished", "started", "results_file", "_ansible_suppress_tmpdir_delete")
+
+
+def mask(text, secrets=()):
+    """``text`` without any of ``secrets``, token-shaped strings or signed query parameters."""
+    for secret in sorted((s for s in secrets if isinstance(s, str) and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "********")
+    text = _TOKENISH.sub("********", text)
+    return _SIGNED_QUERY.sub(lambda m: m.group(1) + "=********", text)
+
+
+def progress_line(module, host, record, elapsed, secrets=()):
+    """The printed line for one progress record (already masked and bounded)."""
+    message = str(record.get("message") or "working")
+    message = "".join(c for c in " ".join(message.split()) if c.isprintable())
+    line = "%s [%s]: %s (%ds)" % (module, host, message, int(elapsed))
+    line = mask(line, secrets)
+    return line if len(line) <= MAX_LINE else line[:MAX_LINE - 3] + "..."
+
+
+def read_record(path):
+    """The latest progress record, or None (absent, being replaced, not JSON)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def job_finished(results_file):
+    """True once async_wrapper has written the module's result (its running marker has a ``started`` key)."""
+    data = read_record(results_file)
+    return data is not None and "started" not in data
+
+
+class Printer:
+    """Decides when a progress record is worth a line: the pacing rules above, kept testable."""
+
+    def __init__(self, first_after=FIRST_AFTER, changed_every=CHANGED_EVERY, heartbeat=HEARTBEAT):
+        self.first_after = first_after
+        self.changed_every = changed_every
+        self.heartbeat = heartbeat
+        self.last_printed = None   # elapsed time of the last line
+        self.last_message = None
+
+    def due(self, message, elapsed):
+        if elapsed < self.first_after:
+            return False
+        if self.last_printed is None:
+            return True
+        since = elapsed - self.last_printed
+        return since >= self.heartbeat or (message != self.last_message and since >= self.changed_every)
+
+    def printed(self, message, elapsed):
+        self.last_printed = elapsed
+        self.last_message = message
+
+
+class ProgressAction(ActionBase):
+    """Runs the task's module asynchronously and prints its progress records while it runs."""
+
+    _supports_check_mode = True
+    _supports_async = True
+
+    def _progress_wanted(self, task_vars):
+        try:
+            wanted = boolean((task_vars or {}).get("defender_progress", True), strict=False)
+        except TypeError:
+            wanted = True
+        name = getattr(self._connection, "_load_name", "") or ""
+        local = getattr(self._connection, "transport", "") == "local" or name.split(".")[-1] == "local"
+        become = bool(getattr(self._play_context, "become", False))
+        return wanted and local and not become
+
+    def _secrets(self, task_vars):
+        values = [self._task.args.get(name) for name in SECRET_OPTIONS]
+        values += [os.environ.get(name) for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+                                                     "DEFENDER_ACCESS_TOKEN")]
+        return [v for v in values if isinstance(v, str)]
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        module = self._task.resolved_action or self._task.action
+        if self._task.async_val or not self._progress_wanted(task_vars):
+            # the user's own async: (the executor polls) or progress not possible: a plain module run
+            result.update(self._execute_module(module_name=module, module_args=self._task.args, task_vars=task_vars,
+                                               wrap_async=bool(self._task.async_val)))
+            if not self._task.async_val:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+            return result
+        result.update(self._run_with_progress(module, task_vars))
+        return result
+
+    def _run_with_progress(self, module, task_vars):
+        folder = tempfile.mkdtemp(prefix="defender-progress-")  # 0700: only this user reads or writes it
+        path = os.path.join(folder, "progress.json")
+        environment = self._task.environment
+        self._task.environment = list(environment or []) + [{ENV_VAR: path}]
+        self._task.async_val = TIME_LIMIT
+        try:
+            try:
+                start = self._execute_module(module_name=module, module_args=self._task.args, task_vars=task_vars,
+                                             wrap_async=True)
+            finally:
+                self._task.environment = environment
+                self._task.async_val = 0
+            if start.get("failed") or not start.get("ansible_job_id") or not start.get("results_file"):
+                return start
+            self._follow(module, start["results_file"], path, task_vars)
+            return self._collect(start, task_vars)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _follow(self, module, results_file, progress_path, task_vars):
+        host = (task_vars or {}).get("inventory_hostname") or "localhost"
+        secrets = self._secrets(task_vars)
+        printer = Printer()
+        began = time.monotonic()
+        while not job_finished(results_file):
+            elapsed = time.monotonic() - began
+            if elapsed > TIME_LIMIT + 60:
+                break  # async_wrapper has killed it and written its timeout result by now
+            record = read_record(progress_path) or {}
+            message = record.get("message") or "running"
+            if printer.due(message, elapsed):
+                display.display(progress_line(module, host, record, elapsed, secrets))
+                printer.printed(message, elapsed)
+            time.sleep(POLL)
+
+    def _collect(self, start, task_vars):
+        jid = start["ansible_job_id"]
+        folder = os.path.dirname(start["results_file"])
+        res = self._execute_module(module_name="ansible.legacy.async_status",
+                                   module_args={"jid": jid, "_async_dir": folder}, task_vars=task_vars)
+        try:
+            os.unlink(start["results_file"])  # the job file holds the module's result: leave nothing behind
+        except OSError:
+            pass
+        self._remove_tmp_path(self._connection._shell.tmpdir)
+        for key in _JOB_KEYS:
+            res.pop(key, None)
+        return res
