@@ -51,6 +51,7 @@ CONTENT = (
     ("lookup", "token", (), "as the token module"),
     ("module", "token_info", (), "checks the permissions you list in `required_roles`"),
     ("module", "alert_info", (ALERT_READ,), ""),
+    ("module", "alert_export", (ALERT_READ,), ""),
     ("module", "alert", (("Alert.ReadWrite.All",),), ""),
     ("module", "machine_info", (MACHINE_READ,), ""),
     ("module", "machine_action_info", (MACHINE_READ,), ""),
