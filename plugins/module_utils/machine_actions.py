@@ -26,16 +26,23 @@ reported unchanged; once something was sent, errors while following it are repor
 from __future__ import annotations
 
 import datetime
+import hashlib
+import os
+import re
+import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
     DefenderOutcomeUnknownError,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget, build_session, segment
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils.odata import parse_time
 
 MAX_PARALLEL = 64
 MAX_COMMENT = 1000
@@ -160,18 +167,16 @@ class OneShotSpec:
     declarative = False
     cancel_pending = False
 
-    def __init__(self, kind, verb, body, permission, skip_within=None, same=None, satisfies=None, busy_400=False,
-                 clock=_utcnow):
+    def __init__(self, kind, verb, body, permission, since=None, same=None, satisfies=None, busy_400=False):
         self.kind = kind
         self._verb = verb
         self.types = (kind,)
         self.body = body
         self.permission = permission
-        self.skip_within = skip_within
+        self.since = since                                   # a success after this makes a new one unneeded
         self.same = same or (lambda action: True)            # the same action (e.g. the same file)
-        self.satisfies = satisfies or (lambda action: True)  # a success that makes a new one unneeded
+        self.satisfies = satisfies or (lambda action: True)  # a success that counts for this request
         self.busy_400 = busy_400
-        self.clock = clock
 
     def verb(self):
         return self._verb
@@ -187,10 +192,9 @@ class OneShotSpec:
         active = [a for a in mine if a.get("status") in M.ACTIVE_STATUSES]
         if active:
             return M.PLAN_NONE, STATE_ACTIVE, [active[-1]]
-        if self.skip_within is not None:
-            since = self.clock() - self.skip_within
+        if self.since is not None:
             recent = [a for a in mine if a.get("status") == "Succeeded" and self.satisfies(a)
-                      and M.updated_at(a) >= since]
+                      and M.updated_at(a) >= self.since]
             if recent:
                 return M.PLAN_NONE, STATE_DONE, [recent[-1]]
         return M.PLAN_SEND, STATE_NONE, []
@@ -583,3 +587,278 @@ def state_diff(results):
         "before": dict((r["machine_id"], r["previous_state"]) for r in results if r["machine_id"]),
         "after": dict((r["machine_id"], r["state"]) for r in results if r["machine_id"]),
     }
+
+
+def declarative_engine(client, toggle, p, check_mode, permission, on_body=None, sleeper=None, clock=None):
+    """The engine of a declarative module (options ``state``, ``comment``, ``cancel_pending``, ``wait``...);
+    ``on_body`` holds the body keys sent only with the action towards the "on" state (``IsolationType``)."""
+    wanted = p["state"]
+    body = {"Comment": p["comment"]}
+    if wanted == toggle.on_state and on_body:
+        body.update(on_body)
+    cancel = p.get("cancel_pending")
+    # A machine left cut off (isolated, restricted) against an explicit release stays so: releasing cancels by
+    # default.
+    cancel = (wanted == toggle.off_state) if cancel is None else bool(cancel)
+    spec = ToggleSpec(toggle, wanted, body, permission, cancel_pending=cancel)
+    return Engine(client, spec, p["comment"], check_mode, wait=p["wait"], wait_timeout=p["wait_timeout"],
+                  wait_sleep=p["wait_sleep"], sleeper=sleeper, clock=clock)
+
+
+def run_declarative(m, engine, refs, single):
+    """The whole ``run`` of a declarative module (isolation, app restriction) once its engine is built."""
+    results = engine.execute(refs, max_parallel=m.params["max_parallel"])
+    out = dict(results=results)
+    if single:
+        out.update(action=results[0]["action"], previous_state=results[0]["previous_state"],
+                   state=results[0]["state"])
+    if m.module._diff:
+        out["diff"] = state_diff(results)
+    finish(m, results, out)
+
+
+def client_for(m):
+    """The module's client, paced by a budget of ``requests_per_minute`` shared by its parallel workers."""
+    p = m.params
+    return m.client(pool_size=p["max_parallel"], rate_budget=RateBudget(p["requests_per_minute"]))
+
+
+# --- app restriction ------------------------------------------------------------------------------------------
+
+STATE_RESTRICTED = "restricted"
+STATE_UNRESTRICTED = "unrestricted"
+RESTRICTION = M.Toggle("RestrictCodeExecution", "UnrestrictCodeExecution", STATE_RESTRICTED, STATE_UNRESTRICTED,
+                       "restriction_pending", "unrestriction_pending")
+
+
+# --- one-shot actions (machine_action) ------------------------------------------------------------------------
+
+# action option -> (API type, path segment, application permission); facts 5.1
+ONE_SHOT = {
+    "av_scan": ("RunAntiVirusScan", "runAntiVirusScan", "Machine.Scan"),
+    "collect_investigation_package": ("CollectInvestigationPackage", "collectInvestigationPackage",
+                                      "Machine.CollectForensics"),
+    "stop_and_quarantine_file": ("StopAndQuarantineFile", "StopAndQuarantineFile", "Machine.StopAndQuarantine"),
+    "offboard": ("Offboard", "offboard", "Machine.Offboard"),
+}
+SCAN_TYPES = {"quick": "Quick", "full": "Full"}
+_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
+
+
+def check_one_shot_params(p, now=None):
+    """Checks of machine_action's own options, before any request; returns ``since`` (or None)."""
+    action = p.get("action")
+    if action not in ONE_SHOT:
+        raise DefenderConfigError("action must be one of %s" % ", ".join(ONE_SHOT))
+    if p.get("scan_type") is not None and action != "av_scan":
+        raise DefenderConfigError("scan_type is only used with action=av_scan")
+    if p.get("scan_type") is not None and p["scan_type"] not in SCAN_TYPES:
+        raise DefenderConfigError("scan_type must be quick or full")
+    if action == "stop_and_quarantine_file":
+        sha1 = p.get("sha1")
+        if not isinstance(sha1, str) or not _SHA1.match(sha1.strip()):
+            raise DefenderConfigError("sha1 must be the SHA-1 of the file (40 hexadecimal characters), got %r"
+                                      % (sha1[:60] if isinstance(sha1, str) else sha1))
+    elif p.get("sha1") is not None:
+        raise DefenderConfigError("sha1 is only used with action=stop_and_quarantine_file")
+    if p.get("dest") is not None:
+        if action != "collect_investigation_package":
+            raise DefenderConfigError("dest is only used with action=collect_investigation_package")
+        dest = p["dest"]
+        if os.path.exists(dest) and not os.path.isdir(dest):
+            raise DefenderConfigError("dest %s exists and is not a directory" % dest)
+        parent = dest if os.path.isdir(dest) else os.path.dirname(os.path.abspath(dest))
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            raise DefenderConfigError("dest %s cannot be written (its parent directory must exist and be writable)"
+                                      % dest)
+    if action == "offboard" and p.get("confirm_offboard") is not True:
+        raise DefenderConfigError("offboard disconnects the machines from Defender for Endpoint and cannot be undone "
+                                  "from the API; set confirm_offboard: true to offboard")
+    if p.get("confirm_offboard") and action != "offboard":
+        raise DefenderConfigError("confirm_offboard is only used with action=offboard")
+    within = p.get("skip_if_done_within")
+    if within is None:
+        return None
+    return parse_time(within, "skip_if_done_within", now=now)
+
+
+def one_shot_spec(p, since=None):
+    """The spec of machine_action's ``action`` from validated params."""
+    kind, verb, permission = ONE_SHOT[p["action"]]
+    body = {"Comment": p["comment"]}
+    same = satisfies = None
+    if p["action"] == "av_scan":
+        scan = SCAN_TYPES[p.get("scan_type") or "quick"]
+        body["ScanType"] = scan
+
+        def satisfies(action):  # a full scan that succeeded also covers a quick one
+            return action.get("scope") in (scan, "Full")
+    elif p["action"] == "stop_and_quarantine_file":
+        sha1 = p["sha1"].strip().lower()
+        body["Sha1"] = sha1
+
+        def same(action):  # only the same file counts: quarantining another file is another action
+            return str((action.get("relatedFileInfo") or {}).get("fileIdentifier") or "").lower() == sha1
+    return OneShotSpec(kind, verb, body, permission, since=since, same=same, satisfies=satisfies,
+                       busy_400=p["action"] == "collect_investigation_package")
+
+
+def one_shot_result(r):
+    """machine_action's result for one machine (the engine's, without the declarative state keys)."""
+    action = r.get("action") or {}
+    out = dict((k, r[k]) for k in ("machine", "machine_id", "computer_dns_name", "changed", "failed", "msg",
+                                   "action"))
+    out["action_id"] = action.get("id")
+    out["status"] = action.get("status")
+    for key in ("candidates", "package_path", "package_sha256", "package_size"):
+        if key in r:
+            out[key] = r[key]
+    return out
+
+
+# --- investigation package download (facts 13) ----------------------------------------------------------------
+
+PACKAGE_URI = M.ACTIONS + "/%s/getPackageUri"
+PACKAGE_CALLS_PER_MINUTE = 2  # getPackageUri allows 2 calls a minute (and 120 an hour)
+CHUNK = 1024 * 1024
+
+
+def _no_auth(request):
+    """No Authorization header ever reaches the download host (not the API's token, not a .netrc entry)."""
+    request.headers.pop("Authorization", None)
+    return request
+
+
+def package_name(result):
+    """``<computer name>_<action id>.zip``, the computer name reduced to safe characters."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", result.get("computer_dns_name") or result["machine_id"]).strip(".")
+    return "%s_%s.zip" % (name or result["machine_id"], result["action"]["id"])
+
+
+def file_digest(path):
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+class PackageDownloader:
+    """Gets a package's signed link (GET getPackageUri, paced at 2 a minute) and downloads it over HTTPS with
+    the collection's TLS settings, streamed into a 0600 temporary file renamed into place.
+
+    The link is a credential: it never appears in a result, a message or an exception raised from here, and
+    the download session is not the API's, so the bearer token is never sent to the download host.
+    """
+
+    def __init__(self, client, validate_certs=True, ca_path=None, timeout=30, session=None, budget=None,
+                 sleeper=time.sleep, clock=time.monotonic):
+        self.client = client
+        self.timeout = timeout
+        self.session = session if session is not None else build_session(validate_certs, ca_path, pool_size=2)
+        self.session.auth = _no_auth
+        self.budget = budget or RateBudget(PACKAGE_CALLS_PER_MINUTE)
+        self.sleeper, self.clock = sleeper, clock
+
+    def link(self, action_id, timeout, sleep):
+        """The signed link, asking again while the API answers 404 (not ready) until ``timeout`` seconds pass."""
+        deadline = self.clock() + max(0, timeout)
+        path = PACKAGE_URI % segment(action_id, "action id")
+        while True:
+            self.budget.acquire()
+            try:
+                answer = self.client.get(path)
+                break
+            except DefenderError as exc:
+                if exc.status != 404 or self.clock() >= deadline:
+                    raise
+            self.sleeper(max(sleep, 0.05))
+        value = answer.get("value") if isinstance(answer, dict) else answer
+        # The documented example wraps the link in literal double quotes.
+        url = value.strip().strip('"').strip() if isinstance(value, str) else ""
+        if urlsplit(url).scheme.lower() != "https" or not urlsplit(url).hostname:
+            raise DefenderError("getPackageUri did not return an HTTPS link; nothing was downloaded",
+                                method="GET", path=path)
+        return url
+
+    def fetch(self, url, dest):
+        """Download ``url`` to ``dest`` atomically; ``(sha256, size)``. Errors name the host, never the link."""
+        host = urlsplit(url).hostname
+        directory = os.path.dirname(dest)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(dest), suffix=".part")
+        h, size = hashlib.sha256(), 0
+        try:
+            os.fchmod(fd, 0o600)
+            try:
+                with self.session.get(url, stream=True, timeout=self.timeout,
+                                      headers={"Accept": "application/octet-stream, */*"}) as response:
+                    if response.status_code >= 400:
+                        raise DefenderError("the download host %s answered HTTP %s" % (host, response.status_code),
+                                            status=response.status_code)
+                    with os.fdopen(fd, "wb") as fh:
+                        fd = None
+                        for block in response.iter_content(CHUNK):
+                            fh.write(block)
+                            h.update(block)
+                            size += len(block)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+            except DefenderError:
+                raise
+            except Exception as exc:  # pylint: disable=broad-except
+                # requests' messages quote the URL, signature included: only the kind of failure is kept.
+                raise DefenderError("downloading the package from %s failed (%s)" % (host, type(exc).__name__)) \
+                    from None
+            os.replace(tmp, dest)
+            tmp = None
+        finally:
+            if fd is not None:
+                os.close(fd)
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+        return h.hexdigest(), size
+
+    def download(self, action_id, dest, timeout, sleep):
+        """Link, then download; one fresh link when the first is refused (expired) as the facts advise."""
+        for attempt in (1, 2):
+            url = self.link(action_id, timeout, sleep)
+            try:
+                return self.fetch(url, dest)
+            except DefenderError as exc:
+                if attempt == 2 or exc.status not in (401, 403):
+                    raise
+        raise AssertionError("unreachable")
+
+
+def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
+    """After the collections succeeded: each machine's package into ``dest`` (named after the machine and the
+    action, so a package already there is not downloaded again). Fills ``package_path``, ``package_sha256`` and
+    ``package_size``; a failed download fails that machine and keeps its ``changed``."""
+    for r in results:
+        action = r.get("action")
+        if r["failed"] or not r["machine_id"]:
+            continue
+        if check_mode or not action or action.get("status") != "Succeeded":
+            if check_mode:
+                r["msg"] += "; would download the package into %s" % dest
+            continue
+        path = os.path.join(dest, package_name(r))
+        try:
+            if os.path.exists(path):
+                digest, size = file_digest(path)
+                r["msg"] += "; package already downloaded"
+            else:
+                if not os.path.isdir(dest):
+                    os.makedirs(dest, mode=0o700)
+                digest, size = downloader.download(action["id"], path, timeout, sleep)
+                r["changed"] = True
+                r["msg"] += "; package downloaded (%d bytes)" % size
+        except (DefenderError, OSError) as exc:
+            r.update(failed=True, msg="%s; the package could not be downloaded: %s" % (
+                M.action_summary(action), exc if isinstance(exc, DefenderError) else (exc.strerror or type(exc).__name__)))
+            continue
+        r.update(package_path=path, package_sha256=digest, package_size=size)

@@ -59,6 +59,13 @@ CONTENT = (
      "names and action history are read first"),
     ("module", "machine_tag", (("Machine.ReadWrite.All",),),
      "the tag endpoints need it; it also covers reading the machines"),
+    ("module", "machine_app_restriction", (("Machine.RestrictExecution",), MACHINE_READ),
+     "names and action history are read first"),
+    ("module", "machine_action", (MACHINE_READ,),
+     "plus the permission of the action: `Machine.Scan` (Scan machine) for `av_scan`, `Machine.CollectForensics` "
+     "(Collect forensics) for `collect_investigation_package`, "
+     "`Machine.StopAndQuarantine` (Stop And Quarantine) for `stop_and_quarantine_file`, `Machine.Offboard` "
+     "(Offboard machine) for `offboard`"),
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),

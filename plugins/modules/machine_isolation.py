@@ -305,7 +305,6 @@ diff:
 
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 
@@ -322,43 +321,25 @@ def check_params(p):
     return refs, single
 
 
-class Isolation(A.Engine):
-    """The engine, set up for isolation from the module's parameters."""
-
-    def __init__(self, client, params, check_mode, sleeper=None, clock=None):
-        wanted = params["state"]
-        body = {"Comment": params["comment"]}
-        if wanted == M.STATE_ISOLATED:
-            body["IsolationType"] = ISOLATION_TYPES[params["isolation_type"]]
-        cancel = params.get("cancel_pending")
-        # A machine left isolated against an explicit release stays cut off: releasing cancels by default.
-        cancel = (wanted == M.STATE_RELEASED) if cancel is None else bool(cancel)
-        spec = A.ToggleSpec(M.ISOLATION, wanted, body, "Machine.Isolate", cancel_pending=cancel)
-        super().__init__(client, spec, params["comment"], check_mode, wait=params["wait"],
-                         wait_timeout=params["wait_timeout"], wait_sleep=params["wait_sleep"], sleeper=sleeper,
-                         clock=clock)
+def engine(client, params, check_mode, sleeper=None, clock=None):
+    """The machine-action engine set up for isolation from the module's parameters."""
+    isolation_type = {"IsolationType": ISOLATION_TYPES[params["isolation_type"]]}
+    return A.declarative_engine(client, M.ISOLATION, params, check_mode, "Machine.Isolate", isolation_type,
+                                sleeper=sleeper, clock=clock)
 
 
+Isolation = engine
 _result = A.new_result
 
 
 def execute(client, params, check_mode, refs, max_parallel=8, sleeper=None, clock=None):
     """All machines: resolve, read history, act in parallel, follow. Returns the list of results."""
-    return Isolation(client, params, check_mode, sleeper=sleeper, clock=clock).execute(refs, max_parallel)
+    return engine(client, params, check_mode, sleeper=sleeper, clock=clock).execute(refs, max_parallel)
 
 
 def run(m):
-    p = m.params
-    refs, single = check_params(p)
-    client = m.client(pool_size=p["max_parallel"], rate_budget=RateBudget(p["requests_per_minute"]))
-    results = execute(client, p, m.check_mode, refs, max_parallel=p["max_parallel"])
-    out = dict(results=results)
-    if single:
-        out.update(action=results[0]["action"], previous_state=results[0]["previous_state"],
-                   state=results[0]["state"])
-    if m.module._diff:
-        out["diff"] = A.state_diff(results)
-    A.finish(m, results, out)
+    refs, single = check_params(m.params)
+    A.run_declarative(m, engine(A.client_for(m), m.params, m.check_mode), refs, single)
 
 
 def main():

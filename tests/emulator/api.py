@@ -5,10 +5,14 @@ Errors use the MDE body ``{"error": {"code", "message", "target"}}`` where
 ``target`` is the request id (also sent as the ``request-id`` header).
 """
 
+import hashlib
+import hmac
+import io
 import json
 import re
 import time
 import urllib.parse
+import zipfile
 
 import data as D
 from emulator_odata import ODataError, parse_filter
@@ -422,28 +426,65 @@ def machine_tags_bulk(core, req):
 # --- machine actions ------------------------------------------------------------------------------
 
 
-def machine_action(core, req, key, verb):
-    """POST /api/machines/{id}/isolate | unisolate."""
-    _require_roles(req, ISOLATE)
-    body = _json_body(req)
-    allowed = ("Comment", "IsolationType") if verb == "isolate" else ("Comment",)
-    unknown = [k for k in body if k not in allowed]
+# POST /api/machines/{id}/<verb> (verb matched case-insensitively): action type, role (facts 5.1).
+ACTION_VERBS = {
+    "isolate": ("Isolate", "Machine.Isolate"),
+    "unisolate": ("Unisolate", "Machine.Isolate"),
+    "runantivirusscan": ("RunAntiVirusScan", "Machine.Scan"),
+    "restrictcodeexecution": ("RestrictCodeExecution", "Machine.RestrictExecution"),
+    "unrestrictcodeexecution": ("UnrestrictCodeExecution", "Machine.RestrictExecution"),
+    "collectinvestigationpackage": ("CollectInvestigationPackage", "Machine.CollectForensics"),
+    "offboard": ("Offboard", "Machine.Offboard"),
+    "stopandquarantinefile": ("StopAndQuarantineFile", "Machine.StopAndQuarantine"),
+}
+# Body keys besides the required Comment (case-sensitive); the required ones are checked below.
+ACTION_BODY_KEYS = {"Isolate": ("IsolationType",), "RunAntiVirusScan": ("ScanType",), "StopAndQuarantineFile": ("Sha1",)}
+SCAN_TYPES = ("Quick", "Full")
+_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
+
+
+def _action_body(body, type_):
+    """(scope, relatedFileInfo) from a validated action body; ApiError for what the API refuses."""
+    allowed = ("Comment",) + ACTION_BODY_KEYS.get(type_, ())
     comment = body.get("Comment")
     if not isinstance(comment, str) or not comment.strip():
         raise ApiError(400, "MissingRequiredParameter",
-                       "Comment is required (body keys are case-sensitive: 'Comment'" +
-                       (", 'IsolationType'" if verb == "isolate" else "") + ").")
+                       "Comment is required (body keys are case-sensitive: %s)." % ", ".join(repr(k) for k in allowed))
+    unknown = [k for k in body if k not in allowed]
     if unknown:
         raise ApiError(400, "InvalidRequestBody",
                        f"Request body has unknown properties: {', '.join(unknown)}. "
                        f"Expected (case-sensitive): {', '.join(allowed)}.")
-    scope = None
-    type_ = "Isolate" if verb == "isolate" else "Unisolate"
-    if verb == "isolate":
+    if type_ == "Isolate":
         scope = body.get("IsolationType", "Full")
         if scope not in ISOLATION_TYPES:
             raise ApiError(400, "InvalidRequestBody",
                            f"Invalid IsolationType '{scope}'. Allowed values: {', '.join(ISOLATION_TYPES)}.")
+        return scope, None
+    if type_ == "RunAntiVirusScan":
+        scope = body.get("ScanType")
+        if scope is None:
+            raise ApiError(400, "MissingRequiredParameter", "ScanType is required (Quick or Full).")
+        if scope not in SCAN_TYPES:
+            raise ApiError(400, "InvalidRequestBody", f"Invalid ScanType '{scope}'. Allowed values: Quick, Full.")
+        return scope, None
+    if type_ == "StopAndQuarantineFile":
+        sha1 = body.get("Sha1")
+        if sha1 is None:
+            raise ApiError(400, "MissingRequiredParameter", "Sha1 is required.")
+        if not isinstance(sha1, str) or not _SHA1.match(sha1):
+            raise ApiError(400, "InvalidHashValue", f"Invalid Sha1 value '{str(sha1)[:80]}'.")
+        return None, {"fileIdentifier": sha1.lower(), "fileIdentifierType": "Sha1"}
+    return None, None
+
+
+def machine_action(core, req, key, verb):
+    """POST /api/machines/{id}/<verb>: every machine action of facts 5.1."""
+    type_, role = ACTION_VERBS[verb]
+    _require_roles(req, [role])
+    body = _json_body(req)
+    scope, file_info = _action_body(body, type_)
+    comment = body["Comment"]
     cfg = core.config
     with core.lock:
         m = _get_machine(core, key, by_name=False)
@@ -451,7 +492,12 @@ def machine_action(core, req, key, verb):
         store = core.store
         active = [r for r in store.machine_actions(m["id"])
                   if store.action_status(r, now)[0] in ("Pending", "InProgress")]
-        dup = [r for r in active if r["obj"]["type"] == type_]
+        dup = [r for r in active if r["obj"]["type"] == type_
+               and (file_info is None or (r["obj"].get("relatedFileInfo") or {}).get("fileIdentifier")
+                    == file_info["fileIdentifier"])]
+        if dup and type_ == "CollectInvestigationPackage":
+            raise ApiError(400, "BadRequest", "An investigation package collection is already running on this "
+                                              "machine.")  # facts 5.2: always a 400 for this one
         if dup:
             mode = cfg["duplicate_mode"]
             if mode == "alternate":
@@ -466,7 +512,9 @@ def machine_action(core, req, key, verb):
         t_done = t_progress + float(cfg["lifecycle"]["in_progress"]) * scale
         outcome = cfg["action_outcome"].get(m["id"], "Succeeded")
         rec = store.add_action(m, type_, req.claims["appid"], comment, scope, now, t_progress, t_done, outcome)
-        if cfg["out_of_order"]:
+        if file_info is not None:
+            rec["obj"]["relatedFileInfo"] = file_info
+        if cfg["out_of_order"] and type_ in ("Isolate", "Unisolate"):
             # An earlier, still-pending isolate/unisolate completes after this one (facts 5.2).
             for other in active:
                 if other["obj"]["type"] in ("Isolate", "Unisolate"):
@@ -475,6 +523,67 @@ def machine_action(core, req, key, verb):
                     other["t_progress"] = min(other["t_progress"], other["t_done"] - delta)
         out = store.action_public(rec, now)
     return Reply(201, {"@odata.context": f"{core.api_url}/api/$metadata#MachineActions/$entity", **out})
+
+
+# --- investigation package (facts 13) ----------------------------------------------------------------
+
+PACKAGE_NAME = "WDATP_Investigation_Package.zip"
+DOWNLOAD_PREFIX = "/safedownload/"
+
+
+def _sign(core, action_id, expires):
+    return hmac.new(core.download_key, f"{action_id}|{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def get_package_uri(core, req, action_id):
+    """GET /api/machineactions/{id}/getPackageUri: 404 until the collection succeeded, then a short-lived
+    signed link, wrapped in literal double quotes as the documented example is."""
+    _require_roles(req, MACHINE_READ)
+    with core.lock:
+        now = time.time()
+        rec = _get_action(core, action_id)
+        if rec["obj"]["type"] != "CollectInvestigationPackage" or core.store.action_status(rec, now)[0] != "Succeeded":
+            raise ApiError(404, "NotFound", f"Package for machine action {action_id} was not found")
+        expires = int(now + float(core.config["package_url_lifetime"]))
+        aid = rec["obj"]["id"]
+        token = urllib.parse.quote(f"{aid}|{expires}|{_sign(core, aid, expires)}", safe="")
+    url = f"{core.api_url}{DOWNLOAD_PREFIX}{PACKAGE_NAME}?token={token}"
+    return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#Edm.String", "value": f'"{url}"'})
+
+
+def package_bytes(action_id, computer_name):
+    """A small zip with a few of the data points of facts 13.2, the same for the same action."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        stamp = (2026, 1, 1, 0, 0, 0)
+        for name, text in (
+                ("SystemInformation.txt", f"Host Name: {computer_name}\nPackage for action {action_id}\n"),
+                ("Processes/Processes.csv", "Name,Id\nexplorer.exe,4120\npowershell.exe,6632\n"),
+                ("Network connections/ActiveNetConnections.txt", "TCP 10.0.0.5:49712 203.0.113.7:443 ESTABLISHED\n"),
+                ("CollectionSummaryReport.xls", "Data point\tStatus\nProcesses\tSucceeded\n")):
+            zf.writestr(zipfile.ZipInfo(name, stamp), text * 50)
+    return buf.getvalue()
+
+
+def download_package(core, headers, query):
+    """GET /safedownload/<name>?token=...: the signed link alone authorizes; a bearer header is refused (the
+    API's token must never reach the download host)."""
+    if headers.get("Authorization"):
+        return error_reply(400, "InvalidAuthenticationInfo", "Authorization header is not accepted together with a "
+                           "signed link.", None)
+    try:
+        aid, expires, sig = urllib.parse.unquote(query.get("token", "")).split("|")
+        expires = int(expires)
+    except ValueError:
+        return error_reply(403, "AuthenticationFailed", "Signature not valid.", None)
+    if not hmac.compare_digest(sig, _sign(core, aid, expires)):
+        return error_reply(403, "AuthenticationFailed", "Signature not valid.", None)
+    if time.time() > expires:
+        return error_reply(403, "AuthenticationFailed", "Signed expiry time has passed.", None)
+    with core.lock:
+        rec = _get_action(core, aid)
+        name = rec["obj"]["computerDnsName"]
+    return Reply(200, package_bytes(aid, name), {"Content-Type": "application/zip"})
 
 
 def list_actions(core, req):
@@ -559,7 +668,7 @@ def route(core, req):
             return lambda c, r: get_machine(c, r, parts[1])
         if n == 3 and m == "GET" and parts[2].lower() == "alerts":
             return lambda c, r: machine_alerts(c, r, parts[1])
-        if n == 3 and m == "POST" and parts[2].lower() in ("isolate", "unisolate"):
+        if n == 3 and m == "POST" and parts[2].lower() in ACTION_VERBS:
             return lambda c, r: machine_action(c, r, parts[1], parts[2].lower())
         if n == 3 and m == "POST" and parts[2].lower() == "tags":
             return lambda c, r: machine_tags(c, r, parts[1])
@@ -570,8 +679,13 @@ def route(core, req):
             return lambda c, r: get_action(c, r, parts[1])
         if n == 3 and m == "POST" and parts[2].lower() == "cancel":
             return lambda c, r: cancel_action(c, r, parts[1])
+        if n == 3 and m == "GET" and parts[2].lower() == "getpackageuri":
+            return lambda c, r: get_package_uri(c, r, parts[1])
     raise ApiError(404, "NotFound", f"No API route for {m} {req.path}")
 
 
 def bucket_for(req):
-    return "batch" if req.path.lower().rstrip("/").endswith("/alerts/batchupdate") else "default"
+    low = req.path.lower().rstrip("/")
+    if low.endswith("/getpackageuri"):
+        return "package"  # 2 calls a minute, 120 an hour (facts 13.1)
+    return "batch" if low.endswith("/alerts/batchupdate") else "default"

@@ -39,7 +39,9 @@ TENANTS = [
     {"id": "7a2d3c0f-5e9b-4d2f-8c8b-4f6e3d2a1b22", "domain": "fabrikam.onmicrosoft.com", "name": "Fabrikam"},
     {"id": "8b3e4d1a-6fac-4e3a-9d9c-5a7f4e3b2c33", "domain": "northwind.onmicrosoft.com", "name": "Northwind"},
 ]
-FULL_ROLES = ["Alert.Read.All", "Alert.ReadWrite.All", "Machine.Read.All", "Machine.ReadWrite.All", "Machine.Isolate"]
+FULL_ROLES = ["Alert.Read.All", "Alert.ReadWrite.All", "Machine.Read.All", "Machine.ReadWrite.All", "Machine.Isolate",
+              "Machine.Scan", "Machine.RestrictExecution", "Machine.CollectForensics", "Machine.Offboard",
+              "Machine.StopAndQuarantine"]
 APP_SPECS = [
     # name, client_id, roles, credential kind, consented tenants (indexes into TENANTS)
     ("full", "0a1b2c3d-0001-4000-8000-00000000f011", FULL_ROLES, "secret", (0,)),

@@ -20,7 +20,7 @@ class Throttle:
     """
 
     DEFAULTS = {"enabled": True, "per_minute": 100, "per_hour": 1500,
-                "batch_per_minute": 10, "batch_per_hour": 500}
+                "batch_per_minute": 10, "batch_per_hour": 500, "package_per_minute": 2, "package_per_hour": 120}
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -50,6 +50,8 @@ class Throttle:
                 return None
             if bucket == "batch":
                 limits = ((s["batch_per_minute"], 60.0), (s["batch_per_hour"], 3600.0))
+            elif bucket == "package":
+                limits = ((s["package_per_minute"], 60.0), (s["package_per_hour"], 3600.0))
             else:
                 limits = ((s["per_minute"], 60.0), (s["per_hour"], 3600.0))
             now = time.monotonic()

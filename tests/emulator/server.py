@@ -33,6 +33,7 @@ DEFAULT_CONFIG = {
     "action_outcome": {},               # machine id -> Failed | TimeOut | Succeeded
     "token_expiry_after_calls": None,
     "retry_after_fractional": False,
+    "package_url_lifetime": 60,         # seconds a getPackageUri link stays valid
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")
 ACTION_OUTCOMES = ("Succeeded", "Failed", "TimeOut")
@@ -44,6 +45,8 @@ def classify(path):
     low = path.lower()
     if low.startswith("/api/") or low == "/api":
         return "api"
+    if low.startswith(api.DOWNLOAD_PREFIX):
+        return "download"
     if "/oauth2/" in low and low.endswith("/token"):
         return "token"
     if low.endswith("/discovery/keys") or low.endswith("/discovery/v2.0/keys"):
@@ -70,6 +73,7 @@ class Emulator:
         self.thread = None
         self.settings = None
         self.api_url = None
+        self.download_key = os.urandom(32)  # signs the investigation package links
         # reset() returns to these unless told otherwise (so --time-scale etc. survive a reset)
         self.startup = {"seed": seed, "alerts": alerts, "machines": machines, "anchor": anchor,
                         "config": dict(config, time_scale=time_scale)}
@@ -285,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = body[: max(1, len(body) // 2)]
             status = 200
         self.send_response(status)
-        if body or status != 204:
+        if (body or status != 204) and "Content-Type" not in (headers or {}):
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         if request_id:
@@ -340,7 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         entry = {
             "time": _dt.datetime.now(_dt.timezone.utc).isoformat(), "method": self.command, "path": path,
-            "query": dict(pairs), "url_length": len(self.path), "status": None, "kind": kind, "app": None,
+            # A download link's query is its signature, a credential: the log keeps only the names.
+            "query": dict(pairs) if kind != "download" else dict.fromkeys(k for k, _v in pairs),
+            "url_length": len(self.path), "status": None, "kind": kind, "app": None,
             "tenant": None,
             "body_keys": [], "body": None, "response_code": None, "request_id": request_id, "fault": None,
         }
@@ -415,6 +421,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._discovery(core, kind, path, dict(pairs))
         if kind == "api":
             return self._api(core, path, pairs, body, request_id, entry)
+        if kind == "download":
+            entry["authorization"] = bool(self.headers.get("Authorization"))
+            if self.command != "GET":
+                return api.error_reply(405, "UnsupportedHttpVerb", "Use GET.", request_id)
+            return api.download_package(core, self.headers, dict(pairs))
         return api.error_reply(404, "NotFound", f"No route for {self.command} {path}", request_id)
 
     def _token(self, core, path, body, entry):

@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """An in-memory stand-in for DefenderClient with the machines and machine actions endpoints.
 
-Filters are evaluated with the emulator's OData parser (tests/emulator/emulator_odata.py); POSTs to
-isolate/unisolate are answered by ``on_post`` (default: a new Pending action), cancels by ``on_cancel`` (default: a
-non-final action becomes Cancelled, a final one is refused with 400).
+Filters are evaluated with the emulator's OData parser (tests/emulator/emulator_odata.py); POSTs to the action
+endpoints (isolate, unisolate, runAntiVirusScan, ...) are answered by ``on_post`` (default: a new Pending action),
+cancels by ``on_cancel`` (default: a non-final action becomes Cancelled, a final one is refused with 400),
+``getPackageUri`` by ``on_package_uri`` (default: 404 until the action succeeded, then a quoted HTTPS link).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ needs_parser = pytest.mark.skipif(parse_filter is None, reason="tests/emulator n
 
 CONNECTION = {"access_token": "aaa.bbb.ccc", "api_url": "https://api.example.test"}
 _counter = itertools.count(1)
+VERBS = {"isolate": "Isolate", "unisolate": "Unisolate", "runantivirusscan": "RunAntiVirusScan",
+         "restrictcodeexecution": "RestrictCodeExecution", "unrestrictcodeexecution": "UnrestrictCodeExecution",
+         "collectinvestigationpackage": "CollectInvestigationPackage", "offboard": "Offboard",
+         "stopandquarantinefile": "StopAndQuarantineFile"}
+PACKAGE_URL = "https://download.example.test/safedownload/WDATP_Investigation_Package.zip?token=SIGNED-SECRET"
 
 
 def mid(i):
@@ -72,6 +78,7 @@ class FakeMachines:
         self.on_post = None       # callable(fake, machine_id, kind, body) -> action dict, or raise
         self.on_get_action = None  # callable(fake, action) -> action (e.g. advance its status)
         self.on_cancel = None     # callable(fake, action_id, body) -> action dict to answer, None for default, or raise
+        self.on_package_uri = None  # callable(fake, action) -> answer dict, or raise
         self.request_count = 0
 
     # --- helpers for tests --------------------------------------------------------------------------------
@@ -81,7 +88,9 @@ class FakeMachines:
     def new_action(self, machine_id, kind, body, status="Pending"):
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         a = action(machine_id, kind, status, created=now, requestorComment=body.get("Comment"),
-                   scope=body.get("IsolationType"))
+                   scope=body.get("IsolationType") or body.get("ScanType"))
+        if body.get("Sha1"):
+            a["relatedFileInfo"] = {"fileIdentifier": body["Sha1"], "fileIdentifierType": "Sha1"}
         self.actions.append(a)
         return copy.deepcopy(a)
 
@@ -104,6 +113,15 @@ class FakeMachines:
             items = self._filter(self.machines, params, None)
         elif path == "/api/machineactions":
             items = self._filter(self.actions, params, None)
+        elif path.startswith("/api/machineactions/") and path.endswith("/getPackageUri"):
+            aid = unquote(path.split("/")[3])
+            for a in self.actions:
+                if a["id"] == aid:
+                    if self.on_package_uri:
+                        return self.on_package_uri(self, a)
+                    if a["status"] == "Succeeded" and a["type"] == "CollectInvestigationPackage":
+                        return {"value": '"%s"' % PACKAGE_URL}
+            raise DefenderError("not found", status=404, code="NotFound", method="GET", path=path)
         elif path.startswith("/api/machineactions/"):
             aid = unquote(path.rsplit("/", 1)[1])
             for a in self.actions:
@@ -160,9 +178,9 @@ class FakeMachines:
         c = re.match(r"^/api/machineactions/([^/]+)/cancel$", path)
         if c:
             return self.cancel(unquote(c.group(1)), body)
-        m = re.match(r"^/api/machines/([0-9a-f]{40})/(isolate|unisolate)$", path)
-        assert m, path
-        kind = "Isolate" if m.group(2) == "isolate" else "Unisolate"
+        m = re.match(r"^/api/machines/([0-9a-f]{40})/([A-Za-z]+)$", path)
+        assert m and m.group(2).lower() in VERBS, path
+        kind = VERBS[m.group(2).lower()]
         if self.on_post:
             return self.on_post(self, m.group(1), kind, body)
         with self.lock:
