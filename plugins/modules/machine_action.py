@@ -8,8 +8,8 @@ DOCUMENTATION = r"""
 module: machine_action
 short_description: Run a response action on machines (antivirus scan, investigation package, quarantine, offboard)
 description:
-  - Runs one response action on one machine or many, with the safety of M(defender.endpoint.machine_isolation):
-    V(av_scan) (C(POST /api/machines/{id}/runAntiVirusScan)), V(collect_investigation_package)
+  - Runs one response action on one machine or many, with the safety of M(defender.endpoint.machine_isolation),
+    namely V(av_scan) (C(POST /api/machines/{id}/runAntiVirusScan)), V(collect_investigation_package)
     (C(collectInvestigationPackage), optionally downloading the package into O(dest)), V(stop_and_quarantine_file)
     (C(StopAndQuarantineFile)) and V(offboard) (C(offboard)).
   - Each machine's history of that action is read first. The action is not sent again while the same action is
