@@ -318,9 +318,9 @@ class Session:
     def get(self, url, stream=False, timeout=None, headers=None):
         self.gets.append((url, dict(headers or {})))
         answer = self.answers.pop(0) if self.answers else Response(200, PACKAGE)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+        if isinstance(answer, Response):
+            return answer
+        raise answer
 
 
 def collect(fake, tmp_path, session, refs=None, check_mode=False, **over):
