@@ -52,6 +52,9 @@ APP_SPECS = [
     ("cert_encrypted", "0a1b2c3d-0005-4000-8000-00000000f015", FULL_ROLES, "cert_encrypted", (0,)),
     ("federated", "0a1b2c3d-0006-4000-8000-00000000f016", FULL_ROLES, "federated", (0,)),
     ("partner", "0a1b2c3d-0007-4000-8000-00000000f017", FULL_ROLES, "secret", (0, 1)),
+    # isolates and updates alerts, but cannot write machine information (tags)
+    ("no_machine_write", "0a1b2c3d-0008-4000-8000-00000000f018",
+     ["Alert.ReadWrite.All", "Machine.Read.All", "Machine.Isolate"], "secret", (0,)),
 ]
 # Tenant C knows the partner app (it is multi-tenant) but nobody consented there.
 PARTNER_KNOWN_TENANTS = (0, 1, 2)
