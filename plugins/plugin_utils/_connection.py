@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
@@ -19,9 +21,14 @@ def plugin_settings(plugin):
     options = {}
     for name in CONNECTION_ARGUMENT_SPEC:
         try:
-            options[name] = plugin.get_option(name)
+            value, origin = plugin.get_option_and_origin(name)
         except KeyError:
-            options[name] = None
+            value, origin = None, None
+        # An environment variable set to "" means unset, as for the modules. AWX injects every variable of a
+        # credential type, empty when its input is; Ansible would turn an empty path into the current directory.
+        if isinstance(origin, str) and origin.startswith("env:") and not os.environ.get(origin[4:].strip()):
+            value = None
+        options[name] = value
     try:
         return Settings(options)
     except DefenderError as exc:

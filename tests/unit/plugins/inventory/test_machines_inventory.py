@@ -242,3 +242,12 @@ def test_snake_case_names():
     assert snake("id") == "id"
     assert snake("osBuild") == "os_build"
     assert snake("rbacGroupID") == "rbac_group_id"
+
+
+def test_empty_environment_variables_count_as_unset(run, monkeypatch):
+    # AWX injects every variable of a credential type, empty when its input is empty; Ansible would make an empty
+    # path the current directory, which then looks like a second credential.
+    for name in ("AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+                 "AZURE_FEDERATED_TOKEN_FILE", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "DEFENDER_CA_PATH"):
+        monkeypatch.setenv(name, "")
+    assert set(run({}, [machine(1)]).hosts) == {"host-001.contoso.com"}
