@@ -397,5 +397,5 @@ def test_filter_chunks_with_extra_clause_and_quotes_counted_encoded():
 
 
 def test_filter_chunks_custom_builder():
-    got = list(odata.filter_chunks(None, ["A", "B"], build=lambda part: "|".join(part)))
+    got = list(odata.filter_chunks(None, ["A", "B"], build="|".join))
     assert got == [(["A", "B"], "A|B")]
