@@ -520,22 +520,7 @@ class Engine:
 
     def execute(self, refs, max_parallel=8):
         """Resolve, read history, act in parallel, follow. Returns the list of results, in the order given."""
-        resolutions = M.resolve(self.client, refs)
-        results, seen = [], {}
-        for ref in refs:
-            r = resolutions[ref]
-            res = new_result(ref, r.machine)
-            if r.error is not None:
-                res.update(failed=True, msg="%s; nothing was sent for it" % r.error.message)
-                if r.error.candidates:
-                    res["candidates"] = r.error.candidates
-            elif r.machine.get("id") in seen:
-                continue  # the same machine, named twice
-            else:
-                seen[r.machine["id"]] = res
-                if r.note:
-                    res["msg"] = r.note
-            results.append(res)
+        results, seen, _machines = M.start_results(self.client, refs, new_result)
         ids = list(seen)
         history = self.history(ids) if ids else {}
         note = {i: seen[i]["msg"] for i in ids}

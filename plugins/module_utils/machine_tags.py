@@ -97,25 +97,12 @@ class TagWork:
         self.calls = 0
 
     def execute(self, refs):
-        resolutions = M.resolve(self.client, refs)
-        results, by_id = [], {}
-        for ref in refs:
-            r = resolutions[ref]
-            res = new_result(ref, r.machine)
-            if r.error is not None:
-                res.update(failed=True, msg="%s; nothing was sent for it" % r.error.message)
-                if r.error.candidates:
-                    res["candidates"] = r.error.candidates
-            elif r.machine["id"] in by_id:
-                continue  # the same machine, named twice
-            else:
-                by_id[r.machine["id"]] = res
-                res["msg"] = r.note or ""
-                before = list(r.machine.get("machineTags") or [])
-                after, added, removed = wanted_tags(before, self.tags, self.state)
-                res.update(previous_tags=before, tags=after, added=added, removed=removed, changed=bool(added or removed))
-                self.current[r.machine["id"]] = before
-            results.append(res)
+        results, by_id, machines = M.start_results(self.client, refs, new_result)
+        for i, res in by_id.items():
+            before = list(machines[i].get("machineTags") or [])
+            after, added, removed = wanted_tags(before, self.tags, self.state)
+            res.update(previous_tags=before, tags=after, added=added, removed=removed, changed=bool(added or removed))
+            self.current[i] = before
         if not self.check_mode:
             self.send(by_id)
             self.settle(by_id)

@@ -407,6 +407,34 @@ def resolve(client, refs):
     return out
 
 
+def start_results(client, refs, new_result):
+    """Resolve ``refs`` (see :func:`resolve`) and start one result per machine, in the order given.
+
+    Returns ``(results, by_id, machines)``: ``new_result(ref, machine)`` for each reference; a reference that did
+    not resolve gets a failed result ("nothing was sent for it", with the candidate ids of an ambiguous name); a
+    machine named twice (by name and by id) is kept once; the note on how a name was resolved becomes ``msg``.
+    ``by_id`` maps each resolved machine id to its result, ``machines`` to the machine as read.
+    """
+    resolutions = resolve(client, refs)
+    results, by_id, machines = [], {}, {}
+    for ref in refs:
+        r = resolutions[ref]
+        res = new_result(ref, r.machine)
+        if r.error is not None:
+            res.update(failed=True, msg="%s; nothing was sent for it" % r.error.message)
+            if r.error.candidates:
+                res["candidates"] = r.error.candidates
+        elif r.machine.get("id") in by_id:
+            continue  # the same machine, named twice
+        else:
+            by_id[r.machine["id"]] = res
+            machines[r.machine["id"]] = r.machine
+            if r.note:
+                res["msg"] = r.note
+        results.append(res)
+    return results, by_id, machines
+
+
 def action_history(client, machine_ids, types=ISOLATION_ACTIONS):
     """``{machine id: [actions of these types]}`` for every id (batched, paged, unsorted)."""
     out = {i: [] for i in machine_ids}

@@ -157,7 +157,7 @@ msg:
   description: A summary; on failure, the machines that failed and why.
   returned: always
   type: str
-  sample: "2 machines: 1 changed, 1 unchanged (1 tag call)"
+  sample: "2 machines: 1 changed, 1 unchanged"
 diff:
   description: The tags of each machine (by id) before and after, in diff mode.
   returned: when diff mode is on
@@ -170,6 +170,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import machines 
 from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import finish
 
 
 def check_params(p):
@@ -189,21 +190,12 @@ def run(m):
     p = m.params
     refs, tags = check_params(p)
     client = m.client(rate_budget=RateBudget(p["requests_per_minute"]))
-    work = T.TagWork(client, tags, p["state"], m.check_mode)
-    results = work.execute(refs)
-    out = dict(changed=any(r["changed"] for r in results), results=results)
+    results = T.TagWork(client, tags, p["state"], m.check_mode).execute(refs)
+    out = dict(results=results)
     if m.module._diff:
         out["diff"] = {"before": dict((r["machine_id"], r["previous_tags"]) for r in results if r["machine_id"]),
                        "after": dict((r["machine_id"], r["tags"]) for r in results if r["machine_id"])}
-    failed = [r for r in results if r["failed"]]
-    if failed:
-        names = "; ".join("%s: %s" % (r["computer_dns_name"] or r["machine"], r["msg"]) for r in failed[:20])
-        more = " (and %d more)" % (len(failed) - 20) if len(failed) > 20 else ""
-        m.fail("%d of %d machines failed: %s%s" % (len(failed), len(results), names, more), **out)
-    n = sum(1 for r in results if r["changed"])
-    out["msg"] = "%d machine%s: %d changed, %d unchanged (%d tag call%s)" % (
-        len(results), "" if len(results) == 1 else "s", n, len(results) - n, work.calls, "" if work.calls == 1 else "s")
-    m.exit(**out)
+    finish(m, results, out)
 
 
 def main():

@@ -451,3 +451,14 @@ def test_long_names_stay_under_the_url_budget():
     assert all(res[n].ok for n in names)
     flts = [c[2]["$filter"] for c in fake.calls]
     assert len(flts) > 1 and all(odata.encoded_length(f) <= odata.MAX_FILTER_CHARS for f in flts)
+
+
+@needs_parser
+def test_start_results_in_order_once_per_machine_with_failures():
+    fake = FakeMachines([machine(1, "web"), machine(2, "amb"), machine(3, "amb")])
+    results, by_id, machines = M.start_results(fake, ["web", "nope", mid(1), "amb"], lambda ref, m: {
+        "machine": ref, "machine_id": m.get("id") if m else None, "failed": False, "msg": ""})
+    assert [r["machine"] for r in results] == ["web", "nope", "amb"]  # mid(1) is "web" again
+    assert list(by_id) == [mid(1)] and machines[mid(1)]["computerDnsName"] == "web"
+    assert results[1]["failed"] and "nothing was sent" in results[1]["msg"]
+    assert results[2]["failed"] and sorted(results[2]["candidates"]) == [mid(2), mid(3)]

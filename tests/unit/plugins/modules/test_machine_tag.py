@@ -118,7 +118,9 @@ def test_a_tag_needed_on_one_machine_only_goes_per_machine():
 
 def test_1200_machines_in_chunks_of_500_and_reads_in_pages():
     fake = FakeTags([machine(i) for i in range(1200)])
-    results = run(fake, [mid(i) for i in range(1200)], ["INC-9"])
+    work = T.TagWork(fake, ["INC-9"], "present", False)
+    results = work.execute([mid(i) for i in range(1200)])
+    assert work.calls == 3
     bulk = fake.tag_posts()
     assert [len(c[2]["MachineIds"]) for c in bulk] == [500, 500, 200]
     reads = [c for c in fake.calls if c[0] == "GET"]
@@ -226,7 +228,7 @@ def test_run_module_with_diff_and_rerun(monkeypatch):
     fake = FakeTags([machine(1, "web", machineTags=["a"])])
     install(monkeypatch, fake)
     result, failed = run_module(mod.main, dict(CONNECTION, machine="web", tags=["b"], _ansible_diff=True), monkeypatch)
-    assert not failed and result["changed"] and "1 tag call" in result["msg"]
+    assert not failed and result["changed"] and result["msg"] == "1 machine: 1 changed, 0 unchanged"
     assert result["diff"] == {"before": {mid(1): ["a"]}, "after": {mid(1): ["a", "b"]}}
     result, failed = run_module(mod.main, dict(CONNECTION, machine="web", tags=["b"]), monkeypatch)
     assert not failed and not result["changed"] and len(fake.tag_posts()) == 1
