@@ -42,6 +42,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
 )
 from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget, build_session, segment
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import parse_time
 
 MAX_PARALLEL = 64
@@ -524,11 +525,18 @@ class Engine:
         ids = list(seen)
         history = self.history(ids) if ids else {}
         note = {i: seen[i]["msg"] for i in ids}
+        handled = []
 
         def one(mid):
             out = self.handle(seen[mid], history.get(mid, []))
             if note[mid]:
                 out["msg"] = "%s; %s" % (note[mid], out["msg"])
+            with self.lock:
+                handled.append(out)
+                sent = sum(1 for r in handled if r["changed"])
+                progress.report("%s of %s handled, %d %s %s" % (
+                    len(handled), progress.plural(len(ids), "machine"), sent,
+                    "would get" if self.check_mode else "got", self.kind), done=len(handled), total=len(ids))
             return out
 
         if len(ids) <= 1 or max_parallel <= 1:
@@ -823,6 +831,8 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
     """After the collections succeeded: each machine's package into ``dest`` (named after the machine and the
     action, so a package already there is not downloaded again). Fills ``package_path``, ``package_sha256`` and
     ``package_size``; a failed download fails that machine and keeps its ``changed``."""
+    todo = sum(1 for r in results if not r["failed"] and (r.get("action") or {}).get("status") == "Succeeded")
+    done = 0
     for r in results:
         action = r.get("action")
         if r["failed"] or not r["machine_id"]:
@@ -839,7 +849,12 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
             else:
                 if not os.path.isdir(dest):
                     os.makedirs(dest, mode=0o700)
+                # The links are paced at 2 a minute: a fleet's downloads take a while.
+                progress.report("downloading package %d of %d (%s)" % (done + 1, todo, r["computer_dns_name"]
+                                                                       or r["machine_id"]),
+                                done=done, total=todo, force=True)
                 digest, size = downloader.download(action["id"], path, timeout, sleep)
+                done += 1
                 r["changed"] = True
                 r["msg"] += "; package downloaded (%d bytes)" % size
         except (DefenderError, OSError) as exc:

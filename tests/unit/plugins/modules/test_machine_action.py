@@ -443,3 +443,16 @@ def test_failed_collection_downloads_nothing(tmp_path):
     results = run(fake, [mid(1)], action="collect_investigation_package", dest=dest)
     A.collect_packages(results, dest, A.PackageDownloader(fake, session=session), False, 60, 5)
     assert results[0]["failed"] and not session.gets and "package_path" not in results[0]
+
+
+def test_progress_counts_machines_and_names_no_link(monkeypatch, tmp_path):
+    from ansible_collections.defender.endpoint.plugins.module_utils import progress
+
+    record = tmp_path / "progress.json"
+    monkeypatch.setattr(progress, "_REPORTER", progress.Progress(path=str(record), min_interval=0))
+    fake = FakeMachines([machine(1), machine(2), machine(3)])
+    run(fake, [mid(1), mid(2), mid(3)])
+    assert json.loads(record.read_text())["message"] == "3 of 3 machines handled, 3 got RunAntiVirusScan"
+    collect(FakeMachines([machine(1, "web")]), tmp_path, Session())
+    last = json.loads(record.read_text())
+    assert last["message"] == "downloading package 1 of 1 (web)" and "token" not in record.read_text()
