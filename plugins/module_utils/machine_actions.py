@@ -657,13 +657,15 @@ def check_one_shot_params(p, now=None):
     if p.get("dest") is not None:
         if action != "collect_investigation_package":
             raise DefenderConfigError("dest is only used with action=collect_investigation_package")
-        dest = p["dest"]
+        dest = os.path.abspath(p["dest"])
         if os.path.exists(dest) and not os.path.isdir(dest):
             raise DefenderConfigError("dest %s exists and is not a directory" % dest)
-        parent = dest if os.path.isdir(dest) else os.path.dirname(os.path.abspath(dest))
+        # Missing folders are created (0700) once a package is there to write: the nearest existing one must allow it.
+        parent = dest
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
         if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-            raise DefenderConfigError("dest %s cannot be written (its parent directory must exist and be writable)"
-                                      % dest)
+            raise DefenderConfigError("dest %s cannot be written (%s is not a writable directory)" % (dest, parent))
     if action == "offboard" and p.get("confirm_offboard") is not True:
         raise DefenderConfigError("offboard disconnects the machines from Defender for Endpoint and cannot be undone "
                                   "from the API; set confirm_offboard: true to offboard")
@@ -848,7 +850,7 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
                 r["msg"] += "; package already downloaded"
             else:
                 if not os.path.isdir(dest):
-                    os.makedirs(dest, mode=0o700)
+                    os.makedirs(dest, mode=0o700, exist_ok=True)
                 # The links are paced at 2 a minute: a fleet's downloads take a while.
                 progress.report("downloading package %d of %d (%s)" % (done + 1, todo, r["computer_dns_name"]
                                                                        or r["machine_id"]),

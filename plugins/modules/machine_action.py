@@ -61,8 +61,9 @@ options:
     type: str
   dest:
     description:
-      - With O(action=collect_investigation_package), a directory (created with mode 0700 when missing; its parent
-        must exist) to download each machine's package into once its collection succeeded. Implies O(wait).
+      - With O(action=collect_investigation_package), a directory (created with its missing parents, mode 0700,
+        when a package is downloaded) to download each machine's package into once its collection succeeded.
+        Implies O(wait).
       - Each package is written as C(<computer name>_<action id>.zip) with mode 0600, through a temporary file
         renamed into place, so a partial download never leaves a file behind. A package already there is not
         downloaded again. RV(results[].package_path), RV(results[].package_sha256) and

@@ -270,7 +270,7 @@ MODULES = {
         ("sha1-newline", dict(action="stop_and_quarantine_file", sha1="a" * 39 + "\n"), ("sha1",)),
         ("sha1-oversized", dict(action="stop_and_quarantine_file", sha1=HUGE), ("sha1",)),
         ("dest-with-scan", dict(dest="{tmp}"), ("dest",)),
-        ("dest-missing-parent", dict(action="collect_investigation_package", dest="{missing}/a/b"), ("dest",)),
+        ("dest-under-a-file", dict(action="collect_investigation_package", dest="{tmp}/cert.pem/a"), ("dest",)),
         ("skip-garbage", dict(skip_if_done_within="a while"), ("skip_if_done_within",)),
         ("skip-overflow", dict(skip_if_done_within="999999999999d"), ("skip_if_done_within",)),
         ("empty-comment", dict(comment=""), ("comment",)),

@@ -267,7 +267,7 @@ def test_module_bulk_failure_fails_at_the_end(monkeypatch):
     (dict(action="av_scan", sha1=SHA1), "sha1 is only used"),
     (dict(action="offboard", confirm_offboard=True, scan_type="full"), "scan_type is only used"),
     (dict(action="av_scan", dest="/tmp"), "dest is only used"),
-    (dict(action="collect_investigation_package", dest="/nonexistent/a/b"), "cannot be written"),
+    (dict(action="collect_investigation_package", dest="/dev/null/a/b"), "cannot be written"),
     (dict(action="av_scan", skip_if_done_within="yesterday"), "skip_if_done_within"),
     (dict(action="scan"), "action"),
     (dict(action="av_scan", comment=" "), "comment must not be empty"),
