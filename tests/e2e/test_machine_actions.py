@@ -226,3 +226,20 @@ def test_bulk_scan_of_120_machines_within_the_limits(emu, ansible):
     run = ansible.playbook(play(action_task(machines=ids, action="av_scan", skip_if_done_within="1h",
                                             requests_per_minute=6000)))
     assert not run.result("act")["changed"] and not posts(emu)
+
+
+def test_collect_evidence_playbook(emu, ansible, tmp_path):
+    a, b = plain_ids(emu, 2)
+    names = [emu.control.machine(i)["computerDnsName"] for i in (a, b)]
+    dest = tmp_path / "INC-1234"
+    extra = {"machines": ",".join(names), "dest": str(dest), "comment": "INC-1234 evidence"}
+    pb = [{"ansible.builtin.import_playbook": "defender.endpoint.collect_evidence"}]
+    run = ansible.playbook(pb, extra_vars=dict(extra, wait_timeout=120))
+    assert run.rc == 0, run.explain()
+    files = sorted(os.listdir(dest))
+    assert len(files) == 2 and all(f.startswith(tuple(names)) and f.endswith(".zip") for f in files)
+    assert all(stat.S_IMODE(os.stat(dest / f).st_mode) == 0o600 for f in files)
+    assert sorted(p["body"]["Comment"] for p in posts(emu)) == ["INC-1234 evidence"] * 2
+    emu.control.clear_requests()
+    run = ansible.playbook(pb, extra_vars=extra)
+    assert run.rc == 0 and run.changed == 0 and not posts(emu) and sorted(os.listdir(dest)) == files
