@@ -402,3 +402,18 @@ def playbook_dir(tmp_path):
 def pytest_report_header(config):  # pylint: disable=unused-argument
     return "defender.endpoint e2e: repo %s, python %s, DEFENDER_EMULATOR_SETTINGS=%s" % (
         REPO, sys.executable, os.environ.get("DEFENDER_EMULATOR_SETTINGS", "<start per session>"))
+
+
+def fleet_tool(name):
+    """The path of ansible-rulebook / ansible-builder / ansible-runner / ansible-galaxy next to this interpreter.
+
+    scripts/test installs them in the newest toolchain only and sets DEFENDER_E2E_FLEET_TOOLS=required there, so a
+    missing tool fails the test; elsewhere (the oldest toolchain with E2E_ALL, a bare venv) the test is skipped."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(path):
+        return path
+    message = "%s is not installed next to %s (tests/requirements-lint.txt)" % (name, sys.executable)
+    if os.environ.get("DEFENDER_E2E_FLEET_TOOLS") == "required":
+        pytest.fail(message)
+    pytest.skip(message)
+    return None

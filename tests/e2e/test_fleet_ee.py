@@ -17,17 +17,9 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, fleet_tool as tool
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+")
-
-
-def tool(name):
-    path = os.path.join(os.path.dirname(sys.executable), name)
-    if not os.path.exists(path):
-        pytest.fail("%s is not installed in this venv (tests/requirements-lint.txt; scripts/test installs it in the "
-                    "newest toolchain)" % name)
-    return path
 
 
 def run(cmd, **kw):
@@ -99,6 +91,7 @@ PLAYBOOK = """
 
 
 def test_playbook_under_ansible_runner_leaves_no_secret(emulator, collection_path, tmp_path):
+    tool("ansible-runner")
     import ansible_runner  # pylint: disable=import-outside-toplevel
 
     emulator.reset()

@@ -27,18 +27,13 @@ import time
 import pytest
 import yaml
 
+from conftest import fleet_tool
+
 STARTUP = 90  # seconds: the JVM and Drools start slowly on a busy 2-core machine
 
 
 def rulebook_binary():
-    path = os.path.join(os.path.dirname(sys.executable), "ansible-rulebook")
-    if os.path.exists(path):
-        return path
-    found = shutil.which("ansible-rulebook")
-    if not found:
-        pytest.fail("ansible-rulebook is not installed in this venv (tests/requirements-lint.txt; scripts/test "
-                    "installs it in the newest toolchain)")
-    return found
+    return fleet_tool("ansible-rulebook")
 
 
 def java_home():

@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import yaml
+
+from conftest import REPO
 
 
 def inventory(ansible, config, *args, name="fleet.defender_machines.yml", env=None):
@@ -110,3 +113,18 @@ def test_playbook_over_the_inventory_and_no_secret_in_output(emulator, ansible):
     assert seen and seen <= high
     secret = emulator.settings["client_secret"]
     assert secret not in run.stdout and secret not in run.stderr
+
+
+def test_inventory_benchmark_tiny_run(tmp_path):
+    """Keeps benchmarks/inventory.py working (figures are not asserted: docs/awx.md has the full-size ones)."""
+    out = tmp_path / "inventory.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "inventory.py"), "--machines", "200",
+                           "--repeats", "1", "--json", str(out)], capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["machines"] >= 200
+    for name in ("inventory", "plain"):
+        assert doc["runs"][name][0]["items"] == doc["machines"]
+    assert doc["inventory"]["wall"] > 0 and doc["plain_requests_loop"]["rss_mib"] > 0
+    assert (tmp_path / "inventory.md").is_file()
