@@ -41,6 +41,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderOutcomeUnknownError,
 )
 from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget, build_session, segment
+from ansible_collections.defender.endpoint.plugins.module_utils.export import file_digest
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import parse_time
@@ -730,15 +731,6 @@ def package_name(result):
     return "%s_%s.zip" % (name or result["machine_id"], result["action"]["id"])
 
 
-def file_digest(path):
-    h, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
-
-
 class PackageDownloader:
     """Gets a package's signed link (GET getPackageUri, paced at 2 a minute) and downloads it over HTTPS with
     the collection's TLS settings, streamed into a 0600 temporary file renamed into place.
@@ -846,7 +838,7 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
         path = os.path.join(dest, package_name(r))
         try:
             if os.path.exists(path):
-                digest, size = file_digest(path)
+                digest, size = file_digest(path), os.path.getsize(path)
                 r["msg"] += "; package already downloaded"
             else:
                 if not os.path.isdir(dest):
