@@ -98,6 +98,13 @@ class Rulebook:
         return self.proc.returncode
 
 
+@pytest.fixture(autouse=True)
+def clean_emulator(emulator):
+    """Faults, token expiry and hand-made alerts end with the test, passed or not."""
+    yield
+    emulator.reset()
+
+
 def events(text):
     return re.findall(r"^EVENT (\S+) (created|updated) (\S+)$", text, re.M)
 
