@@ -89,6 +89,21 @@ def check_common_params(p):
     return refs, single
 
 
+def action_argument_spec(**options):
+    """The argument spec of an action module: the shared options (documented by the doc fragment
+    ``defender.endpoint.machine_actions``) and the module's own ``options``."""
+    spec = dict(
+        machine=dict(type="str"),
+        machines=dict(type="list", elements="str"),
+        comment=dict(type="str", required=True),
+        wait_sleep=dict(type="int", default=5),
+        max_parallel=dict(type="int", default=8),
+        requests_per_minute=dict(type="int", default=100),
+    )
+    spec.update(options)
+    return spec
+
+
 # --- what differs between actions ---------------------------------------------------------------------------
 
 class ToggleSpec:

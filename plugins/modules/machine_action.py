@@ -24,18 +24,6 @@ version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
 options:
-  machine:
-    description:
-      - One machine, by machine id (40 hexadecimal characters) or computer name (matched exactly, without
-        regard to case, against C(computerDnsName)).
-      - Exactly one of O(machine) and O(machines) is required.
-    type: str
-  machines:
-    description:
-      - Several machines, each a machine id or a computer name as in O(machine).
-      - A machine listed twice (also once by name and once by id) is handled once.
-    type: list
-    elements: str
   action:
     description:
       - V(av_scan) runs a Microsoft Defender Antivirus scan (O(scan_type)).
@@ -84,11 +72,6 @@ options:
         V(30m) or V(7d) (or after this ISO 8601 time). That action is reported with C(changed=false).
       - Without it, only a C(Pending) or C(InProgress) action stops a new one.
     type: str
-  comment:
-    description:
-      - The comment recorded with the action (C(Comment)); required by the API.
-    type: str
-    required: true
   wait:
     description:
       - Wait until each action reaches a final status (C(Succeeded), C(Failed), C(TimeOut), C(Cancelled)). An action
@@ -104,16 +87,6 @@ options:
       - How many seconds to wait for actions to reach a final status. A collection usually takes minutes.
     type: int
     default: 600
-  wait_sleep:
-    description:
-      - Seconds between two polls of the actions.
-    type: int
-    default: 5
-  max_parallel:
-    description:
-      - How many machines are handled at the same time.
-    type: int
-    default: 8
   requests_per_minute:
     description:
       - Client-side budget of API requests per minute for this task, shared by all parallel workers.
@@ -142,6 +115,7 @@ notes:
     one download per package."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_actions
   - defender.endpoint.attributes.action
 """
 
@@ -263,6 +237,13 @@ msg:
   returned: always
   type: str
   sample: "2 machines: 1 changed, 1 unchanged"
+diff:
+  description:
+    - In diff mode, the action's state on each machine (by id) before and after the task, V(none) (no such action
+      running, nor succeeded within O(skip_if_done_within)), V(pending) (running) or V(succeeded).
+  returned: when diff mode is on
+  type: dict
+  sample: {before: {"1e5b...": none}, after: {"1e5b...": pending}}
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
@@ -282,8 +263,9 @@ def run(m):
         s = m.settings
         downloader = A.PackageDownloader(client, s.validate_certs, s.ca_path, s.timeout)
         A.collect_packages(results, dest, downloader, m.check_mode, p["wait_timeout"], p["wait_sleep"])
+    out = dict(diff=A.state_diff(results)) if m.module._diff else {}
     results = [A.one_shot_result(r) for r in results]
-    out = dict(results=results)
+    out["results"] = results
     if single:
         out.update(action_id=results[0]["action_id"], status=results[0]["status"])
     A.finish(m, results, out)
@@ -291,9 +273,7 @@ def run(m):
 
 def main():
     m = DefenderModule(
-        argument_spec=dict(
-            machine=dict(type="str"),
-            machines=dict(type="list", elements="str"),
+        argument_spec=A.action_argument_spec(
             action=dict(type="str", required=True,
                         choices=["av_scan", "collect_investigation_package", "stop_and_quarantine_file", "offboard"]),
             scan_type=dict(type="str", choices=["quick", "full"]),
@@ -301,12 +281,8 @@ def main():
             dest=dict(type="path"),
             confirm_offboard=dict(type="bool", default=False),
             skip_if_done_within=dict(type="str"),
-            comment=dict(type="str", required=True),
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=600),
-            wait_sleep=dict(type="int", default=5),
-            max_parallel=dict(type="int", default=8),
-            requests_per_minute=dict(type="int", default=100),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("machine", "machines")],

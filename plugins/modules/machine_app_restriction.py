@@ -23,29 +23,12 @@ version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
 options:
-  machine:
-    description:
-      - One machine, by machine id (40 hexadecimal characters) or computer name (matched exactly, without
-        regard to case, against C(computerDnsName)).
-      - Exactly one of O(machine) and O(machines) is required.
-    type: str
-  machines:
-    description:
-      - Several machines, each a machine id or a computer name as in O(machine).
-      - A machine listed twice (also once by name and once by id) is handled once.
-    type: list
-    elements: str
   state:
     description:
       - V(restricted) restricts app execution, V(unrestricted) lifts the restriction.
     type: str
     choices: [restricted, unrestricted]
     default: restricted
-  comment:
-    description:
-      - The comment recorded with the action (C(Comment)); required by the API.
-    type: str
-    required: true
   wait:
     description:
       - Wait until each action reaches a final status (C(Succeeded), C(Failed), C(TimeOut), C(Cancelled)).
@@ -62,11 +45,6 @@ options:
         without O(wait).
     type: int
     default: 300
-  wait_sleep:
-    description:
-      - Seconds between two polls of the actions.
-    type: int
-    default: 5
   cancel_pending:
     description:
       - When an action of the other kind is still C(Pending), cancel it with
@@ -79,17 +57,6 @@ options:
         final; nothing is sent.
       - The cancelled actions are reported in RV(results[].cancelled); a cancel counts as a change.
     type: bool
-  max_parallel:
-    description:
-      - How many machines are handled at the same time.
-    type: int
-    default: 8
-  requests_per_minute:
-    description:
-      - Client-side budget of API requests per minute for this task, shared by all parallel workers.
-      - The API allows 100 calls per minute (and 1500 per hour) per application and tenant.
-    type: int
-    default: 100
 notes:
   - "Permissions: the application needs C(Machine.Read.All) (or C(Machine.ReadWrite.All)) to read machines and
     actions, and C(Machine.RestrictExecution) to restrict, lift the restriction and cancel such an action."
@@ -109,6 +76,7 @@ notes:
     RV(results[].candidates)."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_actions
   - defender.endpoint.attributes.action
 """
 
@@ -263,17 +231,11 @@ def run(m):
 
 def main():
     m = DefenderModule(
-        argument_spec=dict(
-            machine=dict(type="str"),
-            machines=dict(type="list", elements="str"),
+        argument_spec=A.action_argument_spec(
             state=dict(type="str", choices=["restricted", "unrestricted"], default="restricted"),
-            comment=dict(type="str", required=True),
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=300),
-            wait_sleep=dict(type="int", default=5),
             cancel_pending=dict(type="bool"),
-            max_parallel=dict(type="int", default=8),
-            requests_per_minute=dict(type="int", default=100),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("machine", "machines")],

@@ -21,18 +21,6 @@ version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
 options:
-  machine:
-    description:
-      - One machine, by machine id (40 hexadecimal characters) or computer name (matched exactly, without
-        regard to case, against C(computerDnsName)).
-      - Exactly one of O(machine) and O(machines) is required.
-    type: str
-  machines:
-    description:
-      - Several machines, each a machine id or a computer name as in O(machine).
-      - A machine listed twice (also once by name and once by id) is handled once.
-    type: list
-    elements: str
   state:
     description:
       - V(isolated) isolates the machines, V(released) releases them from isolation.
@@ -49,11 +37,6 @@ options:
     type: str
     choices: [full, selective, unmanaged_device]
     default: full
-  comment:
-    description:
-      - The comment recorded with the action (C(Comment)); required by the API.
-    type: str
-    required: true
   wait:
     description:
       - Wait until each action reaches a final status (C(Succeeded), C(Failed), C(TimeOut), C(Cancelled)).
@@ -73,11 +56,6 @@ options:
         without O(wait).
     type: int
     default: 300
-  wait_sleep:
-    description:
-      - Seconds between two polls of the actions.
-    type: int
-    default: 5
   cancel_pending:
     description:
       - When an action of the other kind is still C(Pending) (for example releasing a machine whose isolation was
@@ -95,19 +73,6 @@ options:
         final; nothing is sent.
       - The cancelled actions are reported in RV(results[].cancelled); a cancel counts as a change.
     type: bool
-  max_parallel:
-    description:
-      - How many machines are handled at the same time.
-    type: int
-    default: 8
-  requests_per_minute:
-    description:
-      - Client-side budget of API requests per minute for this task, shared by all parallel workers.
-      - The API allows 100 calls per minute (and 1500 per hour) per application and tenant, so two tasks
-        running at once with the same app share that limit; a C(429) answer is retried after the
-        C(Retry-After) the API sends.
-    type: int
-    default: 100
 notes:
   - "Permissions: the application needs C(Machine.Read.All) (or C(Machine.ReadWrite.All)) to read machines and
     actions, and C(Machine.Isolate) to isolate and release. Cancelling a pending action (O(cancel_pending)) needs
@@ -148,6 +113,7 @@ notes:
     machine that needs it, and with O(wait) one poll per 20 actions per O(wait_sleep)."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_actions
   - defender.endpoint.attributes.action
 """
 
@@ -344,18 +310,12 @@ def run(m):
 
 def main():
     m = DefenderModule(
-        argument_spec=dict(
-            machine=dict(type="str"),
-            machines=dict(type="list", elements="str"),
+        argument_spec=A.action_argument_spec(
             state=dict(type="str", choices=["isolated", "released"], default="isolated"),
             isolation_type=dict(type="str", choices=["full", "selective", "unmanaged_device"], default="full"),
-            comment=dict(type="str", required=True),
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=300),
-            wait_sleep=dict(type="int", default=5),
             cancel_pending=dict(type="bool"),
-            max_parallel=dict(type="int", default=8),
-            requests_per_minute=dict(type="int", default=100),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("machine", "machines")],

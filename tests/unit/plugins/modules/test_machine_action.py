@@ -307,8 +307,13 @@ class Response:
             yield self.body[i:i + 7000]
 
 
+class Raise:
+    def __init__(self, error):
+        self.error = error
+
+
 class Session:
-    """Records downloads; ``answers`` is a list of Response objects or exceptions, used in turn."""
+    """Records downloads; ``answers`` is a list of Response or Raise objects, used in turn."""
 
     def __init__(self, answers=None):
         self.answers = list(answers or [])
@@ -318,9 +323,9 @@ class Session:
     def get(self, url, stream=False, timeout=None, headers=None):
         self.gets.append((url, dict(headers or {})))
         answer = self.answers.pop(0) if self.answers else Response(200, PACKAGE)
-        if isinstance(answer, Response):
-            return answer
-        raise answer
+        if isinstance(answer, Raise):
+            raise answer.error
+        return answer
 
 
 def collect(fake, tmp_path, session, refs=None, check_mode=False, **over):
@@ -415,7 +420,7 @@ def test_expired_link_gets_one_fresh_link(tmp_path):
 @pytest.mark.parametrize("answers, text", [
     ([Response(403), Response(403)], "answered HTTP 403"),
     ([Response(500)], "answered HTTP 500"),
-    ([ConnectionError("HTTPSConnectionPool(host='x', port=443): Max retries exceeded with url: " + PACKAGE_URL)],
+    ([Raise(ConnectionError("HTTPSConnectionPool(host='x', port=443): Max retries exceeded with url: " + PACKAGE_URL))],
      "failed (ConnectionError)"),
 ])
 def test_download_errors_never_show_the_link_and_leave_no_file(tmp_path, answers, text):
@@ -456,3 +461,13 @@ def test_progress_counts_machines_and_names_no_link(monkeypatch, tmp_path):
     collect(FakeMachines([machine(1, "web")]), tmp_path, Session())
     last = json.loads(record.read_text())
     assert last["message"] == "downloading package 1 of 1 (web)" and "token" not in record.read_text()
+
+
+def test_module_diff_and_check_mode(monkeypatch):
+    fake = FakeMachines([machine(1, "web"), machine(2)], [action(mid(2), "RunAntiVirusScan", "Pending", OLD,
+                                                                 scope="Quick")])
+    install(monkeypatch, fake)
+    result, failed = run_module(mod.main, dict(CONNECTION, machines=["web", mid(2)], action="av_scan", comment="x",
+                                               _ansible_diff=True, _ansible_check_mode=True), monkeypatch)
+    assert not failed and result["changed"] and not fake.posts()
+    assert result["diff"] == {"before": {mid(1): "none", mid(2): "pending"}, "after": {mid(1): "pending", mid(2): "pending"}}
