@@ -471,3 +471,24 @@ def test_module_diff_and_check_mode(monkeypatch):
                                                _ansible_diff=True, _ansible_check_mode=True), monkeypatch)
     assert not failed and result["changed"] and not fake.posts()
     assert result["diff"] == {"before": {mid(1): "none", mid(2): "pending"}, "after": {mid(1): "pending", mid(2): "pending"}}
+
+
+@pytest.mark.parametrize("over", [
+    dict(action="av_scan", scan_type="full"),
+    dict(action="collect_investigation_package"),
+    dict(action="stop_and_quarantine_file", sha1=SHA1),
+    dict(action="offboard", confirm_offboard=True),
+])
+def test_every_kind_reads_a_lost_response_back_and_check_mode_and_reruns_send_nothing(over):
+    fake = FakeMachines([machine(1), machine(2)])
+
+    def lost(f, machine_id, kind, body):
+        f.new_action(machine_id, kind, body)
+        raise DefenderOutcomeUnknownError("no response", method="POST")
+
+    fake.on_post = lost
+    assert all(r["changed"] for r in run(fake, [mid(1), mid(2)], check_mode=True, **over)) and not fake.posts()
+    results = run(fake, [mid(1), mid(2)], **over)
+    assert len(fake.posts()) == 2 and all(r["changed"] and "lost" in r["msg"] for r in results)
+    again = run(fake, [mid(1), mid(2)], **over)
+    assert len(fake.posts()) == 2 and not any(r["changed"] for r in again)
