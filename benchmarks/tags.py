@@ -171,8 +171,8 @@ def markdown(s):
              "|---|---|---|---|---|"]
     for label, key in rows:
         r = s["runs"][key]
-        lines.append("| %s | %d | %d | %.1f min | %.1f s |" % (label, r["requests"], r["writes"],
-                                                              r["minutes_at_limit"], r["wall"]))
+        values = (label, r["requests"], r["writes"], r["minutes_at_limit"], r["wall"])
+        lines.append("| %s | %d | %d | %.1f min | %.1f s |" % values)
     lines += ["", "The DIY loop sends %.0fx the requests (%.1fx the wall time here); %s; %s."
               % (s["ratio_requests"], s["ratio_wall"], s["date"], s["machine"])]
     return "\n".join(lines)

@@ -22,8 +22,8 @@ def test_tags_benchmark_small_run(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "tags.py"), "--machines", "60", "--json",
                            str(out)], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=900,
                           check=False)
-    assert proc.returncode == 0 and out.is_file(), "rc %d\n%s\n%s" % (proc.returncode, proc.stdout[-3000:],
-                                                                       proc.stderr[-5000:])
+    detail = "rc %d\n%s\n%s" % (proc.returncode, proc.stdout[-3000:], proc.stderr[-5000:])
+    assert proc.returncode == 0 and out.is_file(), detail
     doc = json.loads(out.read_text())
     runs = doc["runs"]
     reads = math.ceil(60 / 20)
