@@ -3,13 +3,10 @@
 """Benchmark helper (not part of the collection): time-scale the collection's client-side rate budget.
 
 benchmarks/run puts this directory on PYTHONPATH for the isolation scenario only, with BENCH_TIME_SCALE set to the
-emulator's time scale. The emulator's "minute" then lasts 60 * scale seconds, and so does the period of every
-RateBudget the module creates: same capacity (requests_per_minute), same algorithm, time compressed by the same
-factor on both sides. Nothing else in the module is touched.
-
-With BENCH_BUDGET=sliding (``benchmarks/run --budget-experiment sliding``), RateBudget.acquire is replaced by a
-sliding-window log, to measure what that change to the module would do; the default run measures the module as
-shipped.
+emulator's time scale. The emulator's "minute" then lasts 60 * scale seconds, and so does every window of every
+RateBudget the module creates (RateBudget.configure is wrapped): same capacities, same algorithm (pacing, learning
+periods), time compressed by the same factor on both sides. Retry-After comes from the emulator in real seconds
+already. Nothing else in the module is touched.
 """
 
 import os
@@ -23,40 +20,18 @@ def _patch(module):
     budget = getattr(module, "RateBudget", None)
     if budget is None or budget.__module__ != module.__name__ or getattr(budget, "_bench_scaled", False):
         return
-    original = budget.__init__
+    original = budget.configure
     scale = float(_SCALE)
 
-    def __init__(self, per_period, period=60.0, *args, **kwargs):
-        original(self, per_period, period * scale, *args, **kwargs)
+    def configure(self, limits):
+        original(self, tuple((n, float(s) * scale) for n, s in limits))
 
-    budget.__init__ = __init__
+    budget.configure = configure
     budget._bench_scaled = True
-    if os.environ.get("BENCH_BUDGET") == "sliding":
-        budget.acquire = _sliding_acquire
     log = os.environ.get("BENCH_TIME_SCALE_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write("RateBudget period scaled by %s in pid %d\n" % (scale, os.getpid()))
-
-
-def _sliding_acquire(self):
-    """EXPERIMENT (benchmarks/run --budget-experiment sliding), not the shipped algorithm: at most ``capacity``
-    requests in any trailing ``period``, the way the API counts, instead of a token bucket (which lets a full
-    bucket plus its refill through in the first period)."""
-    import collections
-    while True:
-        with self.lock:
-            sent = getattr(self, "_bench_sent", None)
-            if sent is None:
-                sent = self._bench_sent = collections.deque()
-            now = self.clock()
-            while sent and sent[0] <= now - self.period:
-                sent.popleft()
-            if len(sent) < self.capacity:
-                sent.append(now)
-                return
-            wait = sent[0] + self.period - now + 0.001
-        self.sleep(wait)
+            handle.write("RateBudget windows scaled by %s in pid %d\n" % (scale, os.getpid()))
 
 
 class _Finder:

@@ -112,6 +112,14 @@ options:
       - Defaults to V(true). Set V(false) to keep tokens in memory only.
       - If not set, the environment variable E(DEFENDER_TOKEN_CACHE) is used.
     type: bool
+  max_retry_wait:
+    description:
+      - The longest wait, in seconds, that a throttled request (HTTP 429) waits out before it is sent again, as the
+        API's C(Retry-After) asks. Every parallel worker of the task using the same application waits with it.
+      - When the API asks for a longer wait, the task fails and its message names the wait asked for.
+      - Defaults to V(300) (five minutes). V(0) fails at the first 429 that asks for any wait.
+      - If not set, the environment variable E(DEFENDER_MAX_RETRY_WAIT) is used.
+    type: int
 notes:
   - Proxies come from the standard E(HTTPS_PROXY) and E(NO_PROXY) environment variables and apply to sign-in too.
   - These tasks run where the task runs, normally the controller (C(localhost)); that Python needs
@@ -226,4 +234,11 @@ options:
     default: true
     env:
       - name: DEFENDER_TOKEN_CACHE
+  max_retry_wait:
+    description:
+      - The longest C(Retry-After) wait, in seconds, a throttled request (HTTP 429) waits out before it is sent again;
+        a longer one fails, naming the wait asked for. Defaults to V(300).
+    type: int
+    env:
+      - name: DEFENDER_MAX_RETRY_WAIT
 """

@@ -40,10 +40,15 @@ options:
     default: 8
   requests_per_minute:
     description:
-      - Client-side budget of API requests per minute for this task, shared by all parallel workers.
-      - The API allows 100 calls per minute (and 1500 per hour) per application and tenant, so two tasks
-        running at once with the same app share that limit; a C(429) answer is retried after the
-        C(Retry-After) the API sends.
+      - Client-side budget of API requests per minute, shared by all parallel workers (and by every client of the
+        task using the same application and API host); the hourly budget follows in proportion (1500 per hour for
+        100 per minute).
+      - The API allows 100 calls per minute (and 1500 per hour) per application and tenant. Requests are paced
+        evenly rather than sent in bursts; a C(429) answer pauses every worker until the C(Retry-After) the API
+        sends (at most O(max_retry_wait)) and slows the budget down, which then grows back slowly, so a stricter or
+        shared limit is met with few C(429) answers.
+      - When the machines need more requests than the hourly budget allows, the task warns before it starts, with
+        the time it will take.
     type: int
     default: 100
 """

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one HTTP client of the collection: session, retry policy, errors, paging.
 
-Retry policy (urllib3's ``Retry``, with one rule changed):
-- 429 is retried for every method after ``Retry-After``: a throttled request was not processed.
+Retry policy (urllib3's ``Retry``, with one rule changed, and the client's own handling of 429):
+- A 429 from the API pauses every worker sharing its :class:`RateBudget` until ``Retry-After`` (at most
+  ``max_retry_wait``), slows the budget down, and the request goes again whatever its method: it was not processed.
 - 5xx and read errors are retried with backoff for GET only.
 - Connection errors before anything was sent are retried for every method (urllib3 counts them apart).
 - A POST or PATCH whose response is lost raises :class:`DefenderOutcomeUnknownError`; it is never re-sent.
@@ -14,11 +15,13 @@ Retry policy (urllib3's ``Retry``, with one rule changed):
 from __future__ import annotations
 
 import collections
+import datetime
+import email.utils
 import json
 import ssl
 import threading
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ansible_collections.defender.endpoint.plugins.module_utils._version import COLLECTION_VERSION
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
@@ -40,22 +43,27 @@ except ImportError:
 
 USER_AGENT = "defender.endpoint/%s (Ansible collection)" % COLLECTION_VERSION
 IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS"))
-MAX_RETRY_AFTER = 120  # seconds; a longer Retry-After is capped so a task cannot hang for hours
+MAX_RETRY_AFTER = 120  # seconds; urllib3's cap for a 503's Retry-After (a 429's is the client's: max_retry_wait)
+MAX_RETRY_WAIT = 300  # default of the shared option max_retry_wait: the longest Retry-After a 429 is waited out
+THROTTLE_RETRIES = 10  # 429 answers to one request before it fails (the budget slows down meanwhile)
 
 
 class DefenderRetry(Retry):
-    """urllib3's Retry, except that a 429 is retried whatever the method."""
+    """urllib3's Retry, except that a 429 is retried whatever the method (for sign-in; the API's 429s are left to
+    :class:`DefenderClient`, which pauses every worker sharing the budget: ``retry_throttled`` False)."""
+
+    budget = None  # a RateBudget: retries spend it too, or they would overrun the limit they are waiting out
+    retry_throttled = True
 
     def is_retry(self, method, status_code, has_retry_after=False):
         if status_code == 429:
-            return True
+            return self.retry_throttled
         return super().is_retry(method, status_code, has_retry_after)
-
-    budget = None  # a RateBudget: retries spend it too, or they would overrun the limit they are waiting out
 
     def new(self, **kw):
         retry = super().new(**kw)
         retry.budget = self.budget
+        retry.retry_throttled = self.retry_throttled
         return retry
 
     def sleep(self, response=None):
@@ -66,6 +74,28 @@ class DefenderRetry(Retry):
     def get_retry_after(self, response):
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
+def retry_after_seconds(response):
+    """A response's Retry-After in seconds (a number, possibly fractional, or an HTTP date), or None."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN, inf
+        return None
+    return max(0.0, seconds)
 
 
 def build_retry(retries=5, backoff=0.5):
@@ -205,51 +235,293 @@ def _error_from_response(response, method, path):
     return DefenderError(message, status=status, code=code, target=target, method=method, path=path)
 
 
+# The API's documented limits per application and tenant (facts §8.1), as (calls, seconds) windows, by bucket: most
+# endpoints share "default"; the endpoints with lower limits are counted apart, as the service counts them.
+LIMITS = {
+    "default": ((100, 60.0), (1500, 3600.0)),
+    "alerts_batch_update": ((10, 60.0), (500, 3600.0)),
+    "indicators_import": ((30, 60.0), (1500, 3600.0)),
+    "indicators_batch_delete": ((30, 60.0), (1500, 3600.0)),
+    "advanced_queries": ((45, 60.0), (1500, 3600.0)),
+    "investigation_package": ((2, 60.0), (120, 3600.0)),  # GET .../getPackageUri (facts §13)
+}
+_BUCKET_PATHS = (
+    ("/api/alerts/batchupdate", "alerts_batch_update"),
+    ("/api/indicators/import", "indicators_import"),
+    ("/api/indicators/batchdelete", "indicators_batch_delete"),
+    ("/api/advancedqueries", "advanced_queries"),
+)
+
+
+def bucket_for(path):
+    """The limit bucket of an API path (case-insensitive, as the service routes)."""
+    low = (path or "").split("?", 1)[0].lower().rstrip("/")
+    for prefix, bucket in _BUCKET_PATHS:
+        if low.startswith(prefix):
+            return bucket
+    if low.startswith("/api/machineactions/") and low.endswith("/getpackageuri"):
+        return "investigation_package"
+    return "default"
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    if seconds < 90:
+        return "%d s" % seconds
+    if seconds < 5400:
+        return "%d min" % round(seconds / 60.0)
+    return "%d h %02d min" % (seconds // 3600, round((seconds % 3600) / 60.0) % 60)
+
+
+class BudgetPlan:
+    """What a budget expects for ``calls`` more requests: ``seconds`` at the least, and whether they exceed the
+    hourly quota (``message`` then says so, with the time)."""
+
+    def __init__(self, calls, seconds, hourly, exceeds_hour):
+        self.calls, self.seconds, self.hourly, self.exceeds_hour = calls, seconds, hourly, exceeds_hour
+
+    @property
+    def message(self):
+        if not self.exceeds_hour:
+            return None
+        return ("%d API calls are needed, more than the %d per hour the API allows this application, so this task "
+                "will take about %s (the client waits for the quota instead of failing)"
+                % (self.calls, self.hourly, _duration(self.seconds)))
+
+
 class RateBudget:
-    """A client-side budget shared by threads: at most ``per_period`` requests in any sliding window of
-    ``period`` seconds, the way the API counts its per-app limit, so bulk work stays under it instead of
-    collecting 429s. (A token bucket would let a full bucket plus a period's refill through in the first
-    period: up to twice what the API allows.) The window is kept slightly longer than the API's, to absorb
-    the latency between our clock and the server's."""
+    """The client side of the API's limits, shared by every thread (and client) using one credential on one API
+    host; see :func:`shared_budget`.
+
+    - **Windows**: at most ``n`` requests in any sliding ``s`` seconds for every documented window (per minute and
+      per hour), counted the way the service counts; each window is kept slightly longer, for clock skew.
+    - **Pacing**: requests leave evenly spaced at the current rate, after a small initial burst, so a service that
+      counts over a shorter window than documented (say 30 per 5 s) sees no burst.
+    - **Learning** (AIMD): a 429 cuts the rate (once per episode, however many workers meet it) and pauses every
+      worker until its ``Retry-After``; each quiet ``period`` after that gives back a twentieth of the documented
+      rate, up to it. An unknown, stricter or shared limit is met with few 429s.
+    """
 
     MARGIN = 0.02
+    DECREASE = 0.7    # rate kept after a 429
+    INCREASE = 0.05   # of the documented rate, given back per quiet period
+    MIN_FRACTION = 1 / 64.0
 
-    def __init__(self, per_period, period=60.0, clock=time.monotonic, sleep=time.sleep):
-        self.capacity = max(1, int(per_period))
-        self.period = float(period)
-        self.window = self.period * (1 + self.MARGIN)
+    def __init__(self, per_period=None, period=60.0, limits=None, clock=time.monotonic, sleep=time.sleep):
+        if limits is None:
+            limits = ((per_period if per_period is not None else 100, period),)
         self.clock, self.sleep = clock, sleep
-        self.sent = collections.deque()
         self.lock = threading.Lock()
+        self.sent = collections.deque()
+        now = clock()
+        self.refilled = now
+        self.paused_until = now
+        self.last_cut = None      # clock time of the last rate cut
+        self.last_change = now    # last cut or increase
+        self.throttled_count = 0  # 429 answers reported
+        self.cuts = 0
+        self.waited = 0.0         # seconds spent waiting in acquire, all threads
+        self.configure(limits)
+
+    def configure(self, limits):
+        """(Re)set the windows: ((calls, seconds), ...). What was sent stays counted."""
+        with self.lock:
+            self.limits = tuple((max(1, int(n)), float(s)) for n, s in limits)
+            self.capacity, self.period = min(self.limits, key=lambda w: w[1])  # pace by the shortest window
+            learnt = self.rate / self.max_rate if getattr(self, "max_rate", None) else 1.0  # keep what was learnt
+            self.max_rate = self.capacity / (self.period * (1 + self.MARGIN))  # requests per second
+            self.rate = self.max_rate * learnt
+            self.burst = float(max(2, min(10, self.capacity // 10)))
+            self.tokens = self.burst
+            self.longest = max(s for _n, s in self.limits) * (1 + self.MARGIN)
+
+    def _refill(self, now):
+        if self.rate < self.max_rate and now - self.last_change >= self.period and \
+                (self.last_cut is None or now - self.last_cut >= self.period):
+            self.rate = min(self.max_rate, self.rate + self.INCREASE * self.max_rate)
+            self.last_change = now
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled) * self.rate)
+        self.refilled = now
+
+    def _window_wait(self, now):
+        while self.sent and self.sent[0] <= now - self.longest:
+            self.sent.popleft()
+        wait = 0.0
+        for n, s in self.limits:
+            if len(self.sent) < n:
+                continue
+            window = s * (1 + self.MARGIN)
+            # the n-th newest send must leave the window before one more may go
+            oldest = self.sent[len(self.sent) - n]
+            wait = max(wait, oldest + window - now)
+        return wait
 
     def acquire(self):
+        """Block until one more request may go; returns the clock time it went (for :meth:`throttled`)."""
+        started = None
         while True:
             with self.lock:
                 now = self.clock()
-                while self.sent and self.sent[0] <= now - self.window:
-                    self.sent.popleft()
-                if len(self.sent) < self.capacity:
+                if started is None:
+                    started = now
+                self._refill(now)
+                wait = max(self.paused_until - now, self._window_wait(now))
+                if wait <= 1e-9 and self.tokens < 1 - 1e-9:
+                    wait = (1 - self.tokens) / self.rate
+                if wait <= 1e-9:
+                    self.tokens -= 1
                     self.sent.append(now)
-                    return
-                wait = self.sent[0] + self.window - now
+                    self.waited += now - started
+                    return now
             self.sleep(max(wait, 0.001))
+
+    def throttled(self, retry_after, sent_at=None):
+        """A request was answered 429: every worker waits ``retry_after`` seconds, and the rate is cut unless a cut
+        already followed the sending of that request (the other workers' 429s of the same burst)."""
+        with self.lock:
+            now = self.clock()
+            self.throttled_count += 1
+            self.paused_until = max(self.paused_until, now + max(0.0, retry_after))
+            if sent_at is None or self.last_cut is None or sent_at > self.last_cut:
+                self.rate = max(self.max_rate * self.MIN_FRACTION, self.rate * self.DECREASE)
+                self.last_cut = self.last_change = now
+                self.cuts += 1
+            self.tokens = min(self.tokens, 1.0)  # no burst after a pause
+
+    def plan(self, calls):
+        """A :class:`BudgetPlan` for ``calls`` more requests at the documented limits (ignoring what the budget
+        learnt since: a cut is temporary)."""
+        calls = max(0, int(calls))
+        with self.lock:
+            now = self.clock()
+            seconds = calls / self.max_rate if calls > self.burst else 0.0
+            for n, s in self.limits:
+                used = sum(1 for t in self.sent if t > now - s)
+                over = calls - (n - used)
+                if over > 0:
+                    seconds = max(seconds, (-(-over // n)) * s)
+        hourly = [n for n, s in self.limits if s >= 3600.0]
+        hour = min(hourly) if hourly else None
+        return BudgetPlan(calls, seconds, hour, hour is not None and calls > hour)
+
+    def stats(self):
+        with self.lock:
+            return {"throttled": self.throttled_count, "rate_cuts": self.cuts, "waited": round(self.waited, 3),
+                    "rate_per_minute": round(self.rate * 60, 2)}
+
+
+def _scaled_limits(limits, per_minute):
+    """``limits`` with the per-minute window set to ``per_minute`` and the others scaled in proportion."""
+    per_minute = int(per_minute)
+    minute = [n for n, s in limits if s == 60.0][0]
+    return tuple((per_minute if s == 60.0 else max(1, n * per_minute // minute), s) for n, s in limits)
+
+
+_SHARED = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_budget(owner, api_url, bucket="default", per_minute=None):
+    """The one :class:`RateBudget` of this process for ``owner`` (a credential's identity, e.g. tenant and client id;
+    see ``common.budget_owner``), the API host of ``api_url`` and a limit ``bucket`` of :data:`LIMITS`.
+
+    ``per_minute`` replaces the documented per-minute limit (the hourly one follows in proportion); given again
+    for the same budget it applies from then on."""
+    host = urlsplit(api_url).netloc.lower() if "//" in (api_url or "") else (api_url or "")
+    key = (owner, host, bucket)
+    limits = LIMITS.get(bucket, LIMITS["default"])
+    if per_minute is not None:
+        limits = _scaled_limits(limits, per_minute)
+    with _SHARED_LOCK:
+        budget = _SHARED.get(key)
+        if budget is None:
+            budget = _SHARED[key] = RateBudget(limits=limits)
+        elif per_minute is not None and budget.limits != limits:
+            budget.configure(limits)
+        return budget
 
 
 class DefenderClient:
-    """Talks to the Defender for Endpoint API. ``token_provider`` supplies bearer tokens."""
+    """Talks to the Defender for Endpoint API. ``token_provider`` supplies bearer tokens.
 
-    def __init__(self, api_url, token_provider, session, timeout=30, rate_budget=None, json_retries=2):
-        if rate_budget is not None:
-            for adapter in session.adapters.values():
-                if isinstance(getattr(adapter, "max_retries", None), DefenderRetry):
-                    adapter.max_retries.budget = rate_budget
+    Every request spends the budget of its limit bucket (:func:`bucket_for`): ``rate_budget`` for the default one
+    or, when ``budget_owner`` is given, the process's shared budgets of that credential and host
+    (:func:`shared_budget`). A 429 pauses every worker of that budget until its ``Retry-After`` (up to
+    ``max_retry_wait`` seconds; a longer wait fails, naming it), then the request goes again: it was not processed.
+    """
+
+    def __init__(self, api_url, token_provider, session, timeout=30, rate_budget=None, json_retries=2,
+                 budget_owner=None, max_retry_wait=MAX_RETRY_WAIT, throttle_retries=THROTTLE_RETRIES):
         self.api_url = api_url.rstrip("/")
+        self.budget_owner = budget_owner
+        if rate_budget is None and budget_owner is not None:
+            rate_budget = shared_budget(budget_owner, self.api_url)
         self.tokens = token_provider
         self.session = session
         self.timeout = timeout
         self.rate_budget = rate_budget
         self.json_retries = json_retries
+        self.max_retry_wait = max_retry_wait
+        self.throttle_retries = throttle_retries
         self.request_count = 0
+        self.throttled = 0  # 429 answers this client met
+        self._mount_api_adapter()
+
+    def _mount_api_adapter(self):
+        """An adapter of its own for the API host, whose urllib3 retries leave 429s to :meth:`request` (sign-in on
+        the same session keeps urllib3's) and spend the default budget on their 5xx retries."""
+        if requests is None or not isinstance(self.session, requests.Session):
+            return  # a test double
+        try:
+            base = self.session.get_adapter(self.api_url + "/")
+        except Exception:  # pylint: disable=broad-except  # no adapter for this scheme: requests will say so
+            return
+        retry = getattr(base, "max_retries", None)
+        if not isinstance(retry, DefenderRetry):
+            return
+        retry = retry.new()
+        retry.retry_throttled = False
+        retry.budget = self.rate_budget
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1,
+                              pool_maxsize=getattr(base, "_pool_maxsize", 10))
+        parts = urlsplit(self.api_url)
+        self.session.mount("%s://%s/" % (parts.scheme, parts.netloc), adapter)
+
+    def budget_for(self, path):
+        """The budget a request to ``path`` spends (None: no client-side budget)."""
+        bucket = bucket_for(path)
+        if bucket == "default" or self.budget_owner is None:
+            return self.rate_budget
+        return shared_budget(self.budget_owner, self.api_url, bucket)
+
+    def plan(self, calls, path="/api/machines"):
+        """A :class:`BudgetPlan` for ``calls`` requests like ``path`` (None without a budget). Bulk work calls this
+        first and warns with its ``message``, which is set when the calls exceed the hourly quota."""
+        budget = self.budget_for(path)
+        return budget.plan(calls) if budget is not None else None
+
+    def announce(self, calls, warn, path="/api/machines"):
+        """Say up front (through ``warn``) when ``calls`` requests exceed the hourly quota, with the time they will
+        take; returns the plan. For bulk work (machine actions, indicator imports, tags) before it starts."""
+        plan = self.plan(calls, path)
+        if plan is not None and plan.message and warn is not None:
+            warn(plan.message)
+        return plan
+
+    def limit_rate(self, per_minute):
+        """Replace the documented per-minute limit of the default budget (a task's ``requests_per_minute``); the
+        hourly limit follows in proportion."""
+        if self.budget_owner is not None:
+            self.rate_budget = shared_budget(self.budget_owner, self.api_url, per_minute=per_minute)
+        elif self.rate_budget is not None:
+            self.rate_budget.configure(_scaled_limits(LIMITS["default"], per_minute))
+        else:
+            self.rate_budget = RateBudget(limits=_scaled_limits(LIMITS["default"], per_minute))
+            adapter = self.session.get_adapter(self.api_url + "/") \
+                if requests is not None and isinstance(self.session, requests.Session) else None
+            if isinstance(getattr(adapter, "max_retries", None), DefenderRetry):
+                adapter.max_retries.budget = self.rate_budget
+        return self.rate_budget
 
     def get(self, path, params=None):
         return self.request("GET", path, params=params)
@@ -263,33 +535,59 @@ class DefenderClient:
     def pages(self, path, params=None, page_size=MAX_PAGE_SIZE, limit=None):
         return Pager(self, path, params=params, page_size=page_size, limit=limit)
 
-    def _send(self, method, url, params, body, token):
-        if self.rate_budget is not None:
-            self.rate_budget.acquire()
+    def _send(self, method, url, params, body, token, budget):
+        sent_at = budget.acquire() if budget is not None else None
         headers = {"Authorization": "Bearer " + token}
         kwargs = {"params": params, "headers": headers, "timeout": self.timeout}
         if body is not None:
             kwargs["data"] = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         self.request_count += 1
-        return self.session.request(method, url, **kwargs)
+        return self.session.request(method, url, **kwargs), sent_at
+
+    def _throttled(self, response, method, path, budget, sent_at, attempt):
+        """A 429: wait (all workers of the budget) and say to go again, or raise when that is not reasonable."""
+        wait = retry_after_seconds(response)
+        if wait is None:
+            wait = min(60.0, 2.0 ** attempt)  # no Retry-After: back off
+        if wait > self.max_retry_wait:
+            error = _error_from_response(response, method, path)
+            raise DefenderError(
+                "the API throttled the request and asked to wait %s (Retry-After: %s) before retrying, longer than "
+                "max_retry_wait (%d s) allows; raise max_retry_wait (or DEFENDER_MAX_RETRY_WAIT) or run the task "
+                "later: %s" % (_duration(wait), response.headers.get("Retry-After"), self.max_retry_wait,
+                               error.message),
+                status=429, code=error.code, target=error.target, method=method, path=path)
+        if attempt > self.throttle_retries:
+            raise _error_from_response(response, method, path)
+        self.throttled += 1
+        if budget is not None:
+            budget.throttled(wait, sent_at)
+        else:
+            time.sleep(wait)
 
     def request(self, method, path, params=None, body=None):
         """Send one API request and return its parsed JSON (None for an empty body)."""
         method = method.upper()
         url = self.api_url + path
+        budget = self.budget_for(path)
         refreshed = False
         bad_json = 0
+        throttled = 0
         while True:
             token = self.tokens.token(force_refresh=refreshed)
             try:
-                response = self._send(method, url, params, body, token)
+                response, sent_at = self._send(method, url, params, body, token, budget)
             except requests.exceptions.RequestException as exc:
                 if method in IDEMPOTENT and bad_json < self.json_retries and _body_lost(exc):
                     bad_json += 1  # urllib3 had already handed the response over; a GET can be read again
                     time.sleep(0.2 * bad_json)
                     continue
                 raise self._transport_error(exc, method, path) from None
+            if response.status_code == 429:
+                throttled += 1  # a throttled request was not processed: it goes again, whatever the method
+                self._throttled(response, method, path, budget, sent_at, throttled)
+                continue
             if response.status_code == 401 and not refreshed and self.tokens.can_refresh:
                 refreshed = True  # one fresh token, one retry: a 401 was not processed
                 continue

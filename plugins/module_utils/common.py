@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import re
 import traceback
@@ -15,7 +18,11 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import TokenProvider
 from ansible_collections.defender.endpoint.plugins.module_utils.clouds import CLOUDS, REGIONS, resolve_endpoints
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.client import DefenderClient, build_session
+from ansible_collections.defender.endpoint.plugins.module_utils.client import (
+    MAX_RETRY_WAIT,
+    DefenderClient,
+    build_session,
+)
 
 try:
     import requests  # noqa: F401  pylint: disable=unused-import
@@ -42,6 +49,7 @@ CONNECTION_ARGUMENT_SPEC = dict(
     ca_path=dict(type="path", fallback=(env_fallback, ["DEFENDER_CA_PATH"])),
     timeout=dict(type="int", default=30),
     token_cache=dict(type="bool", fallback=(env_fallback, ["DEFENDER_TOKEN_CACHE"])),
+    max_retry_wait=dict(type="int", fallback=(env_fallback, ["DEFENDER_MAX_RETRY_WAIT"])),
 )
 
 ENV_NAMES = {
@@ -66,6 +74,15 @@ def _bool(value, default, name):
         raise DefenderConfigError("%s must be a boolean (true/false), got %r" % (name, str(value)[:40])) from None
 
 
+def _int(value, default, name):
+    if value is None or value == "":
+        return default
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise DefenderConfigError("%s must be a whole number, got %r" % (name, str(value)[:40])) from None
+
+
 class Settings:
     """Resolved connection settings; built from module params or plugin options (same names)."""
 
@@ -82,6 +99,7 @@ class Settings:
         self.ca_path = get("ca_path") or None
         self.timeout = get("timeout") if get("timeout") is not None else 30
         self.token_cache = _bool(get("token_cache"), True, "token_cache")
+        self.max_retry_wait = _int(get("max_retry_wait"), MAX_RETRY_WAIT, "max_retry_wait")
         self.token_cache_dir = get("token_cache_dir") or os.environ.get("DEFENDER_TOKEN_CACHE_DIR") or None
         self.endpoints = resolve_endpoints(get("cloud") or "global", get("region") or None, get("api_url") or None,
                                            get("login_url") or None, get("resource") or None)
@@ -102,6 +120,9 @@ class Settings:
     def _check(self):
         if not isinstance(self.timeout, int) or not 1 <= self.timeout <= 600:
             raise DefenderConfigError("timeout must be between 1 and 600 seconds, got %r" % (self.timeout,))
+        if not 0 <= self.max_retry_wait <= 86400:
+            raise DefenderConfigError("max_retry_wait must be between 0 and 86400 seconds, got %r"
+                                      % (self.max_retry_wait,))
         if self.access_token is not None:
             if any(c.isspace() for c in self.access_token) or self.access_token.count(".") != 2:
                 raise DefenderConfigError("access_token is not a JWT (three dot-separated parts); pass the token "
@@ -128,12 +149,30 @@ class Settings:
             raise DefenderConfigError("ca_path %s does not exist or is not a file" % self.ca_path)
 
 
+def budget_owner(settings):
+    """Who the API counts requests for (application and tenant), as a key for the shared rate budgets: the
+    credentials' ids, or the claims of a given token (read, not verified: only a key), never a secret."""
+    if settings.credential_kind is not None:
+        return ("app", settings.tenant_id.lower(), settings.client_id.lower())
+    claims = {}
+    try:
+        payload = settings.access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, IndexError, AttributeError, TypeError):
+        pass
+    if isinstance(claims, dict) and (claims.get("appid") or claims.get("azp")):
+        return ("app", str(claims.get("tid") or "").lower(), str(claims.get("appid") or claims.get("azp")).lower())
+    return ("token", hashlib.sha256((settings.access_token or "").encode("utf-8")).hexdigest()[:16])
+
+
 def connect(settings, warn=None, pool_size=10, rate_budget=None):
-    """The client and its token provider for these settings."""
+    """The client and its token provider for these settings. Requests spend the process's shared budget of this
+    application and API host (``rate_budget`` replaces its default bucket)."""
     session = build_session(settings.validate_certs, settings.ca_path, pool_size=pool_size)
     provider = TokenProvider(settings, session, warn=warn)
     client = DefenderClient(settings.endpoints.api_url, provider, session, timeout=settings.timeout,
-                            rate_budget=rate_budget)
+                            rate_budget=rate_budget, budget_owner=budget_owner(settings),
+                            max_retry_wait=settings.max_retry_wait)
     return client, provider
 
 

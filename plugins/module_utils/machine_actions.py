@@ -626,10 +626,16 @@ def run_declarative(m, engine, refs, single):
     finish(m, results, out)
 
 
-def client_for(m):
-    """The module's client, paced by a budget of ``requests_per_minute`` shared by its parallel workers."""
+def client_for(m, refs=None):
+    """The module's client; its requests spend the process's shared budget of the app and API host, set to
+    ``requests_per_minute``. Given the machines, says up front when they need more calls than the hourly quota."""
     p = m.params
-    return m.client(pool_size=p["max_parallel"], rate_budget=RateBudget(p["requests_per_minute"]))
+    client = m.client(pool_size=p["max_parallel"])
+    client.limit_rate(p["requests_per_minute"])
+    if refs:
+        writes = 0 if m.check_mode else len(refs)
+        client.announce(writes + 2 * -(-len(refs) // M.BATCH), m.module.warn)  # writes, machine and history reads
+    return client
 
 
 # --- app restriction ------------------------------------------------------------------------------------------

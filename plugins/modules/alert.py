@@ -191,7 +191,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget, segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 
 BATCH_SIZE = 500  # ids per batchUpdate call; halved if the API answers MaximumBatchSizeExceeded
 
@@ -220,7 +220,6 @@ class Updater:
     def __init__(self, m, client):
         self.m = m
         self.client = client
-        self.budget = RateBudget(A.BATCH_UPDATE_PER_MINUTE)
         self.batch_size = BATCH_SIZE
         self.after = {}
 
@@ -272,7 +271,6 @@ class Updater:
             part = pending[:self.batch_size]
             body = dict(alertIds=part)
             body.update(changes)
-            self.budget.acquire()
             try:
                 self.client.post(A.BATCH_UPDATE_PATH, body)
             except DefenderOutcomeUnknownError as exc:

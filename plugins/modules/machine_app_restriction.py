@@ -226,7 +226,7 @@ def engine(client, params, check_mode, sleeper=None, clock=None):
 
 def run(m):
     refs, single = check_params(m.params)
-    A.run_declarative(m, engine(A.client_for(m), m.params, m.check_mode), refs, single)
+    A.run_declarative(m, engine(A.client_for(m, refs), m.params, m.check_mode), refs, single)
 
 
 def main():

@@ -305,7 +305,7 @@ def execute(client, params, check_mode, refs, max_parallel=8, sleeper=None, cloc
 
 def run(m):
     refs, single = check_params(m.params)
-    A.run_declarative(m, engine(A.client_for(m), m.params, m.check_mode), refs, single)
+    A.run_declarative(m, engine(A.client_for(m, refs), m.params, m.check_mode), refs, single)
 
 
 def main():

@@ -20,7 +20,10 @@ class Throttle:
     """
 
     DEFAULTS = {"enabled": True, "per_minute": 100, "per_hour": 1500,
-                "batch_per_minute": 10, "batch_per_hour": 500, "package_per_minute": 2, "package_per_hour": 120}
+                "batch_per_minute": 10, "batch_per_hour": 500, "package_per_minute": 2, "package_per_hour": 120,
+                # a limit the client is not told: [{"calls": n, "seconds": s}, ...] replaces per_minute/per_hour
+                # (batch_windows: the batch limits); seconds are scaled by time_scale like the documented windows
+                "windows": None, "batch_windows": None}
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -33,7 +36,23 @@ class Throttle:
             for k, v in kw.items():
                 if k not in self.DEFAULTS:
                     raise ValueError(f"unknown throttle setting {k!r}")
+                if k in ("windows", "batch_windows") and v is not None:
+                    v = self._windows(k, v)
                 self.settings[k] = v
+
+    @staticmethod
+    def _windows(name, value):
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"{name} must be a non-empty list of {{calls, seconds}}")
+        out = []
+        for w in value:
+            if not isinstance(w, dict) or set(w) != {"calls", "seconds"}:
+                raise ValueError(f"each of {name} must be {{calls, seconds}}, got {w!r}")
+            calls, seconds = int(w["calls"]), float(w["seconds"])
+            if calls < 1 or seconds <= 0:
+                raise ValueError(f"{name}: calls must be >= 1 and seconds > 0, got {w!r}")
+            out.append({"calls": calls, "seconds": seconds})
+        return out
 
     def clear(self):
         """Forget counted calls and restore the default limits."""
@@ -48,7 +67,10 @@ class Throttle:
             s = self.settings
             if not s["enabled"]:
                 return None
-            if bucket == "batch":
+            custom = s["batch_windows"] if bucket == "batch" else s["windows"]
+            if custom:
+                limits = tuple((w["calls"], w["seconds"]) for w in custom)
+            elif bucket == "batch":
                 limits = ((s["batch_per_minute"], 60.0), (s["batch_per_hour"], 3600.0))
             elif bucket == "package":
                 limits = ((s["package_per_minute"], 60.0), (s["package_per_hour"], 3600.0))

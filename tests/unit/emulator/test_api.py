@@ -286,6 +286,28 @@ def test_throttling_429_retry_after(client, ctl):
     assert all(client.api("GET", "/api/machines?$top=1").status_code == 200 for _attempt in range(10))
 
 
+def test_throttle_windows_replace_the_documented_limits(client, ctl):
+    # a limit the client is not told: 3 calls per 5 "seconds" (time_scale 0.2: 1 s real) and 4 per "minute"
+    ctl.config(time_scale=0.2, throttle={"windows": [{"calls": 3, "seconds": 5}, {"calls": 4, "seconds": 60}]})
+    assert ctl.config()["throttle"]["windows"] == [{"calls": 3, "seconds": 5.0}, {"calls": 4, "seconds": 60.0}]
+    codes = [client.api("GET", "/api/machines?$top=1").status_code for _attempt in range(4)]
+    assert codes == [200] * 3 + [429]
+    time.sleep(1.05)  # the short window has passed: one more fits under the longer one, then that one refuses
+    codes = [client.api("GET", "/api/machines?$top=1").status_code for _attempt in range(2)]
+    assert codes == [200, 429]
+    r = client.api("GET", "/api/machines?$top=1")
+    assert int(r.headers["Retry-After"]) >= 10  # the 60-"second" window (12 s real) decides
+    for bad in ([], [{"calls": 0, "seconds": 5}], [{"calls": 3}], "3/5"):
+        try:
+            ctl.config(throttle={"windows": bad})
+        except RuntimeError as exc:  # control.ControlError
+            assert "windows" in str(exc)
+        else:
+            raise AssertionError("accepted windows=%r" % (bad,))
+    ctl.reset()
+    assert ctl.config()["throttle"]["windows"] is None
+
+
 def test_batch_update_own_limit(client, ctl):
     ctl.config(time_scale=0.05)
     ids = [a["id"] for a in client.api("GET", "/api/alerts?$top=1").json()["value"]]

@@ -236,13 +236,18 @@ def test_rate_budget_burst_is_not_twice_the_limit():
 
 def test_retries_spend_the_budget(server):
     server.plan = [(429, {"Retry-After": "1"}, {}), (200, {}, {"value": []})]
-    spent = []
+    spent, told = [], []
 
     class Budget:
         def acquire(self):
             spent.append(1)
+            return len(spent)
+
+        def throttled(self, retry_after, sent_at=None):
+            told.append((retry_after, sent_at))
 
     session = http.build_session(retries=3, backoff=0.01)
     client = http.DefenderClient(server.url, Tokens(), session, timeout=5, rate_budget=Budget())
     client.get("/api/alerts")
     assert len(spent) == 2  # the first send and the retry after the 429
+    assert told == [(1.0, 1)]  # the budget (not the thread) waits, and knows which send was throttled

@@ -80,6 +80,17 @@ class FakeMachines:
         self.on_cancel = None     # callable(fake, action_id, body) -> action dict to answer, None for default, or raise
         self.on_package_uri = None  # callable(fake, action) -> answer dict, or raise
         self.request_count = 0
+        self.rate_limits = []     # limit_rate() calls
+        self.announced = []       # announce() calls: planned request counts
+
+    # --- budget interface (DefenderClient's) -------------------------------------------------------------------
+    def limit_rate(self, per_minute):
+        self.rate_limits.append(per_minute)
+
+    def announce(self, calls, warn, path="/api/machines"):
+        self.announced.append(calls)
+        if calls > 1500 and warn is not None:
+            warn("%d API calls are needed, more than the 1500 per hour" % calls)
 
     # --- helpers for tests --------------------------------------------------------------------------------
     def posts(self, machine_id=None):

@@ -310,6 +310,8 @@ def test_run_module_bulk_failure_fails_at_the_end(monkeypatch):
     assert "1 of 3 machines failed" in result["msg"] and "nope" in result["msg"]
     assert len(result["results"]) == 3 and len(fake.posts()) == 2
     assert "action" not in result  # top-level convenience keys only with `machine`
+    # the task's requests_per_minute sets the shared budget, and the planned calls are announced up front
+    assert fake.rate_limits == [100] and fake.announced == [3 + 2]
 
 
 def test_run_module_single_with_diff(monkeypatch):
