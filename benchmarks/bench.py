@@ -32,11 +32,27 @@ SCENARIOS = ("tokens", "overhead", "export", "isolation")
 SIZES = {
     "tiny": dict(token_tasks=3, overhead_tasks=2, overhead_repeats=1, export_small=300, export_mid=600, export_big=3000,
                  export_repeats=1, iso_machines=30, iso_scale=0.01, diy_machines=3, diy_scale=1.0, diy_forks=3),
+    # `small`: the isolation variants at 300 machines (about 4 minutes), to try a change to the budget quickly
+    "small": dict(token_tasks=5, overhead_tasks=5, overhead_repeats=1, export_small=1000, export_mid=2000,
+                  export_big=10000, export_repeats=1, iso_machines=300, iso_scale=0.1, diy_machines=3, diy_scale=1.0,
+                  diy_forks=3),
     "full": dict(token_tasks=50, overhead_tasks=30, overhead_repeats=3, export_small=10000, export_mid=20000,
                  export_big=100000,
-                 export_repeats=3, iso_machines=1000, iso_scale=0.05, diy_machines=150, diy_scale=1.0, diy_forks=10),
+                 export_repeats=3, iso_machines=1000, iso_scale=0.1, diy_machines=150, diy_scale=1.0, diy_forks=10),
 }
 RATE_PER_MINUTE = 100  # the API's documented per-app limit for these endpoints (facts sheet §8.1)
+# Bulk isolation under the emulator's limiter, set per variant; the module is always told the documented 100/min.
+ISOLATION_VARIANTS = {
+    "documented": dict(label="at the documented limit (100/min)", windows=None, bound_per_minute=100, processes=1,
+                       goal_ratio=1.05, goal_429=None),
+    "third": dict(label="under an untold limit of a third (33/min)", windows=[{"calls": 33, "seconds": 60}],
+                  bound_per_minute=33, processes=1, goal_ratio=1.5, goal_429=0.10),
+    "short": dict(label="under an untold short window (30 per 5 s and 100/min)",
+                  windows=[{"calls": 30, "seconds": 5}, {"calls": 100, "seconds": 60}], bound_per_minute=100,
+                  processes=1, goal_ratio=1.5, goal_429=0.10),
+    "shared": dict(label="in two runs at once with one app (100/min)", windows=None, bound_per_minute=100,
+                   processes=2, goal_ratio=1.5, goal_429=0.15),
+}
 
 
 def log(msg):
@@ -277,6 +293,12 @@ class Bench:
     def playbook(self, label, plays, extra_vars=None, token_cache=None, check=True, env_extra=None, inventory=None,
                  forks=None):
         """Write and run a playbook; returns wall seconds, per-task times and the output path."""
+        return self.finish(self.start_playbook(label, plays, extra_vars, token_cache, env_extra, inventory, forks),
+                           check)
+
+    def start_playbook(self, label, plays, extra_vars=None, token_cache=None, env_extra=None, inventory=None,
+                       forks=None):
+        """Write a playbook and start it (``finish`` waits for it): two can run at once."""
         self.counter += 1
         stem = "%02d-%s" % (self.counter, label)
         pb = os.path.join(self.work, "playbooks", stem + ".yml")
@@ -313,20 +335,27 @@ class Bench:
                "-e", "@" + varfile]
         if forks:
             cmd += ["--forks", str(forks)]
-        start = time.perf_counter()
-        with open(out, "w", encoding="utf-8") as handle:
-            rc = subprocess.call(cmd, env=env, cwd=self.work, stdout=handle, stderr=subprocess.STDOUT)
-        wall = time.perf_counter() - start
+        handle = open(out, "w", encoding="utf-8")  # pylint: disable=consider-using-with  # closed in finish()
+        proc = subprocess.Popen(cmd, env=env, cwd=self.work, stdout=handle, stderr=subprocess.STDOUT)
+        return {"proc": proc, "handle": handle, "start": time.perf_counter(), "stem": stem, "timer": timer,
+                "log": out, "playbook": pb}
+
+    @staticmethod
+    def finish(started, check=True):
+        rc = started["proc"].wait()
+        wall = time.perf_counter() - started["start"]
+        started["handle"].close()
         try:
-            with open(timer, encoding="utf-8") as handle:
+            with open(started["timer"], encoding="utf-8") as handle:
                 tasks = json.load(handle)["tasks"]
         except (OSError, ValueError):
             tasks = []
         if check and rc != 0:
-            with open(out, encoding="utf-8") as handle:
+            with open(started["log"], encoding="utf-8") as handle:
                 tail = handle.read()[-3000:]
-            raise RuntimeError("playbook %s failed (rc %d); log %s:\n%s" % (stem, rc, out, tail))
-        return {"rc": rc, "wall": wall, "tasks": tasks, "log": out, "playbook": pb}
+            raise RuntimeError("playbook %s failed (rc %d); log %s:\n%s" % (started["stem"], rc, started["log"],
+                                                                            tail))
+        return {"rc": rc, "wall": wall, "tasks": tasks, "log": started["log"], "playbook": started["playbook"]}
 
     @staticmethod
     def play(tasks, module_defaults=None, name="bench"):
@@ -674,99 +703,126 @@ class Bench:
         if not self.has_plugin("modules", "machine_isolation"):
             raise Skip("needs the machine_isolation module")
         opts = self.module_options("machine_isolation")
+        figures, details = [], {}
+        for key in self.args.isolation:
+            variant = ISOLATION_VARIANTS[key]
+            ours = details[key] = self.isolation_variant(key, variant, opts)
+            n = ours["machines"]
+            ratio = ours["task_seconds"] / ours["bound_seconds"] if ours["bound_seconds"] else None
+            share = ours["api_requests_429"] / float(ours["api_requests"]) if ours["api_requests"] else 0.0
+            clean = ours["failures"] == 0 and ours["duplicates"] == 0 and ours["not_isolated_at_end"] == 0
+            figures.append(figure(
+                "isolate %s machines %s: task time vs bound (s)" % (fmt_num(n), variant["label"]),
+                ours["task_seconds"], ours["bound_seconds"], unit="s", goal="≤ %.2f×" % variant["goal_ratio"],
+                met=ratio is not None and ratio <= variant["goal_ratio"],
+                baseline_name="bound = admitted requests / %d per minute" % variant["bound_per_minute"],
+                note="time scale %s; %d requests admitted (%s); API span %.1f s"
+                     % (ours["time_scale"], ours["api_requests_admitted"],
+                        ", ".join("%s: %d" % kv for kv in sorted(ours["requests_by_kind"].items())),
+                        ours["api_span_seconds"])))
+            goal_429 = variant["goal_429"]
+            figures.append(figure(
+                "isolate %s machines %s: answered 429 / failed / duplicates / not isolated"
+                % (fmt_num(n), variant["label"]),
+                "%d (%.1f %%) / %d / %d / %d" % (ours["api_requests_429"], 100 * share, ours["failures"],
+                                                 ours["duplicates"], ours["not_isolated_at_end"]),
+                None, ratio="–",
+                goal=("429 ≤ %d %%; 0 / 0 / 0" % round(100 * goal_429)) if goal_429 is not None else "0 / 0 / 0",
+                met=clean and (goal_429 is None or share <= goal_429)))
+        if "documented" in self.args.isolation:
+            diy = details["diy"] = self.isolation_diy()
+            figures.append(figure(
+                "DIY uri (a host per machine, %s forks), %d machines under 100/min: failed / duplicates / not isolated"
+                % (diy.get("forks"), diy["machines"]), None,
+                "%d / %d / %d" % (diy["failures"], diy["duplicates"], diy["not_isolated"]), ratio="–",
+                baseline_name="DIY uri",
+                note="real time; %d answered 429; wall %.1f s" % (diy["throttled"], diy["seconds"] or 0.0)))
+        return {"figures": figures, "details": details}
+
+    def isolation_variant(self, key, variant, opts):
+        """One bulk isolation run (or ``processes`` runs at once over disjoint halves, with one app) against the
+        emulator's limiter set as the variant says; the client is always told the documented 100 per minute."""
         n, scale = self.size["iso_machines"], self.size["iso_scale"]
-        throttle = {"per_minute": RATE_PER_MINUTE, "per_hour": 10 ** 9}
-        self.reset(alerts=10, machines=n, throttle=throttle, time_scale=scale)
+        throttle = {"windows": variant["windows"]} if variant["windows"] else {"per_minute": RATE_PER_MINUTE,
+                                                                              "per_hour": 10 ** 9}
+        # Retry-After in milliseconds: a whole real second would be 1/(60 * scale) of a scaled minute, a coarseness
+        # the real API's whole seconds do not have against its real minute.
+        self.reset(alerts=10, machines=n, throttle=throttle, time_scale=scale, retry_after_fractional=True)
         ids = self.ctl.query("machines")[:n]
         if len(ids) < n:
             raise RuntimeError("the emulator holds %d machines, wanted %d" % (len(ids), n))
         token = self.token()
         before = self.isolate_counts(ids)
         self.ctl.clear_requests()
-        args = {"machines": ids, "state": "isolated", "comment": "benchmark: bulk isolation"}
-        if "isolation_type" in opts:
-            args["isolation_type"] = "full"
-        if "wait" in opts:
-            args["wait"] = False
-        env_extra = {}
-        if "requests_per_minute" in opts:
-            args["requests_per_minute"] = RATE_PER_MINUTE
-            # The module's budget counts real minutes, the emulator's minute lasts 60 * scale seconds: scale the
-            # budget's period by the same factor (benchmarks/timescale/sitecustomize.py; nothing else is patched).
-            scale_log = os.path.join(self.work, "out", "timescale.log")
-            env_extra = {"PYTHONPATH": os.path.join(HERE, "timescale"), "BENCH_TIME_SCALE": str(scale),
-                         "BENCH_TIME_SCALE_LOG": scale_log}
-            if self.args.budget_experiment:
-                env_extra["BENCH_BUDGET"] = self.args.budget_experiment
-            # fail fast if the hook no longer finds the budget (a renamed module would make the run take real minutes)
-            check_env = dict(os.environ, **env_extra)
-            check_env["PYTHONPATH"] = os.pathsep.join((env_extra["PYTHONPATH"], self.root))
-            subprocess.run([self.python, "-c", "import ansible_collections.%s.%s.plugins.modules.machine_isolation"
-                            % (NS, NAME)], env=check_env, cwd=self.work, capture_output=True, check=False)
-            if not os.path.exists(scale_log):
-                raise RuntimeError("benchmarks/timescale could not find the module's RateBudget to time-scale it")
-            os.unlink(scale_log)
-        run = self.playbook("isolation", self.play([
-            {"name": "keep: isolate %d machines" % n, "defender.endpoint.machine_isolation": args,
-             "ignore_errors": True},
-        ], module_defaults={"access_token": "{{ bench_token }}", "api_url": "{{ api_url }}",
-                            "ca_path": "{{ ca_path }}"}), {"bench_token": token}, env_extra=env_extra)
-        task = [t for t in run["tasks"] if t["action"].endswith("machine_isolation")][0]
-        secs, result = task["seconds"], task.get("result") or {}
+        env_extra = self.timescale_env(scale) if "requests_per_minute" in opts else {}
+        processes = variant["processes"]
+        parts = [ids[i::processes] for i in range(processes)]
+        started = []
+        for i, part in enumerate(parts):
+            args = {"machines": part, "state": "isolated", "comment": "benchmark: bulk isolation"}
+            if "isolation_type" in opts:
+                args["isolation_type"] = "full"
+            if "wait" in opts:
+                args["wait"] = False
+            if "requests_per_minute" in opts:
+                args["requests_per_minute"] = RATE_PER_MINUTE
+            started.append(self.start_playbook("isolation-%s-%d" % (key, i), self.play([
+                {"name": "keep: isolate %d machines" % len(part), "defender.endpoint.machine_isolation": args,
+                 "ignore_errors": True},
+            ], module_defaults={"access_token": "{{ bench_token }}", "api_url": "{{ api_url }}",
+                                "ca_path": "{{ ca_path }}"}), {"bench_token": token}, env_extra=env_extra))
+        runs = [self.finish(s) for s in started]
+        tasks = [[t for t in run["tasks"] if t["action"].endswith("machine_isolation")][0] for run in runs]
+        # all runs together: from the first task's start to the last one's end
+        secs = max(t["end"] for t in tasks) - min(t["start"] for t in tasks)
+        results = [t.get("result") or {} for t in tasks]
         if env_extra and not os.path.exists(env_extra["BENCH_TIME_SCALE_LOG"]):
             raise RuntimeError("the module's rate budget was not time-scaled (benchmarks/timescale not loaded)")
         log_entries = list(self.ctl.requests(kind="api"))
         admitted = [e for e in log_entries if e.get("status") != 429]
         stamps = sorted(datetime.datetime.fromisoformat(e["time"]).timestamp() for e in log_entries)
         span = (stamps[-1] - stamps[0]) if stamps else 0.0
-        throttled = len(log_entries) - len(admitted)
         by_kind = {}
         for e in admitted:
-            key = "%s %s" % (e["method"], "isolate" if e["path"].endswith("/isolate") else
-                             re.sub(r"/api/([^/]+).*", r"\1", e["path"]))
-            by_kind[key] = by_kind.get(key, 0) + 1
+            kind = "%s %s" % (e["method"], "isolate" if e["path"].endswith("/isolate") else
+                              re.sub(r"/api/([^/]+).*", r"\1", e["path"]))
+            by_kind[kind] = by_kind.get(kind, 0) + 1
         after = self.isolate_counts(ids)
         new = {i: after.get(i, 0) - before.get(i, 0) for i in ids}
-        duplicates = sum(1 for v in new.values() if v > 1)
-        per_machine = result.get("results") or []
-        failures = sum(1 for r in per_machine if r.get("failed")) if per_machine else (n if result.get("failed") else 0)
-        not_isolated = self.not_isolated(ids)
-        bound = len(admitted) / float(RATE_PER_MINUTE) * 60.0 * scale
-        ratio = secs / bound if bound else None
-        ours = {"task_seconds": round(secs, 2), "bound_seconds": round(bound, 2), "api_span_seconds": round(span, 2), "api_requests_admitted": len(admitted),
-                "api_requests_429": throttled, "requests_by_kind": by_kind, "failures": failures,
-                "task_failed": bool(result.get("failed")), "duplicates": duplicates,
+        failures = 0
+        for part, result in zip(parts, results):
+            per_machine = result.get("results") or []
+            failures += sum(1 for r in per_machine if r.get("failed")) if per_machine else \
+                (len(part) if result.get("failed") else 0)
+        bound = len(admitted) / float(variant["bound_per_minute"]) * 60.0 * scale
+        ours = {"machines": n, "processes": processes, "task_seconds": round(secs, 2), "bound_seconds": round(bound, 2),
+                "api_span_seconds": round(span, 2), "api_requests": len(log_entries),
+                "api_requests_admitted": len(admitted), "api_requests_429": len(log_entries) - len(admitted),
+                "requests_by_kind": by_kind, "failures": failures,
+                "task_failed": any(bool(r.get("failed")) for r in results),
+                "duplicates": sum(1 for v in new.values() if v > 1),
                 "machines_with_new_action": sum(1 for v in new.values() if v >= 1),
-                "not_isolated_at_end": len(not_isolated), "time_scale": scale, "options": sorted(args),
-                "changed": result.get("changed"), "msg": result.get("msg")}
-        log("isolation ours: %s" % ours)
-        if self.args.budget_experiment:  # the DIY loop does not depend on the module's budget
-            diy = {"machines": 0, "failures": None, "duplicates": None, "not_isolated": None, "throttled": None,
-                   "time_scale": None, "seconds": 0.0}
-        else:
-            diy = self.isolation_diy()
-        figures = [
-            figure("isolate %s machines: task time vs rate-limit bound (s)" % fmt_num(n), round(secs, 2),
-                   round(bound, 2), unit="s", goal="≤ 1.05×", met=ratio is not None and ratio <= 1.05,
-                   baseline_name="bound = admitted requests / 100 per minute",
-                   note="time scale %s (a minute lasts %.1f s); %d requests counted (%s), %d answered 429"
-                        % (scale, 60 * scale, len(admitted), ", ".join("%s: %d" % kv for kv in sorted(by_kind.items())),
-                           throttled)),
-            figure("isolate %s machines: failed machines" % fmt_num(n), failures, diy["failures"], goal="0",
-                   met=failures == 0, ratio="–",
-                   baseline_name="DIY uri, %d machines, real-time limit" % diy["machines"]),
-            figure("isolate %s machines: machines with duplicate actions" % fmt_num(n), duplicates,
-                   diy["duplicates"], goal="0", met=duplicates == 0, ratio="–",
-                   baseline_name="DIY uri"),
-            figure("isolate %s machines: not isolated at the end" % fmt_num(n), len(not_isolated),
-                   diy["not_isolated"], goal="0", met=len(not_isolated) == 0, ratio="–",
-                   baseline_name="DIY uri"),
-            figure("DIY uri (a host per machine, %s forks), %d machines under 100/min: failed with 429"
-                   % (diy.get("forks"), diy["machines"]), None,
-                   diy["throttled"], ratio="–", baseline_name="DIY uri",
-                   note="time scale %s; wall %.1f s" % (diy["time_scale"], diy["seconds"] or 0.0)),
-        ]
-        return {"figures": figures, "details": {"ours": ours, "diy": diy}}
+                "not_isolated_at_end": len(self.not_isolated(ids)), "time_scale": scale,
+                "emulator_throttle": throttle, "msgs": [r.get("msg") for r in results],
+                "warnings": [w for r in results for w in (r.get("warnings") or [])]}
+        log("isolation %s: %s" % (key, ours))
+        return ours
+
+    def timescale_env(self, scale):
+        """The module's budget counts real minutes, the emulator's minute lasts 60 * scale seconds: scale the
+        budget's windows by the same factor (benchmarks/timescale/sitecustomize.py; nothing else is patched)."""
+        scale_log = os.path.join(self.work, "out", "timescale.log")
+        env_extra = {"PYTHONPATH": os.path.join(HERE, "timescale"), "BENCH_TIME_SCALE": str(scale),
+                     "BENCH_TIME_SCALE_LOG": scale_log}
+        # fail fast if the hook no longer finds the budget (a renamed module would make the run take real minutes)
+        check_env = dict(os.environ, **env_extra)
+        check_env["PYTHONPATH"] = os.pathsep.join((env_extra["PYTHONPATH"], self.root))
+        subprocess.run([self.python, "-c", "import ansible_collections.%s.%s.plugins.modules.machine_isolation"
+                        % (NS, NAME)], env=check_env, cwd=self.work, capture_output=True, check=False)
+        if not os.path.exists(scale_log):
+            raise RuntimeError("benchmarks/timescale could not find the module's RateBudget to time-scale it")
+        os.unlink(scale_log)
+        return env_extra
 
     def isolate_counts(self, ids):
         wanted = set(ids)
@@ -891,10 +947,6 @@ def render_markdown(rows, machine, size):
     out.append("Size `%s`, %s, %s CPUs (%s), Python %s, ansible-core %s, commit %s, load average at start %s."
                % (size, machine["date"], machine["nproc"], machine["cpu"], machine["python"], machine["ansible_core"],
                   machine["commit"] or "?", machine["loadavg_at_start"]))
-    if machine.get("budget_experiment"):
-        out.append("")
-        out.append("EXPERIMENT: the module's RateBudget was replaced by a %s-window budget for this run; these are "
-                   "not the figures of the module as shipped." % machine["budget_experiment"])
     return "\n".join(out) + "\n"
 
 
@@ -905,9 +957,8 @@ def main(argv=None):
     p.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     p.add_argument("--markdown", default=None, help="default: the --json path with .md")
     p.add_argument("--keep", action="store_true", help="keep the work directory (playbooks, logs, exports)")
-    p.add_argument("--budget-experiment", choices=["sliding"], default=None,
-                   help="isolation only: replace the module's RateBudget algorithm (an experiment, not the module "
-                        "as shipped; the results say so)")
+    p.add_argument("--isolation", default=",".join(ISOLATION_VARIANTS),
+                   help="comma-separated isolation variants: %s" % ", ".join(ISOLATION_VARIANTS))
     p.add_argument("--worktree", action="store_true",
                    help="measure the working tree as it is (default in a git checkout: the committed HEAD)")
     args = p.parse_args(argv)
@@ -916,6 +967,10 @@ def main(argv=None):
     if unknown:
         p.error("unknown scenario(s): %s" % ", ".join(unknown))
     args.markdown = args.markdown or os.path.splitext(args.json)[0] + ".md"
+    args.isolation = [s.strip() for s in args.isolation.split(",") if s.strip()]
+    unknown = [s for s in args.isolation if s not in ISOLATION_VARIANTS]
+    if unknown:
+        p.error("unknown isolation variant(s): %s" % ", ".join(unknown))
 
     import signal
 
@@ -937,7 +992,6 @@ def main(argv=None):
             shutil.rmtree(bench.work, ignore_errors=True)
     rows = table_rows(bench.results)
     machine["collection_source"] = getattr(bench, "source", None)
-    machine["budget_experiment"] = args.budget_experiment
     doc = {"size": args.size, "parameters": bench.size, "machine": machine,
            "seconds": round(time.perf_counter() - started, 1), "scenarios": bench.results}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

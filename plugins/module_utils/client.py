@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import datetime
-import email.utils
 import json
 import ssl
 import threading
@@ -84,6 +83,7 @@ def retry_after_seconds(response):
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # only for the rare HTTP-date form; not a cost for every task
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
@@ -297,9 +297,10 @@ class RateBudget:
       per hour), counted the way the service counts; each window is kept slightly longer, for clock skew.
     - **Pacing**: requests leave evenly spaced at the current rate, after a small initial burst, so a service that
       counts over a shorter window than documented (say 30 per 5 s) sees no burst.
-    - **Learning** (AIMD): a 429 cuts the rate (once per episode, however many workers meet it) and pauses every
-      worker until its ``Retry-After``; each quiet ``period`` after that gives back a twentieth of the documented
-      rate, up to it. An unknown, stricter or shared limit is met with few 429s.
+    - **Learning** (AIMD): a 429 pauses every worker until its ``Retry-After`` and cuts the rate (once per episode,
+      however many workers meet it) to 70 %, or to the rate the service admitted over the last period if lower; each
+      quiet ``period`` after that gives back a twentieth of the documented rate, up to it. An unknown, stricter or
+      shared limit is met with few 429s.
     """
 
     MARGIN = 0.02
@@ -313,6 +314,8 @@ class RateBudget:
         self.clock, self.sleep = clock, sleep
         self.lock = threading.Lock()
         self.sent = collections.deque()
+        self.refused = collections.deque()  # send times of the requests answered 429, over the last period
+        self.first_sent = None
         now = clock()
         self.refilled = now
         self.paused_until = now
@@ -371,6 +374,8 @@ class RateBudget:
                 if wait <= 1e-9:
                     self.tokens -= 1
                     self.sent.append(now)
+                    if self.first_sent is None:
+                        self.first_sent = now
                     self.waited += now - started
                     return now
             self.sleep(max(wait, 0.001))
@@ -382,11 +387,25 @@ class RateBudget:
             now = self.clock()
             self.throttled_count += 1
             self.paused_until = max(self.paused_until, now + max(0.0, retry_after))
+            self.refused.append(sent_at if sent_at is not None else now)
             if sent_at is None or self.last_cut is None or sent_at > self.last_cut:
-                self.rate = max(self.max_rate * self.MIN_FRACTION, self.rate * self.DECREASE)
+                self.rate = max(self.max_rate * self.MIN_FRACTION, min(self.rate * self.DECREASE, self._admitted(now)))
                 self.last_cut = self.last_change = now
                 self.cuts += 1
             self.tokens = min(self.tokens, 1.0)  # no burst after a pause
+
+    def _admitted(self, now):
+        """The rate the service admitted over the last full ``period`` (requests sent minus those refused), when this
+        budget has been sending for that long and enough to tell: a bound on the limit it meets. Else no bound."""
+        window = self.period * (1 + self.MARGIN)
+        if self.first_sent is None or now - self.first_sent < window:
+            return float("inf")
+        while self.refused and self.refused[0] <= now - window:
+            self.refused.popleft()
+        admitted = sum(1 for t in self.sent if t > now - window) - len(self.refused)
+        if admitted < max(2, self.capacity // 10):
+            return float("inf")  # too little traffic to say anything about the limit
+        return admitted / window
 
     def plan(self, calls):
         """A :class:`BudgetPlan` for ``calls`` more requests at the documented limits (ignoring what the budget

@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import client as http
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
-
-from .test_client import Tokens, server  # noqa: F401  pylint: disable=unused-import
+from ansible_collections.defender.endpoint.plugins.module_utils import client as http, common
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.test_client import (  # noqa: F401  pylint: disable=unused-import
+    Tokens,
+    server,
+)
 
 
 class Clock:
@@ -96,22 +98,43 @@ def test_a_429_cuts_the_rate_once_per_episode_and_quiet_periods_give_it_back():
     assert b.rate == pytest.approx(full)  # never above the documented rate
 
 
-def test_a_stricter_unknown_limit_is_learnt_with_few_429s():
-    """Simulate a service allowing a third of the documented 100/min (sliding window) against the budget."""
-    clock = Clock()
-    b = budget(clock)
-    admitted, throttled = [], 0
-    while len(admitted) < 300:
-        at = b.acquire()
-        inside = [t for t in admitted if t > at - 60]
-        if len(inside) >= 33:
+def simulate(processes, windows, total, latency=0.05):
+    """Budgets told the documented limits (one per process, each on its own clock) against a service enforcing
+    ``windows`` (sliding, shared by all): requests are judged in the order they are sent. Returns (time / bound,
+    share of requests answered 429)."""
+    clocks = [Clock() for _i in range(processes)]
+    budgets = [budget(c) for c in clocks]
+    pending = [b.acquire() for b in budgets]
+    admitted, throttled, sent = [], 0, 0
+    while len(admitted) < total:
+        i = min(range(processes), key=lambda k: pending[k])
+        at = pending[i]
+        sent += 1
+        wait = 0.0
+        for n, s in windows:
+            inside = [t for t in admitted if t > at - s]
+            if len(inside) >= n:
+                wait = max(wait, inside[len(inside) - n] + s - at)
+        clocks[i].now = max(clocks[i].now, at + latency)
+        if wait > 0:
             throttled += 1
-            b.throttled(inside[len(inside) - 33] + 60 - at, sent_at=at)
+            budgets[i].throttled(wait, sent_at=at)
         else:
             admitted.append(at)
-    bound = 300 / 33.0 * 60
-    assert throttled <= 0.10 * 300
-    assert admitted[-1] <= 1.5 * bound
+        pending[i] = budgets[i].acquire()
+    per_minute = min(n * 60.0 / s for n, s in windows)
+    return admitted[-1] / (total / per_minute * 60), throttled / float(sent)
+
+
+@pytest.mark.parametrize("processes, windows, goal_ratio, goal_429", [
+    (1, [(100, 60)], 1.05, 0.0),              # the documented limit: paced, no 429
+    (1, [(33, 60)], 1.5, 0.10),               # a third of it, not told
+    (1, [(30, 5), (100, 60)], 1.5, 0.0),      # a short window, not told: pacing alone avoids it
+    (2, [(100, 60)], 1.5, 0.15),              # two runs of one app at once
+])
+def test_an_unknown_stricter_or_shared_limit_is_learnt_with_few_429s(processes, windows, goal_ratio, goal_429):
+    ratio, share = simulate(processes, windows, 600)
+    assert ratio <= goal_ratio and share <= goal_429
 
 
 def test_plan_says_when_the_hourly_quota_is_exceeded_and_how_long_it_takes():
@@ -216,3 +239,50 @@ def test_sign_in_on_the_same_session_keeps_urllib3_retrying_429(server):  # noqa
     assert login.max_retries.retry_throttled
     api = session.get_adapter(server.url + "/api/alerts")
     assert not api.max_retries.retry_throttled
+
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+CLIENT = "66666666-7777-8888-9999-000000000000"
+
+
+def settings(**over):
+    opts = dict(tenant_id=TENANT, client_id=CLIENT, client_secret="s3cr3t-value", api_url="https://api.example.test")
+    opts.update(over)
+    return common.Settings(opts)
+
+
+def test_max_retry_wait_default_env_and_bounds(monkeypatch):
+    assert settings().max_retry_wait == http.MAX_RETRY_WAIT == 300
+    assert settings(max_retry_wait=30).max_retry_wait == 30
+    assert settings(max_retry_wait="600").max_retry_wait == 600  # plugins pass strings from the environment
+    for bad in (-1, 86401, "five"):
+        with pytest.raises(DefenderConfigError) as info:
+            settings(max_retry_wait=bad)
+        assert "max_retry_wait" in str(info.value)
+    spec = common.CONNECTION_ARGUMENT_SPEC["max_retry_wait"]
+    assert spec["type"] == "int" and spec["fallback"][1] == ["DEFENDER_MAX_RETRY_WAIT"]
+
+
+def test_the_budget_owner_is_the_application_never_a_secret():
+    import base64
+    import json
+    owner = common.budget_owner(settings())
+    assert owner == ("app", TENANT, CLIENT)
+    claims = base64.urlsafe_b64encode(json.dumps({"appid": CLIENT.upper(), "tid": TENANT}).encode()).decode()
+    token = "eyJhbGciOiJub25lIn0.%s.c2ln" % claims.rstrip("=")
+    s = common.Settings(dict(access_token=token, api_url="https://api.example.test"))
+    assert common.budget_owner(s) == owner  # a token of the same app shares the credentials' budget
+    opaque = common.Settings(dict(access_token="a.b.c", api_url="https://api.example.test"))
+    key = common.budget_owner(opaque)
+    assert key[0] == "token" and "a.b.c" not in repr(key)
+    assert "s3cr3t" not in repr(owner)
+
+
+def test_clients_of_one_application_share_budgets_and_max_retry_wait(monkeypatch):
+    one, _provider = common.connect(settings(max_retry_wait=42))
+    two, _provider = common.connect(settings())
+    assert one.rate_budget is two.rate_budget and one.max_retry_wait == 42
+    assert one.budget_for("/api/alerts/batchUpdate") is two.budget_for("/api/alerts/batchUpdate")
+    assert one.budget_for("/api/alerts/batchUpdate") is not one.rate_budget
+    other, _provider = common.connect(settings(api_url="https://eu.example.test"))
+    assert other.rate_budget is not one.rate_budget
