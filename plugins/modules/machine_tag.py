@@ -167,7 +167,6 @@ diff:
 
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_tags as T
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
-from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import finish
@@ -189,7 +188,8 @@ def check_params(p):
 def run(m):
     p = m.params
     refs, tags = check_params(p)
-    client = m.client(rate_budget=RateBudget(p["requests_per_minute"]))
+    client = m.client()
+    client.limit_rate(p["requests_per_minute"])  # the process's shared budget of this app and API host
     results = T.TagWork(client, tags, p["state"], m.check_mode).execute(refs)
     out = dict(results=results)
     if m.module._diff:
