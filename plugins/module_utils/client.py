@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import datetime
 import json
+import math
 import ssl
 import threading
 import time
@@ -93,7 +94,7 @@ def retry_after_seconds(response):
         if when.tzinfo is None:
             when = when.replace(tzinfo=datetime.timezone.utc)
         seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN, inf
+    if math.isnan(seconds) or math.isinf(seconds):
         return None
     return max(0.0, seconds)
 

@@ -217,7 +217,7 @@ def test_a_429_pauses_the_other_workers_of_the_client(server):  # noqa: F811
     client.get("/api/alerts/b")
     a.join(10)
     first = server.seen[0]["time"]
-    later = [s for s in server.seen[1:]]
+    later = server.seen[1:]
     assert len(later) == 2 and all(s["time"] - first >= 0.95 for s in later)
     assert client.rate_budget.stats()["throttled"] == 1 and client.throttled == 1
 
