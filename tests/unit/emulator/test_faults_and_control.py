@@ -121,3 +121,25 @@ def test_cli_subprocess(tmp_path):
         assert ctl.reset()["alerts"] == 50
     finally:
         assert stop_emulator(proc) == 0
+
+
+def test_accepted_connections_do_not_wait_for_nagle():
+    """A response written in pieces must not wait for the client's delayed ACK (40 ms per new connection)."""
+    import socket
+
+    import server as emulator_server
+
+    class Plain:  # wrap_socket stand-in: the option is set on the accepted TCP socket before TLS
+        @staticmethod
+        def wrap_socket(sock, **kw):
+            return sock
+
+    srv = emulator_server._Server(("127.0.0.1", 0), emulator_server._Handler, None, Plain())
+    try:
+        client = socket.create_connection(srv.server_address)
+        accepted, _addr = srv.get_request()
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        accepted.close()
+        client.close()
+    finally:
+        srv.server_close()
