@@ -414,12 +414,13 @@ class RateBudget:
         calls = max(0, int(calls))
         with self.lock:
             now = self.clock()
-            seconds = calls / self.max_rate if calls > self.burst else 0.0
+            seconds = max(0.0, calls - self.burst) / self.max_rate
             for n, s in self.limits:
                 used = sum(1 for t in self.sent if t > now - s)
                 over = calls - (n - used)
-                if over > 0:
-                    seconds = max(seconds, (-(-over // n)) * s)
+                if over > 0:  # k more windows must pass; the last batch then leaves paced
+                    k = -(-over // n)
+                    seconds = max(seconds, k * s + (over - (k - 1) * n) / self.max_rate)
         hourly = [n for n, s in self.limits if s >= 3600.0]
         hour = min(hourly) if hourly else None
         return BudgetPlan(calls, seconds, hour, hour is not None and calls > hour)

@@ -244,6 +244,36 @@ def test_persistent_429_is_a_clear_failure(emu, ansible):
     assert_clear_failure(run.task("machines"), "429", "throttled")
 
 
+def test_a_retry_after_beyond_max_retry_wait_fails_at_once_naming_the_wait(emu, ansible):
+    # The API asks for 15 minutes; the task allows 5 s (option) or 10 s (environment): it fails at the first 429,
+    # saying what was asked, instead of retrying early (Retry-After used to be capped at 120 s) or hanging.
+    faults(emu, {"match": {"kind": "api"}, "action": "status", "status": 429, "retry_after": 900})
+    start = time.monotonic()
+    run = ansible.playbook(play(task("option", "alert_info", {"max_retry_wait": 5}),
+                                task("env", "machine_info", {})), env={"DEFENDER_MAX_RETRY_WAIT": "10"})
+    for name, allowed in (("option", 5), ("env", 10)):
+        record = run.task(name)
+        assert_clear_failure(record, "Retry-After")
+        msg = record["result"]["msg"]
+        assert "15 min" in msg and "900" in msg and "max_retry_wait (%d s)" % allowed in msg, msg
+    assert len(api_log(emu)) == 2  # one request each, nothing re-sent early
+    assert time.monotonic() - start < 120
+
+
+def test_a_retry_after_within_max_retry_wait_is_waited_out_in_full(emu, ansible):
+    # 3 s is above what urllib3 would have capped in a scaled test, and below max_retry_wait: waited out, then sent
+    faults(emu, {"match": {"method": "POST", "path_regex": "/isolate$"}, "action": "status", "status": 429,
+                 "retry_after": 3, "count": 1})
+    mid, name, _alert = fresh_machine(emu)
+    run = ansible.playbook(play(task("iso", "machine_isolation", {"machine": name, "comment": "wait",
+                                                                 "max_retry_wait": 3})))
+    assert run.result("iso")["changed"] and len(actions(emu, mid, "Isolate")) == 1
+    posts = api_log(emu, "POST", "/isolate$")
+    import datetime
+    gap = (datetime.datetime.fromisoformat(posts[1]["time"]) - datetime.datetime.fromisoformat(posts[0]["time"]))
+    assert [p["status"] for p in posts] == [429, 201] and gap.total_seconds() >= 2.9
+
+
 # --- tokens expiring mid-run ----------------------------------------------------------------------------------------
 
 def test_token_expiring_mid_run_is_refreshed(emu, ansible):
