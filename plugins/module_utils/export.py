@@ -129,10 +129,18 @@ def _write(records, sink, fmt, columns, on_record):
     count = 0
     if fmt == "jsonl":
         dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        lines = []
         for record in records:
-            sink.write(dumps(record) + "\n")
+            lines.append(dumps(record))
             count += 1
             on_record(count)
+            if len(lines) == 1000:  # hashed, encoded and written in blocks: one call per line showed in profiles
+                lines.append("")
+                sink.write("\n".join(lines))
+                lines = []
+        if lines:
+            lines.append("")
+            sink.write("\n".join(lines))
     else:
         writer = csv.writer(sink, lineterminator="\r\n")
         writer.writerow(columns)
