@@ -261,12 +261,12 @@ def test_a_retry_after_beyond_max_retry_wait_fails_at_once_naming_the_wait(emu, 
 
 
 def test_a_retry_after_within_max_retry_wait_is_waited_out_in_full(emu, ansible):
-    # 3 s is above what urllib3 would have capped in a scaled test, and below max_retry_wait: waited out, then sent
+    # a wait of exactly max_retry_wait is waited out in full, then the POST (not processed) is sent again
     faults(emu, {"match": {"method": "POST", "path_regex": "/isolate$"}, "action": "status", "status": 429,
                  "retry_after": 3, "count": 1})
     mid, name, _alert = fresh_machine(emu)
-    run = ansible.playbook(play(task("iso", "machine_isolation", {"machine": name, "comment": "wait",
-                                                                 "max_retry_wait": 3})))
+    args = {"machine": name, "comment": "wait", "max_retry_wait": 3}
+    run = ansible.playbook(play(task("iso", "machine_isolation", args)))
     assert run.result("iso")["changed"] and len(actions(emu, mid, "Isolate")) == 1
     posts = api_log(emu, "POST", "/isolate$")
     import datetime
