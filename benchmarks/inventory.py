@@ -156,8 +156,8 @@ def markdown(s):
         "|---|---|---|---|",
         "| wall time | %.1f s | %.1f s | %.1fx |" % (inv["wall"], plain["wall"], s["ratio_wall"]),
         "| CPU time (user + system) | %.1f s | %.1f s | %.1fx |" % (inv["cpu"], plain["cpu"], s["ratio_cpu"]),
-        "| peak memory (largest process) | %.0f MiB | %.0f MiB | %.1fx |" % (inv["rss_mib"], plain["rss_mib"],
-                                                                              s["ratio_rss"]),
+        "| peak memory (largest process) | %.0f MiB | %.0f MiB | %.1fx |" % (
+            inv["rss_mib"], plain["rss_mib"], s["ratio_rss"]),
         "",
         "%s; %s." % (s["date"], s["machine"]),
     ])

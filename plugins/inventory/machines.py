@@ -37,6 +37,7 @@ options:
         name; the first one that is set wins.
       - When that name is already taken by another machine (two live machines can share a computer name), the
         next field is tried, and C(id), which is unique, is the last resort. A warning says how often that happened.
+      - An entry that names no field of any machine (a misspelling) gets a warning.
     type: list
     elements: str
     default: [computer_dns_name, id]
@@ -279,11 +280,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         strict = self.get_option("strict")
         taken = {}
         renamed = 0
+        unused = set(hostnames)  # entries that name no field of any machine: probably misspelt
         for machine in machines:
             if not keep(machine, exclude_duplicates, tags):
                 continue
             hostvars = {HOSTVAR_PREFIX + snake(key): value for key, value in machine.items()
                         if not key.startswith("@odata.")}
+            if unused:
+                unused = {name for name in unused if HOSTVAR_PREFIX + name not in hostvars}
             machine_id = str(machine["id"])
             host = self._hostname(hostvars, hostnames, machine_id, taken)
             renamed += host != self._hostname(hostvars, hostnames, machine_id, {})
@@ -294,6 +298,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
+        if unused and taken:
+            display.warning("defender.endpoint.machines: hostnames %s name no machine field (fields are in snake case, "
+                            "for example computer_dns_name, last_ip_address, aad_device_id)" % ", ".join(sorted(unused)))
         if renamed:
             display.warning("defender.endpoint.machines: %d machine(s) share their preferred host name with another "
                             "machine and were named by a later entry of hostnames (or their id)" % renamed)

@@ -149,6 +149,15 @@ def test_hostnames_precedence(run):
     assert set(inv.hosts) == {"10.0.0.1", ID % 2}
 
 
+def test_a_hostname_that_names_no_field_warns(run, monkeypatch):
+    mod = sys.modules[inventory_loader.get("defender.endpoint.machines").__module__]
+    warnings = []
+    monkeypatch.setattr(mod.display, "warning", warnings.append)
+    inv = run({"hostnames": ["computer_name", "computer_dns_name"]}, [machine(1)])
+    assert set(inv.hosts) == {"host-001.contoso.com"}
+    assert len(warnings) == 1 and "hostnames computer_name name no machine field" in warnings[0]
+
+
 def test_filters_reach_the_api_escaped_and_combined(run):
     run({"filters": {"health_status": ["Active", "Inactive"], "os_platform": ["o'brien"],
                      "risk_score": ["High"], "exposure_level": ["High", "Medium"],
