@@ -111,3 +111,18 @@ def resolve_endpoints(cloud="global", region=None, api_url=None, login_url=None,
         resource = table["resource"]
         audiences = table["audiences"]
     return Endpoints(cloud, login, base, resource, audiences, custom_login=bool(login_url))
+
+
+# The Microsoft Defender portal of each cloud (facts sheet 2.2, from Microsoft's defender-endpoint/gov.md): GCC
+# keeps the commercial portal. Reports link machines, alerts and incidents there.
+PORTALS = {
+    "global": "https://security.microsoft.com",
+    "gcc": "https://security.microsoft.com",
+    "gcc_high": "https://security.microsoft.us",
+    "dod": "https://security.apps.mil",
+}
+
+
+def portal_url(cloud):
+    """The Defender portal's base URL for ``cloud`` (``global`` when unknown)."""
+    return PORTALS.get(cloud or "global", PORTALS["global"])

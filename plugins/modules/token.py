@@ -119,6 +119,13 @@ resource:
   returned: success
   type: str
   sample: https://api.securitycenter.microsoft.com
+portal_url:
+  description:
+    - The Microsoft Defender portal of the O(cloud), for links to machines (C(/machines/v2/<id>/overview)), alerts
+      (C(/alerts/<id>)) and incidents (C(/incidents/<id>)); add C(?tid=<tenant>) to open the right tenant.
+  returned: success
+  type: str
+  sample: https://security.microsoft.com
 source:
   description:
     - Where the token came from, V(identity_provider) (a sign-in happened), V(cache) (a cached token was still
@@ -169,6 +176,7 @@ claims:
 import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import jwt_claims
+from ansible_collections.defender.endpoint.plugins.module_utils.clouds import portal_url
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 
@@ -186,6 +194,7 @@ def token_result(token, source, settings, expires_on=None, token_type="Bearer"):
         "resource": aud if isinstance(aud, str) and source == "given" else settings.endpoints.resource,
         "claims": claims,
         "source": source,
+        "portal_url": portal_url(settings.endpoints.cloud),
     }
 
 

@@ -3,14 +3,19 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The incident_response role through the `respond` playbook (run by its FQCN), against the emulator.
 
-First run: isolates the alert's machine, waits, comments and updates the alert, writes both reports. Second run:
-changed=0 and no write request. Check mode: no write request and no report. An app without Machine.Isolate: stops
-at the permission check, before any write, naming the permission.
+First run: isolates the alert's machine, waits, comments and updates the alert, writes both reports (time, operator,
+portal links). Second run: changed=0, no write request, and its own report saying nothing was done. Check mode: no
+write request and a report in "would" words. An app without Machine.Isolate: stops at the permission check, before
+any write, naming the permission.
 """
 from __future__ import annotations
 
+import getpass
+import glob
 import json
 import os
+import re
+import socket
 import stat
 import time
 
@@ -47,8 +52,19 @@ def _api_requests(emulator):
     return [r for r in emulator.requests() if r.get("path", "").lower().startswith("/api/")]
 
 
-def _report_paths(report_dir, name):
-    return os.path.join(report_dir, name + ".json"), os.path.join(report_dir, name + ".md")
+def _reports(report_dir, name):
+    """[(json path, md path)] of the runs' reports named `name-<UTC start time>[-check]`, oldest first."""
+    found = sorted(glob.glob(os.path.join(glob.escape(report_dir), glob.escape(name) + "-*.json")))
+    out = []
+    for path in found:
+        assert re.search(r"-\d{8}T\d{6}Z(-check)?\.json$", path), path
+        out.append((path, path[:-len(".json")] + ".md"))
+    return out
+
+
+def _load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f) if path.endswith(".json") else f.read()
 
 
 @pytest.fixture
@@ -91,26 +107,37 @@ def test_respond_twice_isolates_records_reports_then_changes_nothing(emulator, a
     assert len(writes) == 2, writes
     first_api = len(_api_requests(emulator))
 
-    json_path, md_path = _report_paths(report_dir, "isolate-" + incident["alert_id"])
-    assert os.path.isfile(json_path) and os.path.isfile(md_path), os.listdir(report_dir)
+    [(json_path, md_path)] = _reports(report_dir, "isolate-" + incident["alert_id"])
     for path in (json_path, md_path):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    with open(json_path, encoding="utf-8") as f:
-        report = json.load(f)
+    report = _load(json_path)
     assert report["action"] == "isolate" and report["changed"] is True and report["failed"] is False
+    run = report["run"]
+    assert run["check_mode"] is False and run["changed"] is True
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", run["started_utc"]) and run["finished_utc"] >= run["started_utc"]
+    assert run["operator"]["user"] == getpass.getuser() and run["operator"]["host"] == socket.gethostname()
+    tid = emulator.settings["tenant_id"]
     (rm,) = report["machines"]
-    assert rm["machine_id"] == incident["machine_id"]
+    assert rm["machine_id"] == incident["machine_id"] and rm["computer_dns_name"] == incident["machine_name"]
     assert (rm["previous_state"], rm["state"]) == ("released", "isolated")
+    assert rm["outcome"] == "isolated now"
     assert rm["action"]["id"] == machine["action"]["id"]
+    assert rm["portal_url"] == "https://security.microsoft.com/machines/v2/%s/overview?tid=%s" % (rm["machine_id"], tid)
     (ra,) = report["alerts"]
-    assert ra["id"] == incident["alert_id"]
+    assert ra["id"] == incident["alert_id"] and ra["outcome"] == "updated now"
+    assert ra["portal_url"] == "https://security.microsoft.com/alerts/%s?tid=%s" % (ra["id"], tid)
+    assert ra["incident_id"] is not None and report["incident_ids"] == [ra["incident_id"]]
+    assert ra["incident_portal_url"] == "https://security.microsoft.com/incidents/%s?tid=%s" % (ra["incident_id"], tid)
     assert ra["before"]["status"] == "New" and ra["after"]["status"] == "InProgress"
     assert "comment" in ra["changes"]
-    with open(md_path, encoding="utf-8") as f:
-        md = f.read()
+    assert report["summary"] == "Isolated %s (%s); 1 of 1 alert(s) updated." % (incident["machine_name"],
+                                                                                incident["machine_id"])
+    md = _load(md_path)
     assert incident["machine_name"] in md and machine["action"]["id"] in md and incident["alert_id"] in md
-    assert "New → InProgress" in md
+    assert "New → InProgress" in md and rm["portal_url"] in md and ra["portal_url"] in md
+    assert run["started_utc"] in md and getpass.getuser() in md
     before = {p: open(p, "rb").read() for p in (json_path, md_path)}  # pylint: disable=consider-using-with
+    time.sleep(1)  # the next run's report has another start second
 
     emulator.clear_requests()
     started = time.monotonic()
@@ -122,12 +149,20 @@ def test_respond_twice_isolates_records_reports_then_changes_nothing(emulator, a
     assert _result(second, ISOLATE_TASK)["results"][0]["previous_state"] == "isolated"
     for path, content in before.items():
         with open(path, "rb") as f:
-            assert f.read() == content
+            assert f.read() == content, "the first run's report is kept"
+    [_first, (json2, md2)] = _reports(report_dir, "isolate-" + incident["alert_id"])
+    again = _load(json2)
+    assert again["changed"] is False and again["run"]["changed"] is False
+    assert again["machines"][0]["outcome"] == "already isolated (nothing sent)"
+    assert again["alerts"][0]["outcome"] == "already up to date (nothing sent)"
+    assert again["summary"] == "Nothing to do: already isolated %s (%s); 0 of 1 alert(s) updated." % (
+        incident["machine_name"], incident["machine_id"])
+    assert "Nothing to do" in _load(md2)
     print("\nrespond: first run %.1f s (%d API requests), second run %.1f s (%d API requests)"
           % (first_seconds, first_api, second_seconds, len(_api_requests(emulator))))
 
 
-def test_check_mode_sends_no_write_and_writes_no_report(emulator, ansible, incident, tmp_path):
+def test_check_mode_sends_no_write_and_reports_what_it_would_do(emulator, ansible, incident, tmp_path):
     report_dir = str(tmp_path / "reports")
     run = ansible.playbook(RESPOND, check=True, diff=True, extra_vars={
         "incident_response_alert_ids": [incident["alert_id"]], "incident_response_report_dir": report_dir})
@@ -139,7 +174,16 @@ def test_check_mode_sends_no_write_and_writes_no_report(emulator, ansible, incid
     assert _rec(run, "Update the alerts")["status"] == "changed"
     assert emulator.machine(incident["machine_id"])["isolationState"] != "isolated"
     assert emulator.alert(incident["alert_id"])["status"] == "New"
-    assert not os.path.exists(report_dir)
+    [(json_path, md_path)] = _reports(report_dir, "isolate-" + incident["alert_id"])
+    assert json_path.endswith("-check.json")
+    report = _load(json_path)
+    assert report["run"]["check_mode"] is True
+    assert report["machines"][0]["outcome"] == "would isolate"
+    assert report["alerts"][0]["outcome"] == "would be updated"
+    assert report["summary"] == ("Would isolate %s (%s); 1 of 1 alert(s) would be updated. Check mode: nothing was "
+                                 "sent." % (incident["machine_name"], incident["machine_id"]))
+    md = _load(md_path)
+    assert "CHECK MODE" in md and "would isolate" in md and "isolated now" not in md
 
 
 def test_app_without_machine_isolate_stops_before_any_write(emulator, ansible, incident, tmp_path):
@@ -184,7 +228,9 @@ def test_named_machine_release_and_connection_dict(emulator, ansible, incident, 
     assert emulator.machine(incident["machine_id"])["isolationState"] == "released"
     unisolate = [r for r in _writes(emulator) if r["path"].lower().endswith("/unisolate")]
     assert len(unisolate) == 1
-    assert os.path.isfile(os.path.join(report_dir, "release-" + incident["machine_name"] + ".json"))
+    [(json_path, _md)] = _reports(report_dir, "release-" + incident["machine_name"])
+    released = "Released %s (%s)" % (incident["machine_name"], incident["machine_id"])
+    assert _load(json_path)["summary"].startswith(released)
 
     emulator.clear_requests()
     again = ansible.playbook(RESPOND, env=no_env, extra_vars=dict(base, incident_response_action="release"))
@@ -246,8 +292,8 @@ def test_failed_isolation_is_reported_and_leaves_the_alert(emulator, ansible, in
     assert _rec(run, "Update the alerts")["status"] == "skipped"
     assert emulator.alert(incident["alert_id"])["status"] == "New"
     assert not [r for r in _writes(emulator) if "/alerts" in r["path"].lower()]
-    with open(os.path.join(report_dir, "isolate-" + incident["alert_id"] + ".json"), encoding="utf-8") as f:
-        report = json.load(f)
+    [(json_path, _md)] = _reports(report_dir, "isolate-" + incident["alert_id"])
+    report = _load(json_path)
     assert report["failed"] is True
     assert report["machines"][0]["failed"] is True
     assert report["alerts"][0]["skipped"] is True and report["alerts"][0]["updated"] is False

@@ -94,6 +94,15 @@ def test_token_given_only_returns_claims_without_sign_in(monkeypatch, no_network
     assert result["expires_on"] == result["claims"]["exp"]
     assert 3500 < result["expires_in"] <= 3599
     assert result["token_type"] == "Bearer"
+    assert result["portal_url"] == "https://security.microsoft.com"
+
+
+@pytest.mark.parametrize("cloud,portal", [("gcc", "https://security.microsoft.com"),
+                                          ("gcc_high", "https://security.microsoft.us"),
+                                          ("dod", "https://security.apps.mil")])
+def test_token_names_the_portal_of_its_cloud(monkeypatch, no_network, key, cloud, portal):
+    result, failed = run_module(token_module.main, dict(access_token=make_token(key), cloud=cloud), monkeypatch)
+    assert not failed and result["portal_url"] == portal
 
 
 def test_token_signs_in_and_reuses(monkeypatch, key):
