@@ -6,6 +6,7 @@ against the emulator: off by default, tags the machines with the incident id, id
 Machine.ReadWrite.All before any change, and a missing tag stops the role before any change."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 
@@ -68,13 +69,15 @@ def test_tags_the_machine_with_the_incident_id_then_changes_nothing(emulator, an
     # the tag step runs before the isolation
     seq = {w["path"].rsplit("/", 1)[-1]: w["seq"] for w in _writes(emulator)}
     assert seq["tags"] < seq["isolate"]
-    with open(os.path.join(str(tmp_path), "isolate-%s.json" % inc["alert_id"]), encoding="utf-8") as f:
+    # each run writes its own report, named with its UTC start time
+    [report_path] = glob.glob(os.path.join(glob.escape(str(tmp_path)), "isolate-%s-*.json" % glob.escape(inc["alert_id"])))
+    with open(report_path, encoding="utf-8") as f:
         report = json.load(f)
     assert report["tags"]["tags"] == [tag] and report["tags"]["state"] == "present"
     assert report["tags"]["machines"][0]["previous_tags"] == inc["tags"]
     assert report["tags"]["machines"][0]["tags"] == inc["tags"] + [tag]
     assert ("tags %s set on 1 machine(s)" % tag) in report["summary"]
-    with open(os.path.join(str(tmp_path), "isolate-%s.md" % inc["alert_id"]), encoding="utf-8") as f:
+    with open(report_path[:-len(".json")] + ".md", encoding="utf-8") as f:
         assert "## Tags (%s, present)" % tag in f.read()
     # a rerun changes nothing and sends no write
     emulator.clear_requests()
