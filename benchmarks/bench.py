@@ -231,7 +231,17 @@ class Bench:
         with open(path, encoding="utf-8") as handle:
             src = handle.read()
         m = re.search(r"^options:\s*\n(.*?)^\S", src, re.S | re.M)
-        return set(re.findall(r"^  ([a-z_][a-z0-9_]*):", m.group(1), re.M)) if m else set()
+        found = set(re.findall(r"^  ([a-z_][a-z0-9_]*):", m.group(1), re.M)) if m else set()
+        # and the options of the collection's doc fragments it extends (shared options live there)
+        block = re.search(r"^extends_documentation_fragment:\s*\n((?:\s+- .*\n)+)", src, re.M)
+        for frag in re.findall(r"- %s\.%s\.([a-z_]+)\s*$" % (NS, NAME), block.group(1), re.M) if block else ():
+            frag_path = os.path.join(self.coll, "plugins", "doc_fragments", frag + ".py")
+            if os.path.isfile(frag_path):
+                with open(frag_path, encoding="utf-8") as handle:
+                    text = handle.read()
+                fm = re.search(r"^options:\s*\n(.*?)(?:^\S|\Z)", text, re.S | re.M)
+                found |= set(re.findall(r"^  ([a-z_][a-z0-9_]*):", fm.group(1), re.M)) if fm else set()
+        return found
 
     # ---- emulator
 
