@@ -43,8 +43,10 @@ SIZES = {
 RATE_PER_MINUTE = 100  # the API's documented per-app limit for these endpoints (facts sheet §8.1)
 # Bulk isolation under the emulator's limiter, set per variant; the module is always told the documented 100/min.
 ISOLATION_VARIANTS = {
+    # documented: twice the time scale (a "minute" of 12 s at full size), so Ansible's own cost of starting and
+    # ending the task, which is not scaled, weighs as little against a 5 % goal as it can in a few minutes
     "documented": dict(label="at the documented limit (100/min)", windows=None, bound_per_minute=100, processes=1,
-                       goal_ratio=1.05, goal_429=None),
+                       goal_ratio=1.05, goal_429=None, scale_mult=2),
     "third": dict(label="under an untold limit of a third (33/min)", windows=[{"calls": 33, "seconds": 60}],
                   bound_per_minute=33, processes=1, goal_ratio=1.5, goal_429=0.10),
     "short": dict(label="under an untold short window (30 per 5 s and 100/min)",
@@ -734,10 +736,11 @@ class Bench:
                 ours["task_seconds"], ours["bound_seconds"], unit="s", goal="≤ %.2f×" % variant["goal_ratio"],
                 met=ratio is not None and ratio <= variant["goal_ratio"],
                 baseline_name="bound = admitted requests / %d per minute" % variant["bound_per_minute"],
-                note="time scale %s; %d requests admitted (%s); API span %.1f s"
-                     % (ours["time_scale"], ours["api_requests_admitted"],
-                        ", ".join("%s: %d" % kv for kv in sorted(ours["requests_by_kind"].items())),
-                        ours["api_span_seconds"])))
+                note="time scale %s; %d requests admitted (%s); API span (first to last request) %.1f s = %.2f× the "
+                     "bound" % (ours["time_scale"], ours["api_requests_admitted"],
+                                ", ".join("%s: %d" % kv for kv in sorted(ours["requests_by_kind"].items())),
+                                ours["api_span_seconds"],
+                                ours["api_span_seconds"] / ours["bound_seconds"] if ours["bound_seconds"] else 0)))
             goal_429 = variant["goal_429"]
             figures.append(figure(
                 "isolate %s machines %s: answered 429 / failed / duplicates / not isolated"
@@ -760,7 +763,7 @@ class Bench:
     def isolation_variant(self, key, variant, opts):
         """One bulk isolation run (or ``processes`` runs at once over disjoint halves, with one app) against the
         emulator's limiter set as the variant says; the client is always told the documented 100 per minute."""
-        n, scale = self.size["iso_machines"], self.size["iso_scale"]
+        n, scale = self.size["iso_machines"], self.size["iso_scale"] * variant.get("scale_mult", 1)
         if variant["windows"]:
             throttle = {"windows": variant["windows"]}
         else:
@@ -964,9 +967,10 @@ def render_markdown(rows, machine, size):
     out = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     out.append("")
-    out.append("Size `%s`, %s, %s CPUs (%s), Python %s, ansible-core %s, commit %s, load average at start %s."
-               % (size, machine["date"], machine["nproc"], machine["cpu"], machine["python"], machine["ansible_core"],
-                  machine["commit"] or "?", machine["loadavg_at_start"]))
+    out.append("Size `%s`, %s, %s CPUs (%s), Python %s, ansible-core %s, commit %s, load average at start %s, at "
+               "the end %s." % (size, machine["date"], machine["nproc"], machine["cpu"], machine["python"],
+                                machine["ansible_core"], machine["commit"] or "?", machine["loadavg_at_start"],
+                                machine.get("loadavg_at_end")))
     return "\n".join(out) + "\n"
 
 
@@ -1011,6 +1015,10 @@ def main(argv=None):
         else:
             shutil.rmtree(bench.work, ignore_errors=True)
     rows = table_rows(bench.results)
+    try:
+        machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        machine["loadavg_at_end"] = None
     machine["collection_source"] = getattr(bench, "source", None)
     doc = {"size": args.size, "parameters": bench.size, "machine": machine,
            "seconds": round(time.perf_counter() - started, 1), "scenarios": bench.results}
