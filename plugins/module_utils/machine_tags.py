@@ -14,9 +14,10 @@ The API (facts sheet 4.4 and 12; DD ``add-or-remove-machine-tags.md``, ``add-or-
 Plan: the machines are resolved (and their tags read) as filtered lists by :func:`machines.resolve`; each tag that
 must change on exactly one machine goes through the per-machine endpoint, on more through the multi-machine one in
 chunks of 500 (one call per tag and chunk instead of one per machine). A multi-machine call answered 404 (the docs
-do not say whether one unknown id fails the whole call) is retried machine by machine, so one machine that left
-the retention window does not stop the others. A call whose outcome is unknown (response lost) is never sent
-again: the machines are read again and what they show decides.
+do not say whether one unknown id fails the whole call) is split in halves and sent again, down to single machines,
+so one machine that left the retention window does not stop the others and costs about 2 log2(n) extra calls. A
+call whose outcome is unknown (response lost) is never sent again: the machines are read again and what they show
+decides.
 """
 
 from __future__ import annotations
@@ -164,9 +165,14 @@ class TagWork:
             return
         except DefenderError as exc:
             if exc.status == 404:
-                # Undocumented whether one unknown id fails the whole call: go machine by machine.
-                for i in ids:
-                    self.single(i, tag)
+                # Undocumented whether one unknown id fails the whole call: split it in halves and try again, down
+                # to single machines, so one missing machine costs a few calls, not one per machine of the chunk.
+                half = len(ids) // 2
+                for part in (ids[:half], ids[half:]):
+                    if len(part) == 1:
+                        self.single(part[0], tag)
+                    elif part:
+                        self.bulk(part, tag)
                 return
             hint = " (the tag endpoints need Machine.ReadWrite.All)" if exc.status in (401, 403) else ""
             for i in ids:

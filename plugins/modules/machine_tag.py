@@ -58,8 +58,9 @@ notes:
     then one call per tag that must change: per machine when only one machine needs it, otherwise per 500 machines.
     Tagging 1,000 machines with two tags costs 50 reads and 4 writes."
   - "The multi-machine endpoint's documentation does not say whether one unknown machine id fails the whole call.
-    When it answers C(404), the module sends that tag machine by machine for that chunk, so the machines that
-    exist still get it and the missing one fails on its own."
+    When it answers C(404), the module splits that chunk in halves and sends each again, down to single machines
+    (C(POST /api/machines/{id}/tags)), so the machines that exist still get the tag, the missing one fails on its
+    own, and one missing machine among 500 costs about 18 more calls rather than 500."
   - "Lost responses: when a tag call was sent but its outcome is unknown (connection cut, unreadable answer, or a
     5xx answer), it is never sent again in the same run. The machines concerned are read again: those that show the
     change are reported changed, the others fail with an 'outcome unknown' message. Re-running is safe."

@@ -109,3 +109,16 @@ def test_502_on_bulk_is_outcome_unknown_and_a_rerun_completes(emu, ansible):
     run = ansible.playbook(play(machines=ids, tags=["INC-9"]))
     assert run.task("tag")["status"] == "changed"
     assert all("INC-9" in emu.control.machine(i)["machineTags"] for i in ids) and len(tag_posts(emu)) == 2
+
+
+def test_bulk_404_is_split_and_sent_again(emu, ansible):
+    ids = live_ids(emu, 6)
+    emu.control.set_faults({"action": "status", "status": 404, "count": 1,
+                            "match": {"method": "POST", "path_regex": BULK}})
+    emu.control.clear_requests()
+    run = ansible.playbook(play(machines=ids, tags=["INC-10"]))
+    r = run.result("tag")
+    assert run.task("tag")["status"] == "changed", r.get("msg")
+    assert [len(e["body"]["MachineIds"]) for e in tag_posts(emu)] == [6, 3, 3]
+    assert all(x["changed"] and not x["failed"] for x in r["results"])
+    assert all("INC-10" in emu.control.machine(i)["machineTags"] for i in ids)

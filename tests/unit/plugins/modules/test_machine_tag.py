@@ -188,23 +188,42 @@ def test_lost_response_not_applied_fails_without_resending():
     assert r["failed"] and "outcome unknown" in r["msg"] and not r["changed"] and r["tags"] == []
 
 
-def test_bulk_404_goes_machine_by_machine():
-    fake = FakeTags([machine(1), machine(2), machine(3)])
+def test_bulk_404_is_bisected_down_to_the_missing_machine():
+    fake = FakeTags([machine(i) for i in range(3)] + [machine(i) for i in range(4, 8)])
     calls = []
 
     def gone(f, path, body):
-        calls.append(path)
-        if path == T.BULK_PATH:
-            raise DefenderError("Machine x was not found", status=404, code="ResourceNotFound")
-        if mid(2) in path:
-            raise DefenderError("Machine %s was not found" % mid(2), status=404, code="ResourceNotFound")
+        calls.append(len(body["MachineIds"]) if path == T.BULK_PATH else path)
+        if (path == T.BULK_PATH and mid(3) in body["MachineIds"]) or mid(3) in path:
+            raise DefenderError("Machine %s was not found" % mid(3), status=404, code="ResourceNotFound")
         return None
 
     fake.on_tag_post = gone
-    r1, r2, r3 = run(fake, [mid(1), mid(2), mid(3)], ["t"])
-    assert calls[0] == T.BULK_PATH and len(calls) == 4
-    assert r1["changed"] and r3["changed"] and not r1["failed"]
-    assert r2["failed"] and "not found" in r2["msg"] and not r2["changed"] and r2["tags"] == []
+    # mid(3) resolves (it is in the first read) but is gone by the time the tags are sent
+    fake.machines.append(machine(3))
+    results = run(fake, [mid(i) for i in range(8)], ["t"])
+    fake.machines.pop()
+    # 8 -> [0..3] fails -> [0,1] ok, [2,3] fails -> 2 alone ok, 3 alone fails; [4..7] ok: 7 calls, not 8 singles
+    assert calls == [8, 4, 2, 2, "/api/machines/%s/tags" % mid(2), "/api/machines/%s/tags" % mid(3), 4]
+    gone_one = results[3]
+    assert gone_one["failed"] and "not found" in gone_one["msg"] and not gone_one["changed"]
+    assert all(r["changed"] and not r["failed"] and r["tags"] == ["t"] for i, r in enumerate(results) if i != 3)
+
+
+def test_bulk_404_on_two_machines_ends_in_single_calls():
+    fake = FakeTags([machine(1), machine(2)])
+    seen = []
+
+    def gone(f, path, body):
+        seen.append(path)
+        if path == T.BULK_PATH or mid(2) in path:
+            raise DefenderError("Machine was not found", status=404, code="ResourceNotFound")
+        return None
+
+    fake.on_tag_post = gone
+    r1, r2 = run(fake, [mid(1), mid(2)], ["t"])
+    assert seen == [T.BULK_PATH, "/api/machines/%s/tags" % mid(1), "/api/machines/%s/tags" % mid(2)]
+    assert r1["changed"] and not r1["failed"] and r2["failed"] and r2["tags"] == []
 
 
 def test_forbidden_fails_every_machine_of_the_call_with_a_hint():
