@@ -231,8 +231,9 @@ class OneShotSpec:
 
     def none_msg(self, state, action):
         if state == STATE_DONE:
-            return "not sent: %s succeeded within skip_if_done_within (%s)" % (
-                M.action_summary(action), M.last_update(action))
+            return "not sent: %s succeeded %s (%s)" % (
+                M.action_summary(action), "already" if self.kind == "Offboard" else "within skip_if_done_within",
+                M.last_update(action))
         return "not sent: the same action is already running: %s" % M.action_summary(action)
 
     def already(self, after, error):
@@ -716,6 +717,9 @@ def one_shot_spec(p, since=None):
 
         def same(action):  # only the same file counts: quarantining another file is another action
             return str((action.get("relatedFileInfo") or {}).get("fileIdentifier") or "").lower() == sha1
+    elif p["action"] == "offboard" and since is None:
+        # A machine offboarded stays so: a succeeded offboard is done, however long ago.
+        since = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
     return OneShotSpec(kind, verb, body, permission, since=since, same=same, satisfies=satisfies,
                        busy_400=p["action"] == "collect_investigation_package")
 

@@ -31,7 +31,7 @@ options:
         services, network connections, event logs and more); with O(dest) it is downloaded once collected.
       - V(stop_and_quarantine_file) stops the processes of the file with SHA-1 O(sha1) and quarantines it.
       - V(offboard) offboards the machines; refused unless O(confirm_offboard=true). See the notes for what it
-        cannot undo.
+        cannot undo. A machine whose offboard succeeded (however long ago) is not offboarded again.
     type: str
     required: true
     choices: [av_scan, collect_investigation_package, stop_and_quarantine_file, offboard]

@@ -492,3 +492,11 @@ def test_every_kind_reads_a_lost_response_back_and_check_mode_and_reruns_send_no
     assert len(fake.posts()) == 2 and all(r["changed"] and "lost" in r["msg"] for r in results)
     again = run(fake, [mid(1), mid(2)], **over)
     assert len(fake.posts()) == 2 and not any(r["changed"] for r in again)
+
+
+def test_a_succeeded_offboard_is_never_sent_again():
+    fake = FakeMachines([machine(1), machine(2)], [action(mid(1), "Offboard", "Succeeded", OLD, scope=None),
+                                                   action(mid(2), "Offboard", "Failed", OLD, scope=None)])
+    r1, r2 = run(fake, [mid(1), mid(2)], action="offboard", confirm_offboard=True)
+    assert not r1["changed"] and r1["action"]["status"] == "Succeeded"
+    assert r2["changed"] and [p[0] for p in posts(fake)] == ["/api/machines/%s/offboard" % mid(2)]
