@@ -13,6 +13,9 @@ description:
   - Repeated lookups in one run reuse the token while it has more than five minutes left, and so do the modules;
     all of them share the token cache file (see O(token_cache)), so one playbook run signs in once.
   - Runs on the controller. Takes no terms.
+  - An option name it does not know (a misspelling such as C(tenant=) for O(tenant_id)) fails the lookup and
+    lists the valid names, instead of being ignored; otherwise the token would silently come from the
+    credentials in the environment, possibly those of another tenant.
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
@@ -58,7 +61,7 @@ from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
-from ansible_collections.defender.endpoint.plugins.plugin_utils._connection import plugin_client
+from ansible_collections.defender.endpoint.plugins.plugin_utils._connection import check_known_keys, plugin_client
 
 
 class LookupModule(LookupBase):
@@ -68,6 +71,9 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError("the defender.endpoint.token lookup takes no terms, only options "
                                      "(tenant_id=..., client_id=..., ...)")
         self.set_options(var_options=variables, direct=kwargs)
+        # Ansible drops unknown keyword names; a misspelled one (tenant= for tenant_id=) would quietly sign in to
+        # the tenant of the environment instead.
+        check_known_keys(kwargs, self._options, "defender.endpoint.token", error=AnsibleLookupError)
         try:
             _client, provider = plugin_client(self)
             return [provider.token()]

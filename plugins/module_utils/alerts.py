@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control
 
 ALERTS_PATH = "/api/alerts"
 BATCH_UPDATE_PATH = "/api/alerts/batchUpdate"
@@ -115,7 +117,7 @@ def build_filter(params, now=None):
     """The OData ``$filter`` for ``alert_info`` params (None when nothing filters).
 
     Every value goes through :mod:`odata` (string literals escaped, times normalised to UTC);
-    a raw ``filter`` is appended with ``and`` and parenthesised when it contains ``or``.
+    a raw ``filter`` goes through :func:`odata.raw_clause` (one parenthesised operand of the ``and``).
     Raises :class:`DefenderConfigError` for bad values, so nothing is sent.
     """
     get = params.get
@@ -144,17 +146,8 @@ def build_filter(params, now=None):
         raise DefenderConfigError("created_after (%s) must be earlier than created_before (%s)"
                                   % (odata.datetime_literal(times["created_after"]),
                                      odata.datetime_literal(times["created_before"])))
-    raw = get("filter")
-    if raw is not None:
-        if not isinstance(raw, str) or not raw.strip():
-            raise DefenderConfigError("filter must be a non-empty OData expression")
-        if any(ord(c) < 32 and c not in "\t\r\n" for c in raw):
-            raise DefenderConfigError("filter contains a control character")
-        raw = " ".join(raw.split())
-        # Parenthesised whenever it is joined: whatever it holds stays one operand of our "and".
-        if clauses and not odata._enclosed(raw):
-            raw = "(%s)" % raw
-        clauses.append(raw)
+    if get("filter") is not None:
+        clauses.append(odata.raw_clause(get("filter"), "filter"))
     return odata.and_all(*clauses)
 
 
@@ -268,8 +261,7 @@ def check_ids(ids, name="ids"):
         if not isinstance(value, str) or not value.strip():
             raise DefenderConfigError("%s must hold non-empty alert ids, got %r" % (name, value))
         value = value.strip()
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise DefenderConfigError("alert id %r contains a control character" % value[:60])
+        check_no_control(value, name, "alert id")
         if value not in out:
             out.append(value)
     return out
@@ -303,12 +295,7 @@ def read_alerts(client, ids, segment, chunk=READ_CHUNK):
         try:
             if style == "get":
                 for alert_id in part:
-                    try:
-                        alert = client.get("%s/%s" % (ALERTS_PATH, segment(alert_id, "alert id")))
-                    except DefenderError as exc:
-                        if exc.status == 404:
-                            continue
-                        raise
+                    alert = get_or_none(client, "%s/%s" % (ALERTS_PATH, segment(alert_id, "alert id")))
                     if isinstance(alert, dict):
                         found[alert.get("id", alert_id)] = alert
             else:

@@ -30,6 +30,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderOutcomeUnknownError,
 )
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import MAX_PAGE_SIZE, Pager
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import has_control
 
 try:
     import requests
@@ -152,9 +153,22 @@ def segment(value, name="id"):
     """One URL path segment from a user value: percent-encoded, never a path of its own."""
     if not isinstance(value, str) or not value.strip():
         raise DefenderConfigError("%s must be a non-empty string" % name)
-    if value in (".", "..") or any(ord(c) < 32 for c in value):
+    if value in (".", "..") or has_control(value):
         raise DefenderConfigError("%s %r is not a valid identifier" % (name, value[:60]))
     return quote(value, safe="")
+
+
+def get_or_none(client, path, params=None):
+    """GET one entity through ``client``; None when the API answers 404, every other error raised as usual.
+
+    The one place that decides "404 means absent": an info module returns nothing for an unknown id instead
+    of failing, and only a 404 is read that way (never a 403, a 400 or a 5xx)."""
+    try:
+        return client.get(path, params=params)
+    except DefenderError as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def _causes(exc):
@@ -546,6 +560,9 @@ class DefenderClient:
 
     def get(self, path, params=None):
         return self.request("GET", path, params=params)
+
+    def get_or_none(self, path, params=None):
+        return get_or_none(self, path, params=params)
 
     def post(self, path, body):
         return self.request("POST", path, body=body)

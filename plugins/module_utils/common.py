@@ -9,7 +9,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
@@ -23,6 +22,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.client import (
     DefenderClient,
     build_session,
 )
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import DOMAIN, GUID
 
 try:
     import requests  # noqa: F401  pylint: disable=unused-import
@@ -59,9 +59,6 @@ ENV_NAMES = {
     "tenant_id": "AZURE_TENANT_ID",
     "client_id": "AZURE_CLIENT_ID",
 }
-
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_DOMAIN = re.compile(r"^(?=.{3,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
 
 def _bool(value, default, name):
@@ -135,10 +132,10 @@ class Settings:
             for name in ("tenant_id", "client_id"):
                 if not getattr(self, name):
                     raise DefenderConfigError("%s is required to sign in (or set %s)" % (name, ENV_NAMES[name]))
-            if not (_GUID.match(self.tenant_id) or _DOMAIN.match(self.tenant_id)):
+            if not (GUID.match(self.tenant_id) or DOMAIN.match(self.tenant_id)):
                 raise DefenderConfigError("tenant_id must be a GUID or a domain such as contoso.onmicrosoft.com, "
                                           "got %r" % self.tenant_id[:80])
-            if not _GUID.match(self.client_id):
+            if not GUID.match(self.client_id):
                 raise DefenderConfigError("client_id must be the application (client) ID, a GUID; got %r"
                                           % self.client_id[:80])
             for name in ("client_certificate_path", "client_assertion_file"):
@@ -183,7 +180,12 @@ def defender_argument_spec(**module_options):
 
 
 class DefenderModule:
-    """AnsibleModule plus the shared options, settings and client; errors become clean fail_json."""
+    """AnsibleModule plus the shared options, settings and client; errors become clean fail_json.
+
+    Modules use this surface only (``params``, ``check_mode``, ``diff``, ``warn``, ``client``, ``fail``,
+    ``exit``), never ``self.module``: what the argument spec declares (choices, ``mutually_exclusive``,
+    ``required_together``, ``required_if``, ``required_by``) is checked once, by Ansible, before ``run``.
+    """
 
     def __init__(self, argument_spec=None, **kwargs):
         self.module = AnsibleModule(argument_spec=defender_argument_spec(**(argument_spec or {})), **kwargs)
@@ -199,12 +201,20 @@ class DefenderModule:
         except DefenderError as exc:
             self.fail(exc)
         if not self.settings.validate_certs:
-            self.module.warn("validate_certs is false: TLS certificates are not checked, so a man in the middle can "
-                             "read tokens and answers; use ca_path instead")
+            self.warn("validate_certs is false: TLS certificates are not checked, so a man in the middle can "
+                      "read tokens and answers; use ca_path instead")
+
+    @property
+    def diff(self):
+        """True when the task runs in diff mode (``--diff`` or ``diff: true``)."""
+        return bool(self.module._diff)
+
+    def warn(self, message):
+        self.module.warn(message)
 
     def client(self, pool_size=10, rate_budget=None):
         if self._client is None:
-            self._client, self._provider = connect(self.settings, warn=self.module.warn, pool_size=pool_size,
+            self._client, self._provider = connect(self.settings, warn=self.warn, pool_size=pool_size,
                                                    rate_budget=rate_budget)
         return self._client
 
@@ -214,13 +224,18 @@ class DefenderModule:
         return self._provider
 
     def fail(self, error, **result):
-        """fail_json from a DefenderError (or any message), never with a traceback or a secret."""
+        """fail_json from a DefenderError (or any message), never with a traceback or a secret.
+
+        ``result`` is returned next to ``msg`` (``changed``, ``results``...), so a task that failed half-way
+        still reports what it did; the error's ``status``, ``error_code`` and ``request_id`` are added when
+        known, without overriding a key the caller set.
+        """
         if isinstance(error, DefenderError):
-            result.update({k: v for k, v in error.to_result().items() if v is not None})
-            msg = str(error)
-        else:
-            msg = str(error)
-        self.module.fail_json(msg=msg, **result)
+            for key, value in error.to_result().items():
+                if value is not None:
+                    result.setdefault(key, value)
+        result.setdefault("changed", False)
+        self.module.fail_json(msg=str(error), **result)
 
     def exit(self, **result):
         self.module.exit_json(**result)

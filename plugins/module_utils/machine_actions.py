@@ -587,7 +587,7 @@ def finish(m, results, out):
     """Exit the module with ``out`` (which holds ``results``): fail at the end naming the failed machines."""
     out["changed"] = any(r["changed"] for r in results)
     if any(r["failed"] for r in results):
-        m.module.fail_json(msg=failure_msg(results), **out)
+        m.fail(failure_msg(results), **out)
     out["msg"] = summary(results)
     m.exit(**out)
 

@@ -29,6 +29,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
 )
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control
 
 BULK_PATH = "/api/machines/AddOrRemoveTagForMultipleMachines"
 BULK_MAX = 500      # machines per multi-machine call (documented limit)
@@ -48,8 +49,7 @@ def check_tags(tags):
     for i, tag in enumerate(tags):
         if not isinstance(tag, str) or not tag.strip():
             raise DefenderConfigError("tags[%d] must be a non-empty string, got %r" % (i, tag))
-        if any(ord(c) < 32 or ord(c) == 127 for c in tag):
-            raise DefenderConfigError("tags[%d] %r contains a control character (newline, tab...)" % (i, tag[:60]))
+        check_no_control(tag, "tags[%d]" % i, "tag")
         if tag != tag.strip():
             # The portal trims tags; a tag stored without the spaces would read back as a change on every run.
             raise DefenderConfigError("tags[%d] %r starts or ends with a space" % (i, tag[:60]))

@@ -45,7 +45,7 @@ import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
     and_all,
     any_of,
@@ -53,6 +53,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
     literal,
     parse_time,
 )
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_guid, has_control
 
 MACHINES = "/api/machines"
 ACTIONS = "/api/machineactions"
@@ -82,8 +83,7 @@ BATCH = 20          # references per OData "or" query (see odata.MAX_OR_VALUES; 
 HISTORY_PAGE = 1000
 MAX_NAME = 255
 
-_MACHINE_ID = re.compile(r"^[0-9a-fA-F]{40}$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_MACHINE_ID = re.compile(r"^[0-9a-fA-F]{40}\Z")
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
@@ -107,7 +107,7 @@ def check_machine_ref(value, name="machine"):
         raise DefenderConfigError("%s must be a machine id (40 hexadecimal characters) or a computer name, got %r"
                                   % (name, value))
     value = value.strip()
-    if len(value) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if len(value) > MAX_NAME or has_control(value):
         raise DefenderConfigError("%s %r is not a valid machine id or computer name" % (name, value[:60]))
     return value
 
@@ -119,9 +119,7 @@ def check_machine_id(value, name="machine_id"):
 
 
 def check_action_id(value, name="id"):
-    if not isinstance(value, str) or not _GUID.match(value.strip()):
-        raise DefenderConfigError("%s must be a machine action id (a GUID), got %r" % (name, value))
-    return value.strip()
+    return check_guid(value, name, "a machine action id (a GUID)")
 
 
 # --- time and action helpers --------------------------------------------------------------------------------
@@ -278,12 +276,7 @@ def _lower_name_filter(names):
 
 def get_machine(client, machine_id):
     """One machine by id, or None on 404."""
-    try:
-        return client.get("%s/%s" % (MACHINES, segment(machine_id, "machine id")))
-    except DefenderError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return get_or_none(client, "%s/%s" % (MACHINES, segment(machine_id, "machine id")))
 
 
 def list_machines(client, flt, page_size=HISTORY_PAGE, limit=None):
@@ -464,11 +457,9 @@ def get_actions(client, action_ids):
     out = {}
     for chunk in chunks(action_ids):
         if len(chunk) == 1:
-            try:
-                out[chunk[0]] = get_action(client, chunk[0])
-            except DefenderError as exc:
-                if exc.status != 404:
-                    raise
+            action = get_or_none(client, "%s/%s" % (ACTIONS, segment(chunk[0], "action id")))
+            if action is not None:
+                out[chunk[0]] = normalize_action(action)
             continue
         flt = any_of("id", chunk)
         for a in client.pages(ACTIONS, params={"$filter": flt}, page_size=HISTORY_PAGE):

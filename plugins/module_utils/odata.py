@@ -17,6 +17,7 @@ import re
 from urllib.parse import parse_qs, quote_plus, urlparse
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import has_control
 
 MAX_PAGE_SIZE = 10000  # the API rejects a larger $top
 # Overlap between consecutive pages: absorbs items that leave the result set while we page, and
@@ -32,7 +33,7 @@ def literal(value, name=None):
     """An OData string literal: single quotes doubled, control characters refused."""
     if not isinstance(value, str):
         value = str(value)
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if has_control(value):
         raise DefenderConfigError("%svalue %r contains a control character (newline, tab...) and cannot be used in a "
                                   "filter" % ("%s: " % name if name else "", value[:40]))
     return "'" + value.replace("'", "''") + "'"
@@ -113,15 +114,21 @@ def compare(name, op, value, name_for_errors=None):
 
 
 def raw_clause(text, name="filter"):
-    """A user's raw OData clause, always parenthesised so it cannot escape an ``and``.
+    """A user's raw OData clause as one parenthesised operand: the one helper every raw ``filter`` option
+    (alerts, machines, indicators, the inventory...) goes through.
 
-    Refuses text whose quotes or parentheses are unbalanced (outside string literals), since such a
-    clause could close our parenthesis and append its own ``or``.
+    The clause is sent as written, except for surrounding white space, and always parenthesised, so an ``or``
+    inside it stays inside our ``and``. Refused before any request: an empty clause, a control character
+    (also a newline or a tab: write the clause on one line, or fold it with YAML's ``>-``), and quotes or
+    parentheses that do not balance outside string literals, since such a clause could close our
+    parenthesis and append an ``or`` of its own (``title eq 'a')) or ((severity eq 'Low'``).
     """
     if not isinstance(text, str) or not text.strip():
         raise DefenderConfigError("%s must be a non-empty OData expression" % name)
-    if any(ord(c) < 32 and c not in "\t" for c in text):
-        raise DefenderConfigError("%s contains a control character" % name)
+    text = text.strip()
+    if has_control(text):
+        raise DefenderConfigError("%s contains a control character (newline, tab, escape...); write the expression "
+                                  "on one line" % name)
     depth = 0
     quoted = False
     for c in text:
@@ -134,8 +141,9 @@ def raw_clause(text, name="filter"):
             if depth < 0:
                 break
     if quoted or depth != 0:
-        raise DefenderConfigError("%s has unbalanced quotes or parentheses: %r" % (name, text[:80]))
-    return "(%s)" % text.strip()
+        raise DefenderConfigError("%s has unbalanced quotes or parentheses, so it could not stay one clause of the "
+                                  "query: %r (a quote inside a string is written twice: 'O''Brien')" % (name, text[:80]))
+    return text if _enclosed(text) else "(%s)" % text
 
 
 def and_all(*clauses):

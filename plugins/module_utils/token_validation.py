@@ -23,13 +23,10 @@ from ansible_collections.defender.endpoint.plugins.module_utils.auth import jwt_
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 # The permission names and their portal names live with the permission table (one source).
 from ansible_collections.defender.endpoint.plugins.module_utils.permissions import ROLE_DISPLAY_NAMES
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import DOMAIN, GUID, GUID_TEXT
 
 ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)+$")
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_ISSUER_TENANT = re.compile(r"^https://[^/]+/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                            r"[0-9a-fA-F]{12})(/|/v2\.0)?$")
-_DOMAIN = re.compile(r"^(?=.{3,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}"
-                     r"[A-Za-z0-9])?)+$")
+_ISSUER_TENANT = re.compile(r"^https://[^/]+/(%s)(/|/v2\.0)?$" % GUID_TEXT)
 ALGORITHMS = ("RS256",)  # what Entra ID signs access tokens with
 DEFAULT_LEEWAY = 60
 MAX_LEEWAY = 600
@@ -195,7 +192,7 @@ def _expected_tenant(tenant_id, keys):
         return None
     if GUID.match(tenant_id):
         return tenant_id.lower()
-    if not _DOMAIN.match(tenant_id):
+    if not DOMAIN.match(tenant_id):
         raise DefenderConfigError("tenant_id must be a GUID or a domain such as contoso.onmicrosoft.com, got %r"
                                   % tenant_id[:80])
     if keys is None:

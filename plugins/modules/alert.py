@@ -246,8 +246,8 @@ class Updater:
                 "because the service may still apply it: check the alerts, then run the task again"
                 % (exc.message, len(missing), len(ids), ", ".join(missing[:10])),
                 status=exc.status, code=exc.code, method=exc.method, path=exc.path)
-        self.m.module.warn("the response to %s %s was lost or a server error (%s); the alerts read again show the "
-                           "change applied, so it was not re-sent" % (exc.method, exc.path, exc))
+        self.m.warn("the response to %s %s was lost or a server error (%s); the alerts read again show the "
+                    "change applied, so it was not re-sent" % (exc.method, exc.path, exc))
 
     def patch(self, alert_id, changes, current):
         path = "%s/%s" % (A.ALERTS_PATH, segment(alert_id, "id"))
@@ -331,7 +331,7 @@ def run(m):
     if failure is not None:
         m.fail(failure, **result)
 
-    if m.module._diff:
+    if m.diff:
         diffs = []
         for i, changes in plan:
             if changes or single:

@@ -71,9 +71,13 @@ options:
     type: str
   filter:
     description:
-      - A raw OData C($filter) expression, joined to the other filters with C(and) and parenthesised so an C(or)
-        inside it stays inside.
-      - It is sent as written; quote string values yourself (C(title eq 'x'), a quote inside doubled).
+      - A raw OData C($filter) expression, sent as written but always as one parenthesised clause joined to the
+        other filters with C(and), so an C(or) inside it stays inside.
+      - Quote string values yourself (C(title eq 'x'), a quote inside doubled, C('O''Brien')). Quotes and
+        parentheses must balance and control characters (a newline, a tab) are refused, so the expression cannot
+        close the parenthesis around it and widen the query; write it on one line (or fold it with YAML's C(>-)).
+      - Only the fields and operators Microsoft documents for alerts are accepted by the service (see the
+        List alerts API page); others are answered with HTTP 400.
     type: str
   expand_evidence:
     description:
@@ -199,8 +203,8 @@ requests:
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
 
 
 def validate(params):
@@ -222,13 +226,8 @@ def run(m):
 
     if p.get("id") is not None:
         params = {"$expand": "evidence"} if p["expand_evidence"] else None
-        try:
-            alert = client.get("%s/%s" % (A.ALERTS_PATH, segment(p["id"].strip(), "id")), params=params)
-            found = [alert] if isinstance(alert, dict) else []
-        except DefenderError as exc:
-            if exc.status != 404:
-                raise
-            found = []
+        alert = get_or_none(client, "%s/%s" % (A.ALERTS_PATH, segment(p["id"].strip(), "id")), params=params)
+        found = [alert] if isinstance(alert, dict) else []
         items = iter(found)
         pager = None
     else:

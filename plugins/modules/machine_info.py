@@ -67,7 +67,10 @@ options:
     elements: str
   filter:
     description:
-      - A raw OData C($filter) expression, combined with the other filters with C(and).
+      - A raw OData C($filter) expression, sent as written but always as one parenthesised clause combined with
+        the other filters with C(and), so an C(or) inside it stays inside.
+      - Quotes and parentheses must balance and control characters (a newline, a tab) are refused, so the
+        expression cannot close the parenthesis around it and widen the query.
       - Only with a plain listing (not with O(id), O(name), O(ip) or O(tag)).
     type: str
   limit:
@@ -151,8 +154,10 @@ from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
     datetime_literal,
     literal,
     parse_time,
+    raw_clause,
 )
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_text
 
 HEALTH = list(M.HEALTH_STATUSES)
 RISK = list(M.RISK_SCORES)
@@ -194,22 +199,11 @@ def check_timestamp(value, now=None):
 
 
 def check_params(p):
+    """What the argument spec cannot say (choices and exclusions are in it, checked once by Ansible)."""
     selectors = [k for k in ("id", "name", "ip", "tag") if p.get(k) is not None]
-    if len(selectors) > 1:
-        raise DefenderConfigError("use only one of id, name, ip and tag (got %s)" % ", ".join(selectors))
-    if p.get("filter") is not None and selectors:
-        raise DefenderConfigError("filter only combines with a plain listing, not with %s" % selectors[0])
-    if p.get("timestamp") is not None and p.get("ip") is None:
-        raise DefenderConfigError("timestamp is only used with ip")
-    if p.get("use_starts_with") and p.get("tag") is None:
-        raise DefenderConfigError("use_starts_with is only used with tag")
     if p.get("limit") is not None and p["limit"] < 1:
         raise DefenderConfigError("limit must be 1 or more")
     check_page_size(p.get("page_size"))
-    for key, allowed in (("health_status", HEALTH), ("risk_score", RISK)):
-        for v in p.get(key) or []:
-            if v not in allowed:
-                raise DefenderConfigError("%s must be among %s, got %r" % (key, ", ".join(allowed), v))
     if p.get("ip") is not None:
         check_ip(p["ip"])
         check_timestamp(p.get("timestamp"))
@@ -217,10 +211,10 @@ def check_params(p):
         M.check_machine_id(p["id"], "id")
     if p.get("name") is not None:
         M.check_machine_ref(p["name"], "name")
-    if p.get("filter") is not None and not p["filter"].strip():
-        raise DefenderConfigError("filter must not be empty")
-    if p.get("tag") is not None and (not p["tag"].strip() or any(ord(c) < 32 for c in p["tag"])):
-        raise DefenderConfigError("tag must be a non-empty string without control characters")
+    if p.get("filter") is not None:
+        raw_clause(p["filter"], "filter")
+    if p.get("tag") is not None:
+        check_text(p["tag"], "tag")
     return selectors[0] if selectors else None
 
 
@@ -232,7 +226,8 @@ def _narrow(items, p):
 
 
 def read(client, p, now=None):
-    selector = check_params(p)
+    selector = [k for k in ("id", "name", "ip", "tag") if p.get(k) is not None]
+    selector = selector[0] if selector else None
     ip = check_ip(p["ip"]) if selector == "ip" else None
     ts = check_timestamp(p.get("timestamp"), now) if selector == "ip" else None
     limit = p.get("limit")
@@ -252,7 +247,7 @@ def read(client, p, now=None):
             any_of("healthStatus", p["health_status"]) if p.get("health_status") else None,
             any_of("riskScore", p["risk_score"]) if p.get("risk_score") else None,
             any_of("osPlatform", p["os_platform"]) if p.get("os_platform") else None,
-            p["filter"].strip() if p.get("filter") else None,
+            raw_clause(p["filter"], "filter") if p.get("filter") is not None else None,
         )
         params = {"$filter": flt} if flt else {}
         return list(client.pages(M.MACHINES, params=params, page_size=p["page_size"], limit=limit))
@@ -283,7 +278,10 @@ def main():
             page_size=dict(type="int", default=10000),
         ),
         supports_check_mode=True,
-        mutually_exclusive=[("id", "name", "ip", "tag")],
+        mutually_exclusive=[("id", "name", "ip", "tag"), ("filter", "id"), ("filter", "name"), ("filter", "ip"),
+                            ("filter", "tag")],
+        required_by={"timestamp": "ip"},
+        required_if=[("use_starts_with", True, ("tag",))],
     )
     m.run(run)
 

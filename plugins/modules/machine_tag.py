@@ -193,7 +193,7 @@ def run(m):
     client.limit_rate(p["requests_per_minute"])  # the process's shared budget of this app and API host
     results = T.TagWork(client, tags, p["state"], m.check_mode).execute(refs)
     out = dict(results=results)
-    if m.module._diff:
+    if m.diff:
         out["diff"] = {"before": dict((r["machine_id"], r["previous_tags"]) for r in results if r["machine_id"]),
                        "after": dict((r["machine_id"], r["tags"]) for r in results if r["machine_id"])}
     finish(m, results, out)

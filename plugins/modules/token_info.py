@@ -170,8 +170,8 @@ def run(m):
     if not 0 <= leeway <= MAX_LEEWAY:
         raise DefenderConfigError("leeway must be between 0 and %d seconds, got %d" % (MAX_LEEWAY, leeway))
     if not p["verify_signature"]:
-        m.module.warn("verify_signature is false: only the claims are checked, and anyone can write a token with any "
-                      "claims; do not rely on this result for trust decisions")
+        m.warn("verify_signature is false: only the claims are checked, and anyone can write a token with any "
+               "claims; do not rely on this result for trust decisions")
     provider = m.token_provider
     got = provider.acquire()
     # Also without verify_signature: a domain tenant_id is resolved to its GUID through the same discovery.
@@ -190,7 +190,7 @@ def run(m):
         "source": got.get("source") or "identity_provider",
     }
     if not result["valid"] or result["missing_roles"]:
-        m.module.fail_json(msg=failure_message(result, settings), changed=False, **out)
+        m.fail(failure_message(result, settings), **out)
     m.exit(changed=False, **out)
 
 

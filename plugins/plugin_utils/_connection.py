@@ -12,6 +12,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.defender.endpoint.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC, Settings, connect
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import unknown_options
 
 display = Display()
 
@@ -42,10 +43,10 @@ def plugin_client(plugin):
     return connect(settings, warn=display.warning)
 
 
-def check_known_keys(given, known, where):
-    """Fail on keys that are not options: Ansible ignores them, so a typo (``filter:`` for ``filters:``) would
-    silently widen what a plugin reads."""
-    unknown = sorted(str(k) for k in given or {} if k not in known)
-    if unknown:
-        raise AnsibleError("%s: unknown option(s) %s; valid options are %s"
-                           % (where, ", ".join(unknown), ", ".join(sorted(known))))
+def check_known_keys(given, known, where, error=AnsibleError):
+    """Fail on keys that are not options: Ansible ignores them, so a typo (``filter:`` for ``filters:``,
+    ``tenant=`` for ``tenant_id=``) would silently widen what a plugin reads, or sign in to the tenant of the
+    environment. Every plugin of the collection (lookup, inventory, event source) calls this."""
+    msg = unknown_options(given, known, where)
+    if msg:
+        raise error(msg)

@@ -110,3 +110,22 @@ def test_sign_in_error_is_clean(lookup, monkeypatch):
     assert msg.startswith("defender.endpoint.token: sign-in failed") and "AADSTS65001" in msg
     assert "prompt=consent" in msg and SECRET not in msg
     assert info.value.__cause__ is None
+
+
+def test_misspelled_options_fail_instead_of_using_the_environment(lookup, idp, monkeypatch):
+    """tenant= and clientsecret= must not fall back to the tenant of the environment (another customer's)."""
+    other = "11111111-2222-4333-8444-555555555555"
+    monkeypatch.setenv("AZURE_TENANT_ID", other)
+    monkeypatch.setenv("AZURE_CLIENT_ID", CLIENT)
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", LOGIN)
+    with pytest.raises(AnsibleLookupError) as info:
+        lookup.run([], variables={}, tenant=TENANT, clientsecret="x" * 30)
+    msg = str(info.value)
+    assert msg.startswith("defender.endpoint.token: unknown option(s) clientsecret (did you mean client_secret?), "
+                          "tenant (did you mean ")
+    assert "valid options are " in msg and "tenant_id" in msg and "client_secret" in msg
+    assert idp.token_posts == [] and SECRET not in msg
+    # the same credentials, correctly named, are used as given
+    lookup.run([], variables={}, tenant_id=TENANT)
+    assert [p["tenant"] for p in idp.token_posts] == [TENANT]

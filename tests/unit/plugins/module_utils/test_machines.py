@@ -15,7 +15,6 @@ from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machi
     action,
     machine,
     mid,
-    needs_parser,
 )
 
 ID = mid(1)
@@ -196,7 +195,6 @@ def test_quote_is_escaped():
     assert client.filters[0] == "computerDnsName eq 'o''brien'"
 
 
-@needs_parser
 def test_quote_name_and_injection_against_the_parser():
     fake = FakeMachines([machine(1, "o'brien-laptop.contoso.com"), machine(2, "other")])
     res = M.resolve(fake, ["O'Brien-laptop.contoso.com", "x' or computerDnsName ne '"])
@@ -205,7 +203,6 @@ def test_quote_name_and_injection_against_the_parser():
     assert bad.machine is None and bad.error.code == "NotFound"
 
 
-@needs_parser
 def test_resolve_ids_and_names_with_get_fallback_and_not_found():
     fake = FakeMachines([machine(1, "a"), machine(2, "b")])
     res = M.resolve(fake, [mid(1), "B", mid(7)])
@@ -217,14 +214,12 @@ def test_resolve_ids_and_names_with_get_fallback_and_not_found():
     assert not fake.posts()
 
 
-@needs_parser
 def test_resolve_reports_ambiguous_without_raising():
     fake = FakeMachines([machine(1, "amb"), machine(2, "amb")])
     res = M.resolve(fake, ["amb"])["amb"]
     assert not res.ok and res.error.code == "Ambiguous" and sorted(res.error.candidates) == [mid(1), mid(2)]
 
 
-@needs_parser
 def test_history_batched_and_grouped():
     ids = [mid(i) for i in range(25)]
     acts = [action(i, "Isolate") for i in ids] + [action(ids[0], "RunAntiVirusScan")]
@@ -362,7 +357,6 @@ def test_wait_times_out():
     assert got["status"] == "InProgress" and not M.is_final(got) and clock.now == 12
 
 
-@needs_parser
 def test_wait_for_many_is_batched():
     acts = [action(mid(i), "Isolate", "Succeeded") for i in range(30)]
     fake = FakeMachines([], acts)
@@ -381,7 +375,6 @@ def test_dead_helpers_are_gone():
     assert not hasattr(M, "wait_for_action") and not hasattr(M, "resolve_machine") and not hasattr(M, "_or")
 
 
-@needs_parser
 def test_filters_come_from_odata_helpers():
     fake = FakeMachines([machine(1, "o'brien")], [action(mid(1), "Isolate", "Succeeded")])
     M.find_by_names(fake, ["O'Brien", "nobody"])
@@ -406,7 +399,6 @@ def test_action_summary():
 
 # --- many machines given by id: a filtered list in pages, not one GET each -------------------------------------
 
-@needs_parser
 def test_hundreds_of_ids_are_read_as_filtered_lists():
     fake = FakeMachines([machine(i) for i in range(500)])
     found = M.find_by_ids(fake, [mid(i) for i in range(500)])
@@ -416,7 +408,6 @@ def test_hundreds_of_ids_are_read_as_filtered_lists():
     assert all(c[1] == "/api/machines" and c[2]["$filter"].startswith("(id eq '") for c in gets)
 
 
-@needs_parser
 def test_ids_given_twice_or_in_upper_case_are_read_once():
     fake = FakeMachines([machine(i) for i in range(3)])
     found = M.find_by_ids(fake, [mid(0), mid(0).upper(), mid(1), mid(2)])
@@ -424,7 +415,6 @@ def test_ids_given_twice_or_in_upper_case_are_read_once():
     assert fake.calls[0][2]["$filter"].count(" or ") == 2
 
 
-@needs_parser
 def test_only_ids_missing_from_the_list_get_a_get_each():
     fake = FakeMachines([machine(i) for i in range(40)])
     found = M.find_by_ids(fake, [mid(i) for i in range(40)] + [mid(900), mid(901)])
@@ -434,7 +424,6 @@ def test_only_ids_missing_from_the_list_get_a_get_each():
     assert len(fake.calls) == 2 + 3
 
 
-@needs_parser
 def test_resolve_many_ids_and_names_counts_requests():
     fake = FakeMachines([machine(i) for i in range(300)])
     refs = [mid(i) for i in range(250)] + ["host-%03d.contoso.com" % i for i in range(250, 300)]
@@ -443,7 +432,6 @@ def test_resolve_many_ids_and_names_counts_requests():
     assert fake.request_count == 13 + 3  # 250 ids in 13 lists, 50 names in 3
 
 
-@needs_parser
 def test_long_names_stay_under_the_url_budget():
     names = ["%s-%s.contoso.com" % (i, "n" * 200) for i in range(12)]
     fake = FakeMachines([machine(i, names[i]) for i in range(12)])

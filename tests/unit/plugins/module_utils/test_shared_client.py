@@ -9,6 +9,7 @@ import os
 import ssl
 
 import pytest
+import requests
 
 from ansible_collections.defender.endpoint.plugins.module_utils import auth, common, client as http, odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
@@ -20,8 +21,6 @@ from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.test_
     make_client,
     server,
 )
-
-requests = pytest.importorskip("requests")
 
 
 class ShrinkingClient:
@@ -114,7 +113,7 @@ def test_process_token_cache_is_keyed_by_the_credential(monkeypatch):
 
 @pytest.mark.parametrize("content", ["[1]", '{"AccessToken": [1]}', '{"AccessToken": {"k": {"expires_on": "soon"}}}'])
 def test_cache_of_the_wrong_shape_is_ignored_not_a_crash(tmp_path, monkeypatch, content):
-    msal = pytest.importorskip("msal")
+    import msal
     settings = common.Settings({"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000aa",
                                 "client_secret": "s3cret"})
     settings.token_cache_dir = str(tmp_path / "tokens")

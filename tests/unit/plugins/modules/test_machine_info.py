@@ -18,12 +18,9 @@ from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machi
     install,
     machine,
     mid,
-    needs_parser,
     refuse_client,
 )
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.utils import run_module
-
-pytestmark = needs_parser
 
 
 def info(monkeypatch, fake, **args):
@@ -102,14 +99,15 @@ def test_limit(monkeypatch):
     (dict(ip="fe80::1%25'),timestamp=2026-01-01T00:00:00Z)/x"), "without a zone"),
     (dict(ip="10.0.0.1", timestamp="45d"), "last 30 days"),
     (dict(ip="10.0.0.1", timestamp="yesterday"), "ISO 8601"),
-    (dict(timestamp="2h"), "only used with ip"),
+    (dict(timestamp="2h"), "required by 'timestamp': ip"),
     (dict(name="a", tag="b"), "mutually exclusive"),
-    (dict(name="a", filter="x eq 'y'"), "plain listing"),
+    (dict(name="a", filter="x eq 'y'"), "mutually exclusive: filter|name"),
+    (dict(filter="x eq 'a')) or ((y eq 'b'"), "unbalanced"),
     (dict(health_status=["Healthy"]), "health_status"),
     (dict(risk_score=["Severe"]), "risk_score"),
     (dict(page_size=0), "page_size"),
     (dict(limit=0), "limit"),
-    (dict(use_starts_with=True), "only used with tag"),
+    (dict(use_starts_with=True), "use_starts_with is True but all of the following are missing: tag"),
 ])
 def test_info_bad_input_before_any_request(monkeypatch, args, message):
     refuse_client(monkeypatch)

@@ -25,12 +25,9 @@ from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machi
     install,
     machine,
     mid,
-    needs_parser,
     refuse_client,
 )
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.utils import run_module
-
-pytestmark = needs_parser
 
 RESULT_KEYS = {"machine", "machine_id", "computer_dns_name", "changed", "previous_tags", "tags", "added", "removed",
                "failed", "msg"}
