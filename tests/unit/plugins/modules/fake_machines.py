@@ -21,7 +21,6 @@ import threading
 import uuid
 from urllib.parse import unquote
 
-import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
