@@ -20,6 +20,7 @@ import os
 import tempfile
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import has_control
 
 FORMATS = ("jsonl", "csv")
 LIST_SEPARATOR = ", "
@@ -54,7 +55,7 @@ def check_columns(columns):
         if not isinstance(column, str) or not column.strip():
             raise DefenderConfigError("columns must be non-empty field names, got %r" % (column,))
         column = column.strip()
-        if any(not part for part in column.split(".")) or any(ord(c) < 32 for c in column):
+        if any(not part for part in column.split(".")) or has_control(column):
             raise DefenderConfigError("column %r is not a field name or dotted path such as comments.0.comment"
                                       % column[:80])
         if column not in out:

@@ -622,7 +622,7 @@ def run_declarative(m, engine, refs, single):
     if single:
         out.update(action=results[0]["action"], previous_state=results[0]["previous_state"],
                    state=results[0]["state"])
-    if m.module._diff:
+    if m.diff:
         out["diff"] = state_diff(results)
     finish(m, results, out)
 

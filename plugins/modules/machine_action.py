@@ -263,7 +263,7 @@ def run(m):
         s = m.settings
         downloader = A.PackageDownloader(client, s.validate_certs, s.ca_path, s.timeout)
         A.collect_packages(results, dest, downloader, m.check_mode, p["wait_timeout"], p["wait_sleep"])
-    out = dict(diff=A.state_diff(results)) if m.module._diff else {}
+    out = dict(diff=A.state_diff(results)) if m.diff else {}
     results = [A.one_shot_result(r) for r in results]
     out["results"] = results
     if single:

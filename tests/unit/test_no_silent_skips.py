@@ -27,8 +27,17 @@ def test_the_sources_were_found():
     assert os.path.join("unit", "test_no_silent_skips.py") in names and len(names) > 20
 
 
+# Allowed on purpose: the fleet tools (ansible-builder, ansible-rulebook...) are required, and fail, in the newest
+# toolchain (DEFENDER_E2E_FLEET_TOOLS=required); only other toolchains skip those tests.
+ALLOWED = {os.path.join("e2e", "conftest.py"): 1}
+
+
 def test_no_test_skips_itself():
     this = os.path.join("unit", "test_no_silent_skips.py")
-    offenders = ["%s: %s" % (n, m.group(0)) for n, text in _test_sources() if n != this
-                 for m in SKIPS.finditer(text)]
-    assert offenders == []
+    found = {}
+    for name, text in _test_sources():
+        if name != this:
+            hits = len(SKIPS.findall(text))
+            if hits:
+                found[name] = hits
+    assert found == ALLOWED

@@ -15,6 +15,7 @@ from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machi
     action,
     machine,
     mid,
+    needs_parser,
 )
 
 ID = mid(1)
