@@ -635,7 +635,7 @@ def client_for(m, refs=None):
     client.limit_rate(p["requests_per_minute"])
     if refs:
         writes = 0 if m.check_mode else len(refs)
-        client.announce(writes + 2 * -(-len(refs) // M.BATCH), m.module.warn)  # writes, machine and history reads
+        client.announce(writes + 2 * -(-len(refs) // M.BATCH), m.warn)  # writes, machine and history reads
     return client
 
 
