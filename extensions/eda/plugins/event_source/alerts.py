@@ -10,7 +10,7 @@ short_description: Microsoft Defender for Endpoint alerts, each created or updat
 description:
   - Polls the Defender for Endpoint alerts API every O(interval) seconds for alerts whose C(lastUpdateTime) is past
     the last one emitted, and puts one event per change on the queue, oldest first.
-  - Each event is C({"alert": <the alert as the API returns it>, "change": "created" | "updated"}).
+  - 'Each event is C({"alert": <the alert as the API returns it>, "change": "created" | "updated"}).'
   - The position is kept in O(state_file), written atomically after each event, so a restart resumes after the
     last emitted change, neither losing nor repeating changes. Without O(state_file) every start begins at O(since).
   - Takes the same credentials and environment variables as the collection's modules (E(AZURE_TENANT_ID),
