@@ -64,9 +64,11 @@ options:
   region:
     description:
       - A geo API host (commercial cloud only), for example V(eu) for C(https://eu.api.security.microsoft.com).
+      - The hosts are those Microsoft lists to improve request performance, V(us), V(eu), V(uk), V(au), V(swa),
+        V(ina) and V(aea) (C(<region>.api.security.microsoft.com)).
       - If not set, the environment variable E(DEFENDER_REGION) is used.
     type: str
-    choices: [au, eu, swa, uk, us]
+    choices: [aea, au, eu, ina, swa, uk, us]
   api_url:
     description:
       - Base URL of the API, overriding O(cloud) and O(region), for example the bundled emulator's URL.
@@ -189,7 +191,7 @@ options:
     description:
       - A geo API host (commercial cloud only).
     type: str
-    choices: [au, eu, swa, uk, us]
+    choices: [aea, au, eu, ina, swa, uk, us]
     env:
       - name: DEFENDER_REGION
   api_url:

@@ -54,6 +54,8 @@ REGIONS = {
     "uk": "https://uk.api.security.microsoft.com",
     "au": "https://au.api.security.microsoft.com",
     "swa": "https://swa.api.security.microsoft.com",
+    "ina": "https://ina.api.security.microsoft.com",
+    "aea": "https://aea.api.security.microsoft.com",
 }
 
 

@@ -32,6 +32,8 @@ options:
       - The kind of isolation, sent as C(IsolationType). V(full) is C(Full), V(selective) is C(Selective)
         (Outlook, Teams and Skype keep working; Windows 10 1709 or later), V(unmanaged_device) is
         C(UnManagedDevice) (contain an unmanaged device).
+      - Full isolation is supported on Windows 10 1703 or later and Windows 11, and on supported Linux devices
+        (Linux now supports full isolation); selective isolation is Windows only.
       - Used only with O(state=isolated). A machine that is already isolated is left alone whatever its
         isolation type; release it first to change the type.
     type: str

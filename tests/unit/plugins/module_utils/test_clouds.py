@@ -56,7 +56,11 @@ def test_geo_hosts():
         "uk": "https://uk.api.security.microsoft.com",
         "au": "https://au.api.security.microsoft.com",
         "swa": "https://swa.api.security.microsoft.com",
+        "ina": "https://ina.api.security.microsoft.com",
+        "aea": "https://aea.api.security.microsoft.com",
     }
+    assert resolve_endpoints("global", region="ina").api_url == "https://ina.api.security.microsoft.com"
+    assert resolve_endpoints("global", region="aea").api_url == "https://aea.api.security.microsoft.com"
     e = resolve_endpoints("global", region="eu")
     assert e.api_url == "https://eu.api.security.microsoft.com"
     assert e.login_url == "https://login.microsoftonline.com"
