@@ -192,15 +192,27 @@ def has_comment(alert, comment):
     return any(text.strip() == wanted for text in comment_texts(alert))
 
 
+def canonical_determination(value):
+    """One name per determination, whatever page's name or casing the service reads back (``notMalicious``,
+    ``NotMalicious`` and ``Clean`` are the same value), so an accepted value never reads back as a change."""
+    if not isinstance(value, str):
+        return value
+    folded = value.strip().lower()
+    for name in DETERMINATIONS:
+        if name.lower() == folded:
+            return DETERMINATION_ALIASES.get(name, name)
+    return value.strip()
+
+
 def _same(key, current, wanted):
     if current is None:
         return False
     if key == "assignedTo":
         return current.strip().lower() == wanted.lower()  # UPNs are case-insensitive
     if key == "determination":
-        return DETERMINATION_ALIASES.get(current, current) == DETERMINATION_ALIASES.get(wanted, wanted)
+        return canonical_determination(current) == canonical_determination(wanted)
     if key in ("status", "classification"):
-        return current.lower() == wanted.lower()
+        return current.strip().lower() == wanted.lower()
     return current == wanted
 
 

@@ -356,7 +356,7 @@ class Engine:
         except DefenderError as exc:
             # A 5xx answer to the POST arrives as DefenderOutcomeUnknownError (the shared client's decision: a
             # gateway 502/504 may follow an applied write); any other error means the request was not applied.
-            if exc.status == 400 and (exc.code == "ActiveRequestAlreadyExists" or self.spec.busy_400):
+            if M.already_in_progress(exc) or (exc.status == 400 and self.spec.busy_400):
                 return self._already(res, exc)
             if exc.status in (401, 403) and self.spec.permission not in str(exc):
                 raise DefenderError("%s (%s needs %s)" % (exc.message, self.kind, self.spec.permission),
@@ -473,7 +473,7 @@ class Engine:
         mid = res["machine_id"]
         after = self.history([mid])[mid]
         update, failed = self.spec.already(after, str(error))
-        if failed and not self.spec.declarative and error.code != "ActiveRequestAlreadyExists":
+        if failed and not self.spec.declarative and not M.already_in_progress(error):
             raise error  # a plain 400 on an endpoint that also uses 400 for "busy": it was not that
         res.update(update, failed=failed)
         return res

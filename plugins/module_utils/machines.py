@@ -95,6 +95,15 @@ class MachineResolutionError(DefenderError):
         self.candidates = candidates or []
 
 
+def already_in_progress(error):
+    """True for the API's answer to a duplicate machine action: HTTP 400 with the code seen in real responses
+    (``ActiveRequestAlreadyExists``) or the message Microsoft documents ("Action is already in progress")."""
+    if getattr(error, "status", None) != 400:
+        return False
+    message = (getattr(error, "message", None) or str(error)).lower()
+    return error.code == "ActiveRequestAlreadyExists" or "action is already in progress" in message
+
+
 # --- input checks -------------------------------------------------------------------------------------------
 
 def is_machine_id(value):

@@ -62,7 +62,9 @@ options:
         V(CompromisedAccount).
       - Names of the same determination in the two sets count as equal when comparing with the alert
         (V(ConfirmedActivity)/V(ConfirmedUserActivity), V(NotMalicious)/V(Clean),
-        V(NoEnoughDataToValidate)/V(InsufficientData), V(CompromisedAccount)/V(CompromisedUser)).
+        V(NoEnoughDataToValidate)/V(InsufficientData), V(CompromisedAccount)/V(CompromisedUser)), and the value
+        the alert reads back is compared without regard to case, so a value the service accepted and returns in
+        another page's name or casing (V(notMalicious)) is not sent again on every run.
       - If the API rejects the value (HTTP 400 C(InvalidRequestBody)), the error names the values sent; try the
         other name of the pair.
     type: str

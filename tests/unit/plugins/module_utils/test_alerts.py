@@ -195,6 +195,27 @@ def test_determination_aliases_are_equal():
     assert A.changes_for(alert, {"determination": "Malware"}) == {"determination": "Malware"}
 
 
+@pytest.mark.parametrize("read_back, wanted", [
+    ("notMalicious", "Clean"), ("NOTMALICIOUS", "NotMalicious"), ("clean", "NotMalicious"),
+    ("confirmedActivity", "ConfirmedUserActivity"), ("noEnoughDataToValidate", "InsufficientData"),
+    ("compromisedAccount", "CompromisedUser"), ("malware", "Malware"), (" Malware ", "Malware"),
+])
+def test_read_back_determination_in_any_page_spelling_is_not_a_change(read_back, wanted):
+    """The service may read back another page's name or casing for the value it accepted: no PATCH every run."""
+    assert A.changes_for(dict(ALERT, determination=read_back), {"determination": wanted}) == {}
+
+
+@pytest.mark.parametrize("read_back", ["falsePositive", "FALSEPOSITIVE", " FalsePositive"])
+def test_read_back_classification_casing_is_not_a_change(read_back):
+    assert A.changes_for(dict(ALERT, classification=read_back), {"classification": "FalsePositive"}) == {}
+
+
+def test_a_different_determination_is_still_a_change():
+    assert A.changes_for(dict(ALERT, determination="notMalicious"), {"determination": "Malware"}) == \
+        {"determination": "Malware"}
+    assert A.canonical_determination("SomethingNew") == "SomethingNew"
+
+
 def test_predict_and_view():
     after = A.predict(ALERT, {"status": "Resolved", "comment": "fixed"})
     assert after["status"] == "Resolved" and A.comment_texts(after) == ["seen", "fixed"]

@@ -11,6 +11,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
 )
+from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.modules import machine_isolation as mod
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
     CONNECTION,
@@ -144,6 +145,30 @@ def test_active_request_already_exists_is_not_changed():
     fake.on_post = refuse
     [r] = run(fake, [mid(1)])
     assert not r["changed"] and not r["failed"] and r["action"]["status"] == "Pending"
+
+
+@pytest.mark.parametrize("code, message", [
+    (None, "Action is already in progress"),            # the documented message, no code
+    ("BadRequest", "Action is already in progress."),   # the documented message with another code
+])
+def test_documented_already_in_progress_message_is_recognised(code, message):
+    fake = FakeMachines([machine(1)])
+
+    def refuse(f, machine_id, kind, body):
+        f.new_action(machine_id, kind, body)
+        raise DefenderError(message, status=400, code=code)
+
+    fake.on_post = refuse
+    [r] = run(fake, [mid(1)])
+    assert not r["changed"] and not r["failed"] and r["action"]["status"] == "Pending"
+    assert len(fake.posts()) == 1
+
+
+def test_already_in_progress_helper():
+    assert M.already_in_progress(DefenderError("x", status=400, code="ActiveRequestAlreadyExists"))
+    assert M.already_in_progress(DefenderError("Action is already in progress", status=400))
+    assert not M.already_in_progress(DefenderError("Action is already in progress", status=409))
+    assert not M.already_in_progress(DefenderError("Invalid body", status=400, code="InvalidRequestBody"))
 
 
 def test_active_request_of_other_kind_fails():
