@@ -26,7 +26,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 NS, NAME = "defender", "endpoint"
-SCENARIOS = ("tokens", "overhead", "export", "isolation")
+SCENARIOS = ("tokens", "overhead", "export", "isolation", "export_formats")
 
 # Sizes. `tiny` only keeps the command working (tests/e2e/test_benchmarks_smoke.py); `full` gives the figures.
 SIZES = {
@@ -716,6 +716,12 @@ class Bench:
                    baseline_name="requests loop (floor)", note="page-bound memory shows as ≈ 1.0 here"),
         ]
         return {"figures": figures, "details": {"throughput": tp, "memory": memory}}
+
+    # 3b. CSV vs JSON Lines (benchmarks/export_formats.py) -----------------------------------------------------
+
+    def scenario_export_formats(self):
+        import export_formats  # pylint: disable=import-outside-toplevel
+        return export_formats.scenario(self, figure, Skip, log)
 
     # 4. bulk isolation --------------------------------------------------------------------------------------
 

@@ -45,7 +45,8 @@ display = Display()
 
 ENV_VAR = "DEFENDER_PROGRESS_FILE"
 TIME_LIMIT = 24 * 3600   # async time limit: a module is killed only if it is still running a day later
-POLL = 0.5               # seconds between two looks at the job and progress files (both local reads)
+POLL = 0.5               # seconds between two looks at the job and progress files (both local reads)...
+POLL_EARLY = 0.05        # ...and during the first FIRST_AFTER seconds, so a short task is not held up by polling
 FIRST_AFTER = 3.0        # a task shorter than this prints nothing
 CHANGED_EVERY = 5.0      # a changed message is printed at most this often
 HEARTBEAT = 10.0         # something is printed at least this often
@@ -182,7 +183,7 @@ class ProgressAction(ActionBase):
             if printer.due(message, elapsed):
                 display.display(progress_line(module, host, record, elapsed, secrets))
                 printer.printed(message, elapsed)
-            time.sleep(POLL)
+            time.sleep(POLL_EARLY if elapsed < FIRST_AFTER else POLL)
 
     def _collect(self, start, task_vars):
         jid = start["ansible_job_id"]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
-SCENARIOS = ("tokens", "overhead", "export", "isolation")
+SCENARIOS = ("tokens", "overhead", "export", "isolation", "export_formats")
 
 
 def test_benchmarks_tiny_run_writes_every_scenario(tmp_path):
