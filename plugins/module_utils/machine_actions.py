@@ -40,7 +40,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget, build_session, segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import build_session, segment
 from ansible_collections.defender.endpoint.plugins.module_utils.export import file_digest
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
@@ -740,7 +740,6 @@ def one_shot_result(r):
 # --- investigation package download (facts 13) ----------------------------------------------------------------
 
 PACKAGE_URI = M.ACTIONS + "/%s/getPackageUri"
-PACKAGE_CALLS_PER_MINUTE = 2  # getPackageUri allows 2 calls a minute (and 120 an hour)
 CHUNK = 1024 * 1024
 
 
@@ -757,20 +756,20 @@ def package_name(result):
 
 
 class PackageDownloader:
-    """Gets a package's signed link (GET getPackageUri, paced at 2 a minute) and downloads it over HTTPS with
-    the collection's TLS settings, streamed into a 0600 temporary file renamed into place.
+    """Gets a package's signed link (GET getPackageUri, which the client paces in its own 2-a-minute budget) and
+    downloads it over HTTPS with the collection's TLS settings, streamed into a 0600 temporary file renamed into
+    place.
 
     The link is a credential: it never appears in a result, a message or an exception raised from here, and
     the download session is not the API's, so the bearer token is never sent to the download host.
     """
 
-    def __init__(self, client, validate_certs=True, ca_path=None, timeout=30, session=None, budget=None,
+    def __init__(self, client, validate_certs=True, ca_path=None, timeout=30, session=None,
                  sleeper=time.sleep, clock=time.monotonic):
         self.client = client
         self.timeout = timeout
         self.session = session if session is not None else build_session(validate_certs, ca_path, pool_size=2)
         self.session.auth = _no_auth
-        self.budget = budget or RateBudget(PACKAGE_CALLS_PER_MINUTE)
         self.sleeper, self.clock = sleeper, clock
 
     def link(self, action_id, timeout, sleep):
@@ -778,7 +777,6 @@ class PackageDownloader:
         deadline = self.clock() + max(0, timeout)
         path = PACKAGE_URI % segment(action_id, "action id")
         while True:
-            self.budget.acquire()
             try:
                 answer = self.client.get(path)
                 break

@@ -254,7 +254,7 @@ def run(m):
     p = m.params
     refs, single = A.check_common_params(p)
     since = A.check_one_shot_params(p)
-    client = A.client_for(m)
+    client = A.client_for(m, refs)
     dest = p["dest"]
     engine = A.Engine(client, A.one_shot_spec(p, since), p["comment"], m.check_mode, wait=p["wait"] or bool(dest),
                       wait_timeout=p["wait_timeout"], wait_sleep=p["wait_sleep"])
