@@ -569,15 +569,26 @@ class Engine:
 
 # --- the module's answer --------------------------------------------------------------------------------------
 
+def machine_label(r):
+    """``ws-042.contoso.com (1cc5ad0d...)``: a machine as people and the portal know it, by name and id."""
+    if r.get("computer_dns_name") and r.get("machine_id"):
+        return "%s (%s)" % (r["computer_dns_name"], r["machine_id"])
+    return r.get("computer_dns_name") or r.get("machine_id") or r.get("machine") or "?"
+
+
 def summary(results):
-    n_changed = sum(1 for r in results if r["changed"])
-    return "%d machine%s: %d changed, %d unchanged" % (len(results), "" if len(results) == 1 else "s",
-                                                       n_changed, len(results) - n_changed)
+    changed = [r for r in results if r["changed"]]
+    names = ", ".join(machine_label(r) for r in changed[:MAX_LISTED_FAILURES])
+    if len(changed) > MAX_LISTED_FAILURES:
+        names += " and %d more" % (len(changed) - MAX_LISTED_FAILURES)
+    return "%d machine%s: %d changed%s, %d unchanged" % (len(results), "" if len(results) == 1 else "s",
+                                                         len(changed), " (%s)" % names if changed else "",
+                                                         len(results) - len(changed))
 
 
 def failure_msg(results):
     failed = [r for r in results if r["failed"]]
-    names = "; ".join("%s: %s" % (r["computer_dns_name"] or r["machine"], r["msg"])
+    names = "; ".join("%s: %s" % (machine_label(r), r["msg"])
                       for r in failed[:MAX_LISTED_FAILURES])
     more = " (and %d more)" % (len(failed) - MAX_LISTED_FAILURES) if len(failed) > MAX_LISTED_FAILURES else ""
     return "%d of %d machines failed: %s%s" % (len(failed), len(results), names, more)

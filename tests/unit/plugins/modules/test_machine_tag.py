@@ -244,7 +244,7 @@ def test_run_module_with_diff_and_rerun(monkeypatch):
     fake = FakeTags([machine(1, "web", machineTags=["a"])])
     install(monkeypatch, fake)
     result, failed = run_module(mod.main, dict(CONNECTION, machine="web", tags=["b"], _ansible_diff=True), monkeypatch)
-    assert not failed and result["changed"] and result["msg"] == "1 machine: 1 changed, 0 unchanged"
+    assert not failed and result["changed"] and result["msg"] == "1 machine: 1 changed (web (%s)), 0 unchanged" % mid(1)
     assert result["diff"] == {"before": {mid(1): ["a"]}, "after": {mid(1): ["a", "b"]}}
     result, failed = run_module(mod.main, dict(CONNECTION, machine="web", tags=["b"]), monkeypatch)
     assert not failed and not result["changed"] and len(fake.tag_posts()) == 1
