@@ -104,7 +104,9 @@ def test_isolation_wait_says_what_it_waits_for(emu, ansible):
     assert result["changed"] is True and result["results"][0]["state"] == "isolated"
     lines = progress_lines(run.stdout, "machine_isolation")
     assert_paced(lines)
-    first = lines[0][0]
+    waits = [msg for msg, _t in lines if msg.startswith("waiting for")]
+    assert waits, lines
+    first = waits[0]
     assert first.startswith("waiting for 1 of 1 action: Isolate on %s (%s) Pending"
                             % (machine["computerDnsName"], machine["id"][:12])), lines
     assert any("InProgress" in msg for msg, _t in lines), lines
