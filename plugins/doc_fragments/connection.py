@@ -90,6 +90,15 @@ options:
         C(https://securitycenter.onmicrosoft.us/windowsatpservice) (GCC High, DoD) instead.
       - If not set, the environment variable E(DEFENDER_RESOURCE) is used.
     type: str
+  graph_url:
+    description:
+      - Base URL of Microsoft Graph, overriding O(cloud), for modules that call Graph (such as
+        M(defender.endpoint.advanced_hunting)) and for Graph tokens.
+      - By default C(https://graph.microsoft.com) for V(global) and V(gcc), C(https://graph.microsoft.us) for
+        V(gcc_high) and C(https://dod-graph.microsoft.us) for V(dod). The Graph token audience stays that cloud's
+        Graph host when only this URL is overridden (for example with the bundled emulator).
+      - If not set, the environment variable E(DEFENDER_GRAPH_URL) is used.
+    type: str
   validate_certs:
     description:
       - Whether TLS certificates are verified (API, sign-in and key discovery).
@@ -212,6 +221,12 @@ options:
     type: str
     env:
       - name: DEFENDER_RESOURCE
+  graph_url:
+    description:
+      - Base URL of Microsoft Graph, overriding O(cloud) (Graph tokens and Graph calls).
+    type: str
+    env:
+      - name: DEFENDER_GRAPH_URL
   validate_certs:
     description:
       - Whether TLS certificates are verified, as a boolean.

@@ -19,6 +19,15 @@ description:
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
+options:
+  api:
+    description:
+      - Which API the token is for, V(defender) (Defender for Endpoint) or V(graph) (Microsoft Graph, for
+        example for M(defender.endpoint.advanced_hunting) or a raw Graph call).
+      - The same credential signs in once per API; each token is cached separately.
+    type: str
+    choices: [defender, graph]
+    default: defender
 extends_documentation_fragment:
   - defender.endpoint.connection.plugins
 notes:
@@ -41,6 +50,16 @@ EXAMPLES = r"""
     access_token: "{{ lookup('defender.endpoint.token', tenant_id=defender_tenant_id, client_id=defender_client_id,
                      client_secret=defender_client_secret) }}"
     severity: [High]
+
+- name: A Microsoft Graph token for a raw Graph call
+  ansible.builtin.uri:
+    url: https://graph.microsoft.com/v1.0/security/runHuntingQuery
+    method: POST
+    body_format: json
+    body: {Query: "DeviceInfo | take 1"}
+    headers:
+      Authorization: "Bearer {{ lookup('defender.endpoint.token', api='graph') }}"
+  no_log: true
 
 - name: Credentials from AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, token in a raw API call
   ansible.builtin.uri:
@@ -75,7 +94,7 @@ class LookupModule(LookupBase):
         # the tenant of the environment instead.
         check_known_keys(kwargs, self._options, "defender.endpoint.token", error=AnsibleLookupError)
         try:
-            _client, provider = plugin_client(self)
+            _client, provider = plugin_client(self, api=self.get_option("api"))
             return [provider.token()]
         except DefenderError as exc:
             raise AnsibleLookupError("defender.endpoint.token: %s" % exc) from None

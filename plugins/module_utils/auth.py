@@ -190,10 +190,16 @@ _PROCESS_TOKENS = {}
 
 
 class TokenProvider:
-    """Gives the client a bearer token: the one passed in, or one from msal (cached)."""
+    """Gives the client a bearer token: the one passed in, or one from msal (cached).
 
-    def __init__(self, settings, session, warn=None):
+    ``api`` picks the resource (``defender`` or ``graph``): one credential signs in once per resource, and each
+    resource's token is cached under its own scope (a client-credentials token holds one resource only).
+    """
+
+    def __init__(self, settings, session, warn=None, api="defender"):
         self.settings = settings
+        self.api = api
+        self.scope = settings.endpoints.scope_for(api)
         self.session = session
         self.warn = warn or (lambda msg: None)
         self.token_requests = 0  # sign-ins this process made (for tests and benchmarks)
@@ -206,16 +212,28 @@ class TokenProvider:
     def token(self, force_refresh=False):
         return self.acquire(force_refresh=force_refresh)["access_token"]
 
+    def _given_token_fits(self):
+        """A given token serves Defender unless it is a Graph token; Graph only when its audience is Graph's."""
+        aud = jwt_claims(self.settings.access_token).get("aud")
+        graph = tuple(a.lower() for a in self.settings.endpoints.audiences_for("graph"))
+        is_graph = isinstance(aud, str) and aud.rstrip("/").lower() in graph
+        return is_graph if self.api == "graph" else not is_graph
+
     def acquire(self, force_refresh=False):
         s = self.settings
-        if s.access_token and not force_refresh:
+        if s.access_token and not force_refresh and self.api != "defender" and not self._given_token_fits():
+            if s.credential_kind is None:
+                raise DefenderAuthError("access_token is not a Microsoft Graph token (its audience is not %s): get one "
+                                        "with the defender.endpoint.token lookup or module and api=graph, or set "
+                                        "credentials" % s.endpoints.graph_resource)
+        elif s.access_token and not force_refresh:
             claims = jwt_claims(s.access_token)
             self.last = {"access_token": s.access_token, "expires_on": claims.get("exp"), "source": "given"}
             return self.last
         if s.credential_kind is None:
             raise DefenderAuthError("the access_token was rejected and no credentials are set to get a new one")
         # The credential's fingerprint is part of the key: a wrong or revoked secret must not reuse a token.
-        key = (s.endpoints.login_url, s.tenant_id.lower(), s.client_id.lower(), s.endpoints.scope, self._fingerprint())
+        key = (s.endpoints.login_url, s.tenant_id.lower(), s.client_id.lower(), self.scope, self._fingerprint())
         cached = _PROCESS_TOKENS.get(key)
         if cached and not force_refresh and cached["expires_on"] - REFRESH_MARGIN > time.time():
             self.last = dict(cached, source="cache")
@@ -304,7 +322,7 @@ class TokenProvider:
 
     def _from_cache(self, cache, msal):
         now = time.time()
-        for entry in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=[self.settings.endpoints.scope]):
+        for entry in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, target=[self.scope]):
             expires_on = int(entry.get("expires_on", 0))
             if expires_on - REFRESH_MARGIN > now:
                 return {"access_token": entry["secret"], "expires_on": expires_on, "token_type": "Bearer",
@@ -329,7 +347,7 @@ class TokenProvider:
             for attempt in range(SIGN_IN_ATTEMPTS):
                 self.token_requests += 1
                 try:
-                    result = app.acquire_token_for_client(scopes=[s.endpoints.scope])
+                    result = app.acquire_token_for_client(scopes=[self.scope])
                     break
                 except Exception as exc:  # pylint: disable=broad-except
                     # The token request is a POST, so the session's retry policy does not retry a reset or a

@@ -226,7 +226,25 @@ def _timed_out(exc):
     return isinstance(reason, ReadTimeoutError)
 
 
-def _error_from_response(response, method, path):
+_HINTS = {
+    "defender": {
+        401: "the access token was rejected (expired, wrong tenant or wrong audience)",
+        403: "the app lacks a permission: add it under API permissions > WindowsDefenderATP, then grant admin consent",
+        404: "not found",
+        429: "still throttled after retrying; the API allows 100 calls per minute per app and tenant",
+    },
+    "graph": {
+        401: "Microsoft Graph rejected the access token (expired, wrong tenant, or not a Graph token)",
+        403: "the app lacks a Microsoft Graph permission: add it under API permissions > Microsoft Graph > "
+             "Application permissions, then grant admin consent",
+        404: "not found",
+        429: "still throttled after retrying: Graph's call rate or the tenant's hunting CPU quota (blocked until "
+             "the next 15-minute cycle) was reached",
+    },
+}
+
+
+def _error_from_response(response, method, path, api="defender"):
     code = message = target = None
     try:
         body = response.json()
@@ -235,16 +253,15 @@ def _error_from_response(response, method, path):
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         err = body["error"]
         code, message, target = err.get("code"), err.get("message"), err.get("target")
+        inner = err.get("innerError") or err.get("innererror")
+        if not target and isinstance(inner, dict):
+            target = inner.get("request-id")  # Graph's envelope
     target = target or response.headers.get("request-id") or response.headers.get("x-ms-request-id")
     status = response.status_code
     if not message:
-        message = "the Defender API answered %s %s" % (status, response.reason or "")
-    hint = {
-        401: "the access token was rejected (expired, wrong tenant or wrong audience)",
-        403: "the app lacks a permission: add it under API permissions > WindowsDefenderATP, then grant admin consent",
-        404: "not found",
-        429: "still throttled after retrying; the API allows 100 calls per minute per app and tenant",
-    }.get(status)
+        message = "the %s answered %s %s" % ("Microsoft Graph API" if api == "graph" else "Defender API", status,
+                                             response.reason or "")
+    hint = _HINTS.get(api, _HINTS["defender"]).get(status)
     if hint and hint not in message:
         message = "%s (%s)" % (message.rstrip("."), hint)
     return DefenderError(message, status=status, code=code, target=target, method=method, path=path)
@@ -486,8 +503,10 @@ class DefenderClient:
     """
 
     def __init__(self, api_url, token_provider, session, timeout=30, rate_budget=None, json_retries=2,
-                 budget_owner=None, max_retry_wait=MAX_RETRY_WAIT, throttle_retries=THROTTLE_RETRIES):
+                 budget_owner=None, max_retry_wait=MAX_RETRY_WAIT, throttle_retries=THROTTLE_RETRIES,
+                 api="defender"):
         self.api_url = api_url.rstrip("/")
+        self.api = api  # "defender" or "graph": which service's error shape and hints apply
         self.budget_owner = budget_owner
         if rate_budget is None and budget_owner is not None:
             rate_budget = shared_budget(budget_owner, self.api_url)
@@ -589,7 +608,7 @@ class DefenderClient:
         if wait is None:
             wait = min(60.0, 2.0 ** attempt)  # no Retry-After: back off
         if wait > self.max_retry_wait:
-            error = _error_from_response(response, method, path)
+            error = _error_from_response(response, method, path, self.api)
             raise DefenderError(
                 "the API throttled the request and asked to wait %s (Retry-After: %s) before retrying, longer than "
                 "max_retry_wait (%d s) allows; raise max_retry_wait (or DEFENDER_MAX_RETRY_WAIT) or run the task "
@@ -597,7 +616,7 @@ class DefenderClient:
                                error.message),
                 status=429, code=error.code, target=error.target, method=method, path=path)
         if attempt > self.throttle_retries:
-            raise _error_from_response(response, method, path)
+            raise _error_from_response(response, method, path, self.api)
         self.throttled += 1
         if budget is not None:
             budget.throttled(wait, sent_at)
@@ -631,12 +650,12 @@ class DefenderClient:
                 continue
             if response.status_code >= 500 and method not in IDEMPOTENT:
                 # A gateway's 502/504 (or a 500) may come after the write was applied: the caller must re-read.
-                error = _error_from_response(response, method, path)
+                error = _error_from_response(response, method, path, self.api)
                 raise DefenderOutcomeUnknownError(
                     "%s; the service may or may not have applied the change, so it was not re-sent" % error.message,
                     status=error.status, code=error.code, target=error.target, method=method, path=path)
             if response.status_code >= 400:
-                raise _error_from_response(response, method, path)
+                raise _error_from_response(response, method, path, self.api)
             if not response.content or response.status_code == 204:
                 return None
             try:

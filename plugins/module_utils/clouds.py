@@ -8,6 +8,10 @@ Sources: Microsoft's ``defender-endpoint/gov.md`` (sign-in and API hosts per US 
 ``includes/improve-request-performance.md`` (geo API hosts). Microsoft does not document the token
 resource for GCC High and DoD; the default follows msticpy (resource = the API host), the most
 credible public source, and ``resource`` overrides it.
+
+Microsoft Graph (advanced hunting through ``security/runHuntingQuery``) is a second API with its own host and
+token audience per cloud (Graph's ``concepts/deployments.md`` and ``concepts/sdks/national-clouds.md``): GCC
+keeps the global Graph host while its Defender API is on a ``.us`` host; GCC High and DoD have their own.
 """
 
 from __future__ import annotations
@@ -47,6 +51,17 @@ CLOUDS = {
     },
 }
 
+# Microsoft Graph root and app-only token resource per cloud; the resource is the Graph host itself.
+GRAPH = {
+    "global": "https://graph.microsoft.com",
+    "gcc": "https://graph.microsoft.com",
+    "gcc_high": "https://graph.microsoft.us",
+    "dod": "https://dod-graph.microsoft.us",
+}
+# Graph's well-known application id: a v2 Graph token may carry it as ``aud`` instead of the URI.
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+APIS = ("defender", "graph")
+
 # Geo hosts serve the same API closer to the tenant's data (commercial cloud only).
 REGIONS = {
     "us": "https://us.api.security.microsoft.com",
@@ -62,8 +77,11 @@ REGIONS = {
 class Endpoints:
     """The resolved sign-in host, API base URL and token resource for one run."""
 
-    def __init__(self, cloud, login_url, api_url, resource, audiences, custom_login):
+    def __init__(self, cloud, login_url, api_url, resource, audiences, custom_login, graph_url=None):
         self.cloud = cloud
+        self.graph_url = graph_url or GRAPH[cloud]
+        # The token audience stays the cloud's Graph host when only the URL is overridden (an emulator, a proxy).
+        self.graph_resource = GRAPH[cloud]
         self.login_url = login_url
         self.api_url = api_url
         self.resource = resource
@@ -74,6 +92,20 @@ class Endpoints:
     @property
     def scope(self):
         return self.resource.rstrip("/") + "/.default"
+
+    def base_url(self, api="defender"):
+        return self.graph_url if api == "graph" else self.api_url
+
+    def resource_for(self, api="defender"):
+        return self.graph_resource if api == "graph" else self.resource
+
+    def scope_for(self, api="defender"):
+        return self.resource_for(api).rstrip("/") + "/.default"
+
+    def audiences_for(self, api="defender"):
+        if api == "graph":
+            return (self.graph_resource, GRAPH_APP_ID)
+        return self.audiences
 
     def authority(self, tenant_id):
         return "%s/%s" % (self.login_url, tenant_id)
@@ -88,7 +120,7 @@ def _https_url(name, value):
     return value
 
 
-def resolve_endpoints(cloud="global", region=None, api_url=None, login_url=None, resource=None):
+def resolve_endpoints(cloud="global", region=None, api_url=None, login_url=None, resource=None, graph_url=None):
     cloud = cloud or "global"
     if cloud not in CLOUDS:
         raise DefenderConfigError("cloud must be one of %s, got %r" % (", ".join(sorted(CLOUDS)), cloud))
@@ -112,7 +144,8 @@ def resolve_endpoints(cloud="global", region=None, api_url=None, login_url=None,
     else:
         resource = table["resource"]
         audiences = table["audiences"]
-    return Endpoints(cloud, login, base, resource, audiences, custom_login=bool(login_url))
+    graph = _https_url("graph_url", graph_url) if graph_url else None
+    return Endpoints(cloud, login, base, resource, audiences, custom_login=bool(login_url), graph_url=graph)
 
 
 # The Microsoft Defender portal of each cloud (facts sheet 2.2, from Microsoft's defender-endpoint/gov.md): GCC

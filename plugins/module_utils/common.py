@@ -45,6 +45,7 @@ CONNECTION_ARGUMENT_SPEC = dict(
     api_url=dict(type="str", fallback=(env_fallback, ["DEFENDER_API_URL"])),
     login_url=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
     resource=dict(type="str", fallback=(env_fallback, ["DEFENDER_RESOURCE"])),
+    graph_url=dict(type="str", fallback=(env_fallback, ["DEFENDER_GRAPH_URL"])),
     validate_certs=dict(type="bool", default=True),
     ca_path=dict(type="path", fallback=(env_fallback, ["DEFENDER_CA_PATH"])),
     timeout=dict(type="int", default=30),
@@ -99,7 +100,8 @@ class Settings:
         self.max_retry_wait = _int(get("max_retry_wait"), MAX_RETRY_WAIT, "max_retry_wait")
         self.token_cache_dir = get("token_cache_dir") or os.environ.get("DEFENDER_TOKEN_CACHE_DIR") or None
         self.endpoints = resolve_endpoints(get("cloud") or "global", get("region") or None, get("api_url") or None,
-                                           get("login_url") or None, get("resource") or None)
+                                           get("login_url") or None, get("resource") or None,
+                                           get("graph_url") or None)
         self.credential_kind = self._credential_kind()
         self._check()
 
@@ -162,14 +164,15 @@ def budget_owner(settings):
     return ("token", hashlib.sha256((settings.access_token or "").encode("utf-8")).hexdigest()[:16])
 
 
-def connect(settings, warn=None, pool_size=10, rate_budget=None):
+def connect(settings, warn=None, pool_size=10, rate_budget=None, api="defender"):
     """The client and its token provider for these settings. Requests spend the process's shared budget of this
-    application and API host (``rate_budget`` replaces its default bucket)."""
+    application and API host (``rate_budget`` replaces its default bucket). ``api="graph"`` for Microsoft Graph (its
+    own host, token resource, budget and error hints; same credential and token cache)."""
     session = build_session(settings.validate_certs, settings.ca_path, pool_size=pool_size)
-    provider = TokenProvider(settings, session, warn=warn)
-    client = DefenderClient(settings.endpoints.api_url, provider, session, timeout=settings.timeout,
+    provider = TokenProvider(settings, session, warn=warn, api=api)
+    client = DefenderClient(settings.endpoints.base_url(api), provider, session, timeout=settings.timeout,
                             rate_budget=rate_budget, budget_owner=budget_owner(settings),
-                            max_retry_wait=settings.max_retry_wait)
+                            max_retry_wait=settings.max_retry_wait, api=api)
     return client, provider
 
 
@@ -191,8 +194,7 @@ class DefenderModule:
         self.module = AnsibleModule(argument_spec=defender_argument_spec(**(argument_spec or {})), **kwargs)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
-        self._client = None
-        self._provider = None
+        self._clients = {}
         if REQUESTS_IMPORT_ERROR:
             from ansible.module_utils.basic import missing_required_lib
             self.module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
@@ -212,16 +214,20 @@ class DefenderModule:
     def warn(self, message):
         self.module.warn(message)
 
-    def client(self, pool_size=10, rate_budget=None):
-        if self._client is None:
-            self._client, self._provider = connect(self.settings, warn=self.warn, pool_size=pool_size,
-                                                   rate_budget=rate_budget)
-        return self._client
+    def client(self, pool_size=10, rate_budget=None, api="defender"):
+        """The client for ``api`` (``defender`` or ``graph``), created once per module run."""
+        if api not in self._clients:
+            self._clients[api] = connect(self.settings, warn=self.warn, pool_size=pool_size,
+                                         rate_budget=rate_budget, api=api)
+        return self._clients[api][0]
+
+    def provider(self, api="defender"):
+        self.client(api=api)
+        return self._clients[api][1]
 
     @property
     def token_provider(self):
-        self.client()
-        return self._provider
+        return self.provider()
 
     def fail(self, error, **result):
         """fail_json from a DefenderError (or any message), never with a traceback or a secret.

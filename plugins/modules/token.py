@@ -23,7 +23,20 @@ description:
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
-options: {}
+options:
+  api:
+    description:
+      - Which API the token is for.
+      - V(defender) is the Defender for Endpoint API (C(WindowsDefenderATP), the resource from O(cloud) or
+        O(resource)).
+      - V(graph) is Microsoft Graph (resource C(https://graph.microsoft.com) in the global cloud, the cloud's Graph
+        host elsewhere), used by M(defender.endpoint.advanced_hunting); its permissions (such as
+        C(ThreatHunting.Read.All)) are Microsoft Graph application permissions.
+      - One sign-in gives a token for one resource only, so a Graph token is a second token from the same
+        credential, cached separately.
+    type: str
+    choices: [defender, graph]
+    default: defender
 extends_documentation_fragment:
   - defender.endpoint.connection
   - defender.endpoint.attributes.info
@@ -80,6 +93,12 @@ EXAMPLES = r"""
     client_certificate_password: "{{ defender_cert_password }}"
     cloud: gcc_high
   register: defender_token
+  no_log: true
+
+- name: A Microsoft Graph token (advanced hunting), from the same credential
+  defender.endpoint.token:
+    api: graph
+  register: graph_token
   no_log: true
 
 - name: Workload identity (the federated token file of the CI system or Kubernetes)
@@ -181,7 +200,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.common import De
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 
 
-def token_result(token, source, settings, expires_on=None, token_type="Bearer"):
+def token_result(token, source, settings, expires_on=None, token_type="Bearer", api="defender"):
     claims = jwt_claims(token)
     if expires_on is None and isinstance(claims.get("exp"), (int, float)):
         expires_on = int(claims["exp"])
@@ -191,7 +210,7 @@ def token_result(token, source, settings, expires_on=None, token_type="Bearer"):
         "token_type": token_type or "Bearer",
         "expires_on": expires_on,
         "expires_in": max(0, int(expires_on - time.time())) if expires_on else None,
-        "resource": aud if isinstance(aud, str) and source == "given" else settings.endpoints.resource,
+        "resource": aud if isinstance(aud, str) and source == "given" else settings.endpoints.resource_for(api),
         "claims": claims,
         "source": source,
         "portal_url": portal_url(settings.endpoints.cloud),
@@ -204,13 +223,15 @@ def run(m):
         if not jwt_claims(settings.access_token):
             raise DefenderConfigError("access_token cannot be decoded: it is not a JWT")
         m.exit(changed=False, **token_result(settings.access_token, "given", settings))
-    got = m.token_provider.acquire()
+    api = m.params["api"]
+    got = m.provider(api).acquire()
     m.exit(changed=False, **token_result(got["access_token"], got.get("source") or "identity_provider", settings,
-                                         expires_on=got.get("expires_on"), token_type=got.get("token_type")))
+                                         expires_on=got.get("expires_on"), token_type=got.get("token_type"), api=api))
 
 
 def main():
-    m = DefenderModule(argument_spec={}, supports_check_mode=True)
+    m = DefenderModule(argument_spec=dict(api=dict(type="str", choices=["defender", "graph"], default="defender")),
+                       supports_check_mode=True)
     m.run(run)
 
 

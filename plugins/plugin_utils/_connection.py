@@ -36,11 +36,11 @@ def plugin_settings(plugin):
         raise AnsibleError(str(exc)) from None
 
 
-def plugin_client(plugin):
+def plugin_client(plugin, api="defender"):
     settings = plugin_settings(plugin)
     if not settings.validate_certs:
         display.warning("validate_certs is false: TLS certificates are not checked; prefer ca_path")
-    return connect(settings, warn=display.warning)
+    return connect(settings, warn=display.warning, api=api or "defender")
 
 
 def check_known_keys(given, known, where, error=AnsibleError):

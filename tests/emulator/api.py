@@ -15,6 +15,7 @@ import urllib.parse
 import zipfile
 
 import data as D
+import indicators as TI
 from emulator_odata import ODataError, parse_filter
 
 MAX_TOP = 10000
@@ -632,6 +633,96 @@ def cancel_action(core, req, action_id):
     return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#MachineActions/$entity", **out})
 
 
+# --- indicators -------------------------------------------------------------------------------
+
+
+def _ti_error(exc):
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+def _app_name(core, req):
+    app = core.identity.apps_by_id.get(str(req.claims.get("appid")).lower())
+    return app["display_name"] if app else str(req.claims.get("appid"))
+
+
+def list_indicators(core, req):
+    _require_roles(req, TI.TI_ROLES)
+    pred = _filter(req, TI.FILTER_FIELDS)
+    with core.lock:
+        items = [i for i in core.indicators.visible(req.claims) if pred is None or pred(i)]
+        items.sort(key=lambda i: int(i["id"]))
+        page, nxt = _page(core, req, items)
+        values = [_dumps(i) for i in page]
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Indicators", values, nxt))
+
+
+def post_indicator(core, req):
+    _require_roles(req, TI.TI_ROLES)
+    body = _json_body(req)
+    try:
+        TI.validate(body)
+        with core.lock:
+            item = core.indicators.upsert(req.claims, body, _app_name(core, req))
+            out = dict(item)
+    except TI.IndicatorError as exc:
+        raise _ti_error(exc)
+    return Reply(200, dict({"@odata.context": f"{core.api_url}/api/$metadata#Indicators/$entity"}, **out))
+
+
+def delete_indicator(core, req, indicator_id):
+    _require_roles(req, TI.TI_ROLES)
+    with core.lock:
+        missing = core.indicators.delete(req.claims, [indicator_id])
+    if missing:
+        raise ApiError(404, "NotFound", f"Indicator {indicator_id} was not found")
+    return Reply(204)
+
+
+def import_indicators(core, req):
+    _require_roles(req, TI.TI_ROLES)
+    body = _json_body(req)
+    unknown = [k for k in body if k != "Indicators"]
+    items = body.get("Indicators")
+    if unknown or not isinstance(items, list):
+        raise ApiError(400, "InvalidRequestBody", "The body must be {\"Indicators\": [...]} (case-sensitive).")
+    if not items:
+        raise ApiError(400, "InvalidRequestBody", "Indicators must not be empty.")
+    if len(items) > TI.MAX_BATCH:
+        raise ApiError(400, "MaximumBatchSizeExceeded", f"At most {TI.MAX_BATCH} indicators per import.")
+    results = []
+    name = _app_name(core, req)
+    with core.lock:
+        for one in items:
+            value = one.get("indicatorValue") if isinstance(one, dict) else None
+            try:
+                TI.validate(one)
+                item = core.indicators.upsert(req.claims, one, name)
+                results.append({"id": item["id"], "indicator": value, "isFailed": False, "failureReason": None})
+            except TI.IndicatorError as exc:
+                results.append({"id": None, "indicator": value, "isFailed": True, "failureReason": exc.message})
+    return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#Collection(microsoft.windowsDefenderATP.api."
+                                         "ImportIndicatorResult)", "value": results})
+
+
+def batch_delete_indicators(core, req):
+    _require_roles(req, TI.TI_ROLES)
+    body = _json_body(req)
+    ids = body.get("IndicatorIds")
+    if [k for k in body if k != "IndicatorIds"] or not isinstance(ids, list):
+        raise ApiError(400, "InvalidRequestBody", "The body must be {\"IndicatorIds\": [...]} (case-sensitive).")
+    if not ids:
+        raise ApiError(400, "InvalidRequestBody", "IndicatorIds must not be empty.")
+    if len(ids) > TI.MAX_BATCH:
+        raise ApiError(400, "MaximumBatchSizeExceeded", f"At most {TI.MAX_BATCH} ids per call.")
+    if not all(isinstance(i, str) and i.isdigit() for i in ids):
+        raise ApiError(400, "InvalidInput", "IndicatorIds must be indicator ids (numeric strings).")
+    with core.lock:
+        missing = core.indicators.delete(req.claims, ids)
+    if missing:
+        raise ApiError(404, "NotFound", f"Indicators not found: {', '.join(missing[:20])}")
+    return Reply(204)
+
+
 # --- routing ----------------------------------------------------------------------------------
 
 
@@ -681,6 +772,17 @@ def route(core, req):
             return lambda c, r: cancel_action(c, r, parts[1])
         if n == 3 and m == "GET" and parts[2].lower() == "getpackageuri":
             return lambda c, r: get_package_uri(c, r, parts[1])
+    elif head == "indicators":
+        if n == 1 and m == "GET":
+            return list_indicators
+        if n == 1 and m == "POST":
+            return post_indicator
+        if n == 2 and m == "POST" and parts[1].lower() == "import":
+            return import_indicators
+        if n == 2 and m == "POST" and parts[1].lower() == "batchdelete":
+            return batch_delete_indicators
+        if n == 2 and m == "DELETE":
+            return lambda c, r: delete_indicator(c, r, parts[1])
     raise ApiError(404, "NotFound", f"No API route for {m} {req.path}")
 
 
@@ -688,4 +790,8 @@ def bucket_for(req):
     low = req.path.lower().rstrip("/")
     if low.endswith("/getpackageuri"):
         return "package"  # 2 calls a minute, 120 an hour (facts 13.1)
-    return "batch" if low.endswith("/alerts/batchupdate") else "default"
+    if low.endswith("/alerts/batchupdate"):
+        return "batch"
+    if low.endswith("/indicators/import") or low.endswith("/indicators/batchdelete"):
+        return "ti_bulk"  # 30 calls per minute (BatchDelete also 1,500 per hour)
+    return "default"

@@ -7,6 +7,7 @@ import jwt
 
 import data as D
 import identity
+import indicators as TI
 from emulator_odata import ODataError, parse_filter
 
 
@@ -23,6 +24,31 @@ def _body(raw):
         return json.loads(raw)
     except ValueError as exc:
         raise ControlError(400, f"body is not JSON: {exc}")
+
+
+def _seed_indicators(core, body):
+    """Add indicators as some app created them: ``{"app": "full", "indicators": [...]}`` (API bodies) and/or
+    ``{"count": N}`` generated FileSha256 Block indicators; ``{"cap": N}`` changes the tenant's cap."""
+    app = core.identity.apps.get(body.get("app", "full"))
+    if app is None:
+        raise ControlError(400, f"unknown app {body.get('app')!r}")
+    claims = {"appid": app["client_id"], "roles": ["Ti.ReadWrite"]}
+    items = list(body.get("indicators") or [])
+    for i in range(int(body.get("count") or 0)):
+        items.append({"indicatorValue": "%064x" % (0xfeed0000 + i), "indicatorType": "FileSha256", "action": "Block",
+                      "title": "seeded", "description": "seeded by the control interface"})
+    with core.lock:
+        if body.get("cap") is not None:
+            core.indicators.cap = int(body["cap"])
+        made = []
+        for one in items:
+            try:
+                TI.validate(one)
+                made.append(core.indicators.upsert(claims, one, app["display_name"])["id"])
+            except TI.IndicatorError as exc:
+                raise ControlError(400, exc.message)
+        return {"ok": True, "created": len(made), "ids": made[:1000], "total": len(core.indicators.items),
+                "cap": core.indicators.cap}
 
 
 def handle(core, method, path, query, raw):
@@ -74,6 +100,16 @@ def handle(core, method, path, query, raw):
             return 200, _add_machines(core, items)
         if key == ("POST", "query") and len(parts) == 2:
             return 200, _query(core, parts[1], body.get("filter"))
+        if key == ("GET", "indicators"):
+            with store_lock:
+                return 200, sorted(core.indicators.items.values(), key=lambda i: int(i["id"]))
+        if key == ("POST", "indicators"):
+            return 200, _seed_indicators(core, body)
+        if key == ("POST", "hunting_quota"):
+            # The next N runHuntingQuery calls are refused with the CPU-quota 429.
+            with store_lock:
+                core.hunting_quota = {"calls": int(body.get("calls", 0)), "retry_after": body.get("retry_after", 1)}
+                return 200, dict(core.hunting_quota)
         if key == ("POST", "incident"):
             return 200, _incident(core, body)
         if key == ("POST", "assertion"):

@@ -29,6 +29,12 @@ RESOURCES = (
     "https://api-gov.securitycenter.microsoft.us",
 )
 DEFAULT_RESOURCE = RESOURCES[0]
+# Microsoft Graph per cloud (global/GCC, GCC High, DoD): a second resource, with its own application permissions.
+GRAPH_RESOURCES = ("https://graph.microsoft.com", "https://graph.microsoft.us", "https://dod-graph.microsoft.us")
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+# Microsoft Graph application permissions per app (WindowsDefenderATP roles are in APP_SPECS).
+GRAPH_ROLES = {"full": ["ThreatHunting.Read.All"], "cert": ["ThreatHunting.Read.All"],
+               "federated": ["ThreatHunting.Read.All"], "partner": ["ThreatHunting.Read.All"]}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
 FEDERATED_SUBJECT = "repo:defender/endpoint:ref:refs/heads/main"
@@ -41,7 +47,8 @@ TENANTS = [
 ]
 FULL_ROLES = ["Alert.Read.All", "Alert.ReadWrite.All", "Machine.Read.All", "Machine.ReadWrite.All", "Machine.Isolate",
               "Machine.Scan", "Machine.RestrictExecution", "Machine.CollectForensics", "Machine.Offboard",
-              "Machine.StopAndQuarantine"]
+              "Machine.StopAndQuarantine",
+              "Ti.ReadWrite.All"]
 APP_SPECS = [
     # name, client_id, roles, credential kind, consented tenants (indexes into TENANTS)
     ("full", "0a1b2c3d-0001-4000-8000-00000000f011", FULL_ROLES, "secret", (0,)),
@@ -55,6 +62,8 @@ APP_SPECS = [
     # isolates and updates alerts, but cannot write machine information (tags)
     ("no_machine_write", "0a1b2c3d-0008-4000-8000-00000000f018",
      ["Alert.ReadWrite.All", "Machine.Read.All", "Machine.Isolate"], "secret", (0,)),
+    # Ti.ReadWrite (not .All): sees and manages only the indicators it created itself.
+    ("ti_own", "0a1b2c3d-0009-4000-8000-00000000f019", ["Ti.ReadWrite"], "secret", (0,)),
 ]
 # Tenant C knows the partner app (it is multi-tenant) but nobody consented there.
 PARTNER_KNOWN_TENANTS = (0, 1, 2)
@@ -180,6 +189,7 @@ class Identity:
         for name, client_id, roles, kind, consented in APP_SPECS:
             app = {
                 "name": name, "client_id": client_id, "roles": list(roles), "kind": kind,
+                "graph_roles": list(GRAPH_ROLES.get(name, [])),
                 "display_name": f"Defender emulator {name}",
                 "object_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "sp:" + client_id)),
                 "consented": {self.tenants[i]["id"] for i in consented},
@@ -236,7 +246,8 @@ class Identity:
     def public_settings(self):
         apps = {}
         for name, app in self.apps.items():
-            entry = {"client_id": app["client_id"], "client_secret": app["secret"], "roles": list(app["roles"])}
+            entry = {"client_id": app["client_id"], "client_secret": app["secret"], "roles": list(app["roles"]),
+                     "graph_roles": list(app["graph_roles"])}
             for k in ("certificate_path", "certificate_password", "thumbprint", "assertion_path"):
                 if k in app:
                     entry[k] = app[k]
@@ -437,7 +448,7 @@ class Identity:
             if not resource:
                 raise AADError(400, "invalid_request", 900144,
                                "The request body must contain the following parameter: 'resource'.")
-        if resource.rstrip("/") not in RESOURCES:
+        if resource.rstrip("/") not in RESOURCES + GRAPH_RESOURCES:
             raise AADError(400, "invalid_resource", 500011,
                            f"The resource principal named {resource} was not found in the tenant named "
                            f"{tenant['name']}. This can happen if the application has not been installed by the "
@@ -537,7 +548,7 @@ class Identity:
             "idp": f"https://sts.windows.net/{tid}/",
             "oid": app["object_id"],
             "rh": "0." + b64url(os.urandom(36)) + ".",
-            "roles": list(app["roles"]),
+            "roles": list(app["graph_roles"] if resource in GRAPH_RESOURCES else app["roles"]),
             "sub": app["object_id"],
             "tid": tid,
             "uti": b64url(os.urandom(16)),
@@ -551,8 +562,8 @@ class Identity:
 
     # --- API-side validation ------------------------------------------------------------
 
-    def verify_access_token(self, token):
-        """Return the claims of a valid token or raise AuthError."""
+    def verify_access_token(self, token, audiences=RESOURCES):
+        """Return the claims of a valid token (for one of ``audiences``) or raise AuthError."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -562,7 +573,7 @@ class Identity:
         if key is None:
             raise AuthError("The access token was signed with an unknown key.")
         try:
-            claims = jwt.decode(token, key.key.public_key(), algorithms=["RS256"], audience=list(RESOURCES),
+            claims = jwt.decode(token, key.key.public_key(), algorithms=["RS256"], audience=list(audiences),
                                 options={"require": ["exp", "iat", "aud", "iss", "tid"]})
         except jwt.ExpiredSignatureError:
             raise AuthError("The access token has expired.")

@@ -23,7 +23,9 @@ class Throttle:
                 "batch_per_minute": 10, "batch_per_hour": 500, "package_per_minute": 2, "package_per_hour": 120,
                 # a limit the client is not told: [{"calls": n, "seconds": s}, ...] replaces per_minute/per_hour
                 # (batch_windows: the batch limits); seconds are scaled by time_scale like the documented windows
-                "windows": None, "batch_windows": None}
+                "windows": None, "batch_windows": None,
+                "ti_bulk_per_minute": 30, "ti_bulk_per_hour": 1500,
+                "hunting_per_minute": 45, "hunting_per_hour": 100000}
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -74,6 +76,10 @@ class Throttle:
                 limits = ((s["batch_per_minute"], 60.0), (s["batch_per_hour"], 3600.0))
             elif bucket == "package":
                 limits = ((s["package_per_minute"], 60.0), (s["package_per_hour"], 3600.0))
+            elif bucket == "ti_bulk":
+                limits = ((s["ti_bulk_per_minute"], 60.0), (s["ti_bulk_per_hour"], 3600.0))
+            elif bucket == "hunting":  # Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
+                limits = ((s["hunting_per_minute"], 60.0), (s["hunting_per_hour"], 3600.0))
             else:
                 limits = ((s["per_minute"], 60.0), (s["per_hour"], 3600.0))
             now = time.monotonic()

@@ -21,7 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import api
 import controlplane
 import data
+import graph
 import identity
+import indicators
 import policies
 
 DEFAULT_CONFIG = {
@@ -39,9 +41,14 @@ DUPLICATE_MODES = ("error", "return_pending", "alternate")
 ACTION_OUTCOMES = ("Succeeded", "Failed", "TimeOut")
 
 
-def classify(path):
+GRAPH_HOST = "localhost"  # Graph is served on its own host name (the certificate covers it), MDE on 127.0.0.1
+
+
+def classify(path, host=None):
     if path.startswith("/_emulator"):
         return "control"
+    if host and host.rsplit(":", 1)[0].strip("[]").lower() == GRAPH_HOST:
+        return "graph"
     low = path.lower()
     if low.startswith("/api/") or low == "/api":
         return "api"
@@ -74,6 +81,7 @@ class Emulator:
         self.settings = None
         self.api_url = None
         self.download_key = os.urandom(32)  # signs the investigation package links
+        self.graph_url = None
         # reset() returns to these unless told otherwise (so --time-scale etc. survive a reset)
         self.startup = {"seed": seed, "alerts": alerts, "machines": machines, "anchor": anchor,
                         "config": dict(config, time_scale=time_scale)}
@@ -90,6 +98,8 @@ class Emulator:
             self.store = store
             self.config = copy.deepcopy(DEFAULT_CONFIG)
             self.dup_counter = 0
+            self.indicators = indicators.IndicatorStore()
+            self.hunting_quota = {"calls": 0, "retry_after": 1}
             self.apply_config(config)
         with self.log_lock:
             self.log = []
@@ -159,6 +169,7 @@ class Emulator:
         self.port = self.httpd.server_address[1]
         origin = f"https://127.0.0.1:{self.port}"
         self.api_url = origin
+        self.graph_url = f"https://{GRAPH_HOST}:{self.port}"
         self.identity.origin = origin
         self.identity.write_assertion_file()
         tenant = self.identity.main_tenant
@@ -176,6 +187,8 @@ class Emulator:
             "tenants": [t["id"] for t in self.identity.tenants],
             "tenant_domains": {t["id"]: t["domain"] for t in self.identity.tenants},
             "resource": identity.DEFAULT_RESOURCE,
+            "graph_url": self.graph_url,
+            "graph_resource": identity.GRAPH_RESOURCES[0],
             "state_dir": self.state_dir,
         }
         self._write_settings()
@@ -194,7 +207,7 @@ class Emulator:
             "AZURE_TENANT_ID": s["tenant_id"], "AZURE_CLIENT_ID": s["client_id"],
             "AZURE_CLIENT_SECRET": s["client_secret"], "AZURE_AUTHORITY_HOST": s["login_url"],
             "DEFENDER_API_URL": s["api_url"], "DEFENDER_CA_PATH": s["ca_path"],
-            "DEFENDER_EMULATOR_CONTROL_URL": s["control_url"],
+            "DEFENDER_EMULATOR_CONTROL_URL": s["control_url"], "DEFENDER_GRAPH_URL": s["graph_url"],
         }
         path = os.path.join(self.state_dir, "env.sh")
         with open(path, "w", encoding="utf-8") as fh:
@@ -333,7 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urllib.parse.unquote(split.path)
         pairs = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
         body = self._read_body()
-        kind = classify(path)
+        kind = classify(path, self.headers.get("Host"))
         request_id = str(uuid.uuid4())
         if kind == "control":
             if self.client_address[0] not in ("127.0.0.1", "::1"):
@@ -374,6 +387,9 @@ class _Handler(BaseHTTPRequestHandler):
                 entry.update(status=status, response_code=code)
                 self._describe_body(entry, kind, body)
                 core.record(entry)
+                if kind == "graph":
+                    reply = graph.error_reply(status, code, f"Injected fault ({status}).", request_id, headers)
+                    return self._send(status, reply.body, reply.headers, request_id)
                 return self._send(status, {"error": {"code": code, "message": f"Injected fault ({status}).",
                                                      "target": request_id}}, headers, request_id)
             elif fault["action"] == "expire_token":
@@ -397,7 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault["action"] == "drop_after":
             return self._abort(rst=False)
         truncate = bool(fault and fault["action"] == "truncate")
-        self._send(reply.status, reply.body, reply.headers, request_id if kind == "api" else None, truncate)
+        self._send(reply.status, reply.body, reply.headers, request_id if kind in ("api", "graph") else None, truncate)
 
     def _describe_body(self, entry, kind, body):
         ctype = (self.headers.get("Content-Type") or "").lower()
@@ -430,6 +446,8 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "GET":
                 return api.error_reply(405, "UnsupportedHttpVerb", "Use GET.", request_id)
             return api.download_package(core, self.headers, dict(pairs))
+        if kind == "graph":
+            return graph.handle(core, self.command, path, self.headers, body, request_id, entry)
         return api.error_reply(404, "NotFound", f"No route for {self.command} {path}", request_id)
 
     def _token(self, core, path, body, entry):

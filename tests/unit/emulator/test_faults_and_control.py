@@ -106,7 +106,7 @@ def test_cli_subprocess(tmp_path):
         assert set(settings) >= {"api_url", "login_url", "ca_path", "tenant_id", "client_id", "client_secret",
                                  "control_url", "apps", "tenants", "resource"}
         assert set(settings["apps"]) == {"full", "readonly", "no_isolate", "cert", "cert_encrypted", "federated",
-                                         "partner", "no_machine_write"}
+                                         "partner", "no_machine_write", "ti_own"}
         assert json.load(open(tmp_path / "settings.json")) == settings
         env = open(tmp_path / "env.sh").read()
         for var in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",

@@ -129,3 +129,29 @@ def test_misspelled_options_fail_instead_of_using_the_environment(lookup, idp, m
     # the same credentials, correctly named, are used as given
     lookup.run([], variables={}, tenant_id=TENANT)
     assert [p["tenant"] for p in idp.token_posts] == [TENANT]
+
+
+def test_graph_token_is_a_second_sign_in_for_the_graph_resource_and_cached(lookup, idp):
+    opts = dict(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET, login_url=LOGIN)
+    [mde] = lookup.run([], variables={}, **opts)
+    [graph] = lookup.run([], variables={}, api="graph", **opts)
+    assert mde != graph
+    assert [p["form"]["scope"] for p in idp.token_posts] == ["https://api.securitycenter.microsoft.com/.default",
+                                                            "https://graph.microsoft.com/.default"]
+    assert lookup.run([], variables={}, api="graph", **opts) == [graph]  # cached per resource
+    assert lookup.run([], variables={}, **opts) == [mde]
+    assert len(idp.token_posts) == 2
+
+
+def test_graph_token_audience_per_cloud(lookup, idp):
+    opts = dict(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET, login_url=LOGIN, api="graph")
+    lookup.run([], variables={}, cloud="dod", **opts)
+    lookup.run([], variables={}, cloud="gcc", graph_url="https://127.0.0.1:1", **opts)
+    assert [p["form"]["scope"] for p in idp.token_posts] == ["https://dod-graph.microsoft.us/.default",
+                                                            "https://graph.microsoft.com/.default"]
+
+
+def test_api_choice_is_checked(lookup):
+    from ansible.errors import AnsibleError
+    with pytest.raises(AnsibleError, match="'xdr'"):
+        lookup.run([], variables={}, api="xdr", access_token=make_token(Key("kid-one")))

@@ -114,3 +114,28 @@ def test_docs_say_gov_resource_is_undocumented():
         text = handle.read()
     assert "does not document the resource" in text and "V(gcc)" in text and "gcc_high" in text
     assert "securitycenter.onmicrosoft.us/windowsatpservice" in text
+
+
+# 11.4: Graph root (= the app-only token resource) per cloud; GCC keeps the global Graph host.
+GRAPH_EXPECTED = {
+    "global": "https://graph.microsoft.com",
+    "gcc": "https://graph.microsoft.com",
+    "gcc_high": "https://graph.microsoft.us",
+    "dod": "https://dod-graph.microsoft.us",
+}
+
+
+@pytest.mark.parametrize("cloud", sorted(GRAPH_EXPECTED))
+def test_graph_table(cloud):
+    e = resolve_endpoints(cloud)
+    assert e.base_url("graph") == e.graph_url == e.resource_for("graph") == GRAPH_EXPECTED[cloud]
+    assert e.scope_for("graph") == GRAPH_EXPECTED[cloud] + "/.default"
+    assert e.scope_for("defender") == e.scope and e.base_url() == e.api_url
+
+
+def test_graph_url_override_keeps_the_cloud_audience():
+    e = resolve_endpoints("gcc_high", graph_url="https://127.0.0.1:8443/")
+    assert e.graph_url == "https://127.0.0.1:8443"
+    assert e.scope_for("graph") == "https://graph.microsoft.us/.default"
+    with pytest.raises(DefenderConfigError, match="graph_url must be an https"):
+        resolve_endpoints("global", graph_url="http://graph.example")
