@@ -116,12 +116,24 @@ class IndicatorStore:
         self.items = {}  # id -> entity
         self.next_id = 1000
         self.cap = cap
+        self.expiring = set()  # ids with an expirationTime
 
     def purge(self):
         """Expired indicators are deleted by the service."""
         now = time.time()
-        for key in [k for k, i in self.items.items() if _expired(i, now)]:
+        for key in [k for k in self.expiring if k in self.items and _expired(self.items[k], now)]:
             del self.items[key]
+            self.expiring.discard(key)
+
+    def _index(self):
+        """(type, lower value, action) -> entity, rebuilt when the items changed (seeding 15,000 stays fast)."""
+        sig = (len(self.items), self.next_id)
+        if getattr(self, "_sig", None) != sig:
+            self._by_key = {}
+            for i in self.items.values():
+                self._by_key.setdefault((i["indicatorType"], i["indicatorValue"].lower(), i["action"]), []).append(i)
+            self._sig = sig
+        return self._by_key
 
     def active_count(self):
         self.purge()
@@ -135,9 +147,9 @@ class IndicatorStore:
         return [i for i in self.items.values() if i["createdBy"] == claims.get("appid")]
 
     def find(self, claims, itype, value, action):
-        low = value.lower()
-        for item in self.visible(claims):
-            if item["indicatorType"] == itype and item["indicatorValue"].lower() == low and item["action"] == action:
+        all_roles = "Ti.ReadWrite.All" in (claims.get("roles") or [])
+        for item in self._index().get((itype, value.lower(), action), []):
+            if all_roles or item["createdBy"] == claims.get("appid"):
                 return item
         return None
 
@@ -149,6 +161,7 @@ class IndicatorStore:
             if self.active_count() >= self.cap:
                 raise IndicatorError(400, "InvalidRequestBody",
                                      f"The maximum number of active indicators ({self.cap}) for this tenant was reached.")
+            index = self._index()
             self.next_id += 1
             item = {k: None for k in FIELDS}
             item.update(id=str(self.next_id), createdBy=claims.get("appid"), createdByDisplayName=app_name,
@@ -156,10 +169,14 @@ class IndicatorStore:
                         creationTimeDateTimeUtc=D.iso(now), rbacGroupNames=[], rbacGroupIds=[], generateAlert=False,
                         application=body.get("application"))
             self.items[item["id"]] = item
+            index.setdefault((body["indicatorType"], body["indicatorValue"].lower(), body["action"]), []).append(item)
+            self._sig = (len(self.items), self.next_id)
         for k, v in body.items():
             if k == "application":
                 continue  # set on create only, ignored on update (post-ti-indicator.md)
             item[k] = v
+        if item.get("expirationTime"):
+            self.expiring.add(item["id"])
         item["lastUpdateTime"] = D.iso(now)
         item["lastUpdatedBy"] = claims.get("appid")
         return item

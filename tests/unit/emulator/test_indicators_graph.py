@@ -95,7 +95,7 @@ def test_cap_of_active_indicators(client, ctl):
 
 def test_bulk_calls_have_their_own_30_per_minute_window(client, ctl):
     ctl.call("POST", "/config", {"throttle": {"ti_bulk_per_minute": 2}})
-    for _ in range(2):
+    for _attempt in range(2):
         client.api("POST", "/api/indicators/import", json={"Indicators": [_ind()]})
     r = client.api("POST", "/api/indicators/import", json={"Indicators": [_ind()]})
     assert r.status_code == 429 and r.headers["Retry-After"]

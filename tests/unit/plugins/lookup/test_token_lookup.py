@@ -136,8 +136,8 @@ def test_graph_token_is_a_second_sign_in_for_the_graph_resource_and_cached(looku
     [mde] = lookup.run([], variables={}, **opts)
     [graph] = lookup.run([], variables={}, api="graph", **opts)
     assert mde != graph
-    assert [p["form"]["scope"] for p in idp.token_posts] == ["https://api.securitycenter.microsoft.com/.default",
-                                                            "https://graph.microsoft.com/.default"]
+    scopes = [p["form"]["scope"] for p in idp.token_posts]
+    assert scopes == ["https://api.securitycenter.microsoft.com/.default", "https://graph.microsoft.com/.default"]
     assert lookup.run([], variables={}, api="graph", **opts) == [graph]  # cached per resource
     assert lookup.run([], variables={}, **opts) == [mde]
     assert len(idp.token_posts) == 2
@@ -147,8 +147,8 @@ def test_graph_token_audience_per_cloud(lookup, idp):
     opts = dict(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET, login_url=LOGIN, api="graph")
     lookup.run([], variables={}, cloud="dod", **opts)
     lookup.run([], variables={}, cloud="gcc", graph_url="https://127.0.0.1:1", **opts)
-    assert [p["form"]["scope"] for p in idp.token_posts] == ["https://dod-graph.microsoft.us/.default",
-                                                            "https://graph.microsoft.com/.default"]
+    scopes = [p["form"]["scope"] for p in idp.token_posts]
+    assert scopes == ["https://dod-graph.microsoft.us/.default", "https://graph.microsoft.com/.default"]
 
 
 def test_api_choice_is_checked(lookup):
