@@ -35,12 +35,15 @@ ROLES = {
     "Ti.ReadWrite": (WDATP, "Read and write Indicators"),
     "Ti.ReadWrite.All": (WDATP, "Read and write All Indicators"),
     "Ip.Read.All": (WDATP, "Read IP address profiles"),
+    # Microsoft Graph (facts sheet 11.3): advanced hunting through security/runHuntingQuery.
+    "ThreatHunting.Read.All": (GRAPH, "Run hunting queries"),
 }
 
 ROLE_DISPLAY_NAMES = dict((name, display) for name, (_api, display) in ROLES.items())
 
 MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
 ALERT_READ = ("Alert.Read.All", "Alert.ReadWrite.All")
+TI = ("Ti.ReadWrite", "Ti.ReadWrite.All")
 
 # One row per module, plugin and role: (kind, name, needs, note).
 # kind: module | lookup | inventory | event_source | role (how the content is found in the tree).
@@ -66,6 +69,9 @@ CONTENT = (
      "(Collect forensics) for `collect_investigation_package`, "
      "`Machine.StopAndQuarantine` (Stop And Quarantine) for `stop_and_quarantine_file`, `Machine.Offboard` "
      "(Offboard machine) for `offboard`"),
+    ("module", "indicator", (TI,),
+     "`Ti.ReadWrite` sees and manages only the indicators this app created; `Ti.ReadWrite.All` all of them"),
+    ("module", "indicator_info", (TI,), "`Ti.ReadWrite` lists only the indicators this app created"),
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
