@@ -54,7 +54,7 @@ PLAYBOOK_TIMEOUT = int(os.environ.get("DEFENDER_E2E_PLAYBOOK_TIMEOUT", "600"))
 _SCRUB = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "AZURE_TENANT_ID", "AZURE_CLIENT_ID",
           "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
           "AZURE_AUTHORITY_HOST", "AZURE_FEDERATED_TOKEN_FILE", "DEFENDER_API_URL", "DEFENDER_CA_PATH",
-          "DEFENDER_ACCESS_TOKEN", "DEFENDER_CLOUD", "ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATHS",
+          "DEFENDER_ACCESS_TOKEN", "DEFENDER_CLOUD", "DEFENDER_GRAPH_URL", "ANSIBLE_CONFIG", "ANSIBLE_COLLECTIONS_PATHS",
           "ANSIBLE_INVENTORY", "ANSIBLE_STDOUT_CALLBACK", "ANSIBLE_LOG_PATH", "ANSIBLE_VAULT_PASSWORD_FILE")
 
 
@@ -88,6 +88,7 @@ def connection_env(settings):
         "AZURE_AUTHORITY_HOST": _first(settings, "login_url", "authority_host"),
         "DEFENDER_API_URL": _first(settings, "api_url"),
         "DEFENDER_CA_PATH": _first(settings, "ca_path", "ca_file", "ca"),
+        "DEFENDER_GRAPH_URL": _first(settings, "graph_url"),
     }
     return {k: str(v) for k, v in env.items() if v not in (None, "")}
 

@@ -210,10 +210,12 @@ def _incident(core, body):
         m = store.new_machine(len(store.machines) + 200000, name, healthStatus="Active", riskScore="High",
                               lastSeen=D.iso(time.time() - 60))
         store.add_machine(m)
-        alert = store.add_alerts([{"machineId": m["id"], "severity": "High", "status": "New", "assignedTo": None,
-                                   "classification": None, "determination": None, "resolvedTime": None,
-                                   "title": body.get("title", "Ransomware activity detected"),
-                                   "category": "Ransomware"}])[0]
+        partial = {"machineId": m["id"], "severity": "High", "status": "New", "assignedTo": None,
+                   "classification": None, "determination": None, "resolvedTime": None,
+                   "title": body.get("title", "Ransomware activity detected"), "category": "Ransomware"}
+        if body.get("evidence") is not None:
+            partial["evidence"] = body["evidence"]  # e.g. File evidence with hashes
+        alert = store.add_alerts([partial])[0]
         return {"alert_id": alert["id"], "machine_id": m["id"], "machine_name": m["computerDnsName"]}
 
 
