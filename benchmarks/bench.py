@@ -26,7 +26,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 NS, NAME = "defender", "endpoint"
-SCENARIOS = ("tokens", "overhead", "export", "isolation", "export_formats")
+SCENARIOS = ("tokens", "overhead", "export", "isolation", "export_formats", "indicators")
 
 # Sizes. `tiny` only keeps the command working (tests/e2e/test_benchmarks_smoke.py); `full` gives the figures.
 SIZES = {
@@ -906,6 +906,13 @@ class Bench:
                "not_isolated": len(self.not_isolated(ids)), "playbook_rc": run["rc"]}
         log("isolation DIY: %s" % out)
         return out
+
+    # indicators (benchmarks/indicators_case.py) ------------------------------------------------------------
+
+    def scenario_indicators(self):
+        import indicators_case  # pylint: disable=import-outside-toplevel
+        count = {"tiny": 600}.get(self.args.size, 10000)
+        return indicators_case.run(self, figure, fmt_num, log, count)
 
 
 def parse_importtime(stderr):

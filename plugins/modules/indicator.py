@@ -103,13 +103,7 @@ notes:
     documented); the old one is then deleted, after the new one exists.
 extends_documentation_fragment:
   - defender.endpoint.connection
-  - defender.endpoint.attributes
-attributes:
-  check_mode:
-    support: full
-    details: Predicts what would be created, updated and deleted; nothing is sent.
-  diff_mode:
-    support: full
+  - defender.endpoint.attributes.action
 """
 
 EXAMPLES = r"""

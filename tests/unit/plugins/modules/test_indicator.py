@@ -63,7 +63,7 @@ def body(value=SHA, itype="FileSha256", action="Block", **extra):
     ("url", "https://*.example/x", "not a URL"),
 ])
 def test_bad_values_fail_before_any_request(fake_ti, monkeypatch, itype, value, message):
-    result, failed = run(monkeypatch, **dict(BASE, type=itype, value=value, action="block"))
+    result, failed = run(monkeypatch, **{**BASE, "type": itype, "value": value, "action": "block"})
     assert failed and message in result["msg"], result
     assert fake_ti.calls == []
 
@@ -111,7 +111,7 @@ def test_create_then_idempotent_then_update_only_what_differs(fake_ti, monkeypat
 def test_check_mode_and_diff_predict_without_writing(fake_ti, monkeypatch):
     fake_ti.seed(body(title="old"))
     result, failed = run(monkeypatch, value=SHA, _ansible_check_mode=True, _ansible_diff=True,
-                         **dict(BASE, title="new"))
+                         **{**BASE, "title": "new"})
     assert not failed and result["changed"] and result["updated"] == 1
     name = "file_sha256 " + SHA
     assert result["diff"]["before"][name]["title"] == "old" and result["diff"]["after"][name]["title"] == "new"
@@ -137,7 +137,7 @@ def test_duplicates_are_reduced_to_one(fake_ti, monkeypatch):
 
 
 def test_retired_action_is_sent_as_its_replacement(fake_ti, monkeypatch, warnings):
-    result, failed = run(monkeypatch, value=SHA, **dict(BASE, action="alert_and_block"))
+    result, failed = run(monkeypatch, value=SHA, **{**BASE, "action": "alert_and_block"})
     assert not failed
     sent = fake_ti.writes()[0][2]
     assert sent["action"] == "BlockAndRemediate" and sent["generateAlert"] is True
@@ -223,13 +223,21 @@ def test_batch_delete_404_sends_the_rest_again(fake_ti, monkeypatch):
     assert sent == [ids, ids[1:]]
 
 
-def test_bulk_pacing_uses_the_30_per_minute_budget(fake_ti, monkeypatch):
+def test_bulk_pacing_uses_the_30_per_minute_budget():
     waits = []
-    budget = I.RateBudget(I.BULK_PER_MINUTE, clock=lambda: 0.0, sleep=lambda s: (waits.append(s),
-                                                                                 (_ for _ in ()).throw(StopIteration)))
+
+    class Enough(Exception):
+        pass
+
+    def sleep(seconds):
+        waits.append(seconds)
+        raise Enough()
+
+    budget = I.RateBudget(I.BULK_PER_MINUTE, clock=lambda: 0.0, sleep=sleep)
     for dummy in range(I.BULK_PER_MINUTE):
         budget.acquire()
-    with pytest.raises(StopIteration):
+    assert waits == []
+    with pytest.raises(Enough):
         budget.acquire()  # the 31st call in the same minute waits
     assert waits and waits[0] > 59
 
