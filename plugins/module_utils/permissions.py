@@ -72,6 +72,8 @@ CONTENT = (
     ("module", "indicator", (TI,),
      "`Ti.ReadWrite` sees and manages only the indicators this app created; `Ti.ReadWrite.All` all of them"),
     ("module", "indicator_info", (TI,), "`Ti.ReadWrite` lists only the indicators this app created"),
+    ("module", "advanced_hunting", (("ThreatHunting.Read.All",),),
+     "a Microsoft Graph permission: the same credential gets a second token, for Graph"),
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
