@@ -792,6 +792,8 @@ def bucket_for(req):
         return "package"  # 2 calls a minute, 120 an hour (facts 13.1)
     if low.endswith("/alerts/batchupdate"):
         return "batch"
-    if low.endswith("/indicators/import") or low.endswith("/indicators/batchdelete"):
-        return "ti_bulk"  # 30 calls per minute (BatchDelete also 1,500 per hour)
+    if low.endswith("/indicators/import"):
+        return "ti_import"  # 30 calls per minute
+    if low.endswith("/indicators/batchdelete"):
+        return "ti_delete"  # 30 calls per minute and 1,500 per hour; a window of its own (limits are per API)
     return "default"

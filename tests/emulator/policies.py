@@ -76,7 +76,7 @@ class Throttle:
                 limits = ((s["batch_per_minute"], 60.0), (s["batch_per_hour"], 3600.0))
             elif bucket == "package":
                 limits = ((s["package_per_minute"], 60.0), (s["package_per_hour"], 3600.0))
-            elif bucket == "ti_bulk":
+            elif bucket in ("ti_import", "ti_delete"):  # one window each, the same limits
                 limits = ((s["ti_bulk_per_minute"], 60.0), (s["ti_bulk_per_hour"], 3600.0))
             elif bucket == "hunting":  # Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
                 limits = ((s["hunting_per_minute"], 60.0), (s["hunting_per_hour"], 3600.0))

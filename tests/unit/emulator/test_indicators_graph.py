@@ -100,6 +100,8 @@ def test_bulk_calls_have_their_own_30_per_minute_window(client, ctl):
     r = client.api("POST", "/api/indicators/import", json={"Indicators": [_ind()]})
     assert r.status_code == 429 and r.headers["Retry-After"]
     assert client.api("GET", "/api/indicators").status_code == 200  # other calls are not in that window
+    r = client.api("POST", "/api/indicators/BatchDelete", json={"IndicatorIds": ["1"]})
+    assert r.status_code == 404  # BatchDelete has a window of its own (limits are per API)
 
 
 # --- Graph ----------------------------------------------------------------------------------------
