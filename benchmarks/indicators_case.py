@@ -83,7 +83,8 @@ def run(bench, figure, fmt_num, log, count):
         figure("remove %s indicators: BatchDelete calls" % fmt_num(count), deletes, minimum, goal="= minimum",
                met=deletes == minimum and del_throttled == 0 and left == 0,
                baseline_name="minimum = one per %d ids" % CHUNK,
-               note="%.1f s, %d left; all calls: %s" % (del_secs, left, ", ".join("%s: %d" % kv for kv in sorted(del_calls.items())))),
+               note="%.1f s, %d left; all calls: %s"
+                    % (del_secs, left, ", ".join("%s: %d" % kv for kv in sorted(del_calls.items())))),
     ]
     return {"figures": figures, "ours": {"count": count, "import_seconds": round(secs, 2), "import_calls": calls,
                                          "throttled": throttled, "rerun_seconds": round(re_secs, 2),
