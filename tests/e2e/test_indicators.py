@@ -115,4 +115,3 @@ def test_role_blocks_the_alerts_file_evidence_once(emulator, ansible, tmp_path):
     second = ansible.playbook(RESPOND, extra_vars=extra)
     assert second.rc == 0 and second.changed == 0, second.explain()
     assert _writes(emulator) == []
-
