@@ -12,7 +12,7 @@ description:
     working (the Defender for Endpoint and Defender XDR hunting APIs stop returning data on 1 February 2027).
   - Returns the columns (RV(schema)) and the rows as dicts (RV(results)), or writes the rows to O(dest) as JSON
     Lines.
-  - Graph is a second API with its own token: the same credential signs in once more for the Graph resource of
+  - Graph is a second API with its own token; the same credential signs in once more for the Graph resource of
     O(cloud) (C(https://graph.microsoft.com) in the global cloud and GCC, C(https://graph.microsoft.us) in GCC High,
     C(https://dod-graph.microsoft.us) in DoD), and that token is cached like the Defender one. O(graph_url)
     overrides the Graph host. An O(access_token) is used only if it is a Graph token.
@@ -46,7 +46,7 @@ options:
 notes:
   - "Permission: the Microsoft Graph application permission C(ThreatHunting.Read.All) (not a WindowsDefenderATP
     permission), with admin consent."
-  - Limits (Microsoft Graph): the last 30 days of data, at most 100,000 rows and 50 MB per answer, at least 45 calls
+  - Limits of Microsoft Graph are the last 30 days of data, at most 100,000 rows and 50 MB per answer, at least 45 calls
     per minute per tenant, 3 minutes per query, and a CPU allocation per tenant; when it is used up, queries are
     refused until the next 15-minute cycle. The request waits up to 200 seconds for an answer, or O(timeout) if that
     is longer.

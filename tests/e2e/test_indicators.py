@@ -5,6 +5,7 @@
 blocks the alerts' file evidence, and a lost import response, through real ansible-playbook against the emulator."""
 from __future__ import annotations
 
+import json
 import time
 
 BLOCK = [{"ansible.builtin.import_playbook": "defender.endpoint.block_indicators"}]
@@ -111,7 +112,21 @@ def test_role_blocks_the_alerts_file_evidence_once(emulator, ansible, tmp_path):
     assert set(held) == {SHA, "c" * 40}  # process evidence is not blocked
     assert held[SHA]["indicatorType"] == "FileSha256" and held["c" * 40]["indicatorType"] == "FileSha1"
     assert held[SHA]["action"] == "BlockAndRemediate" and inc["alert_id"] in held[SHA]["title"]
+    report = json.loads((tmp_path / ("isolate-" + inc["alert_id"] + ".json")).read_text())
+    assert report["indicators"]["created"] == 2 and report["changed"] is True
+    assert sorted(f["value"] for f in report["indicators"]["files"]) == sorted([SHA, "c" * 40])
+    assert "## Indicators for the alerts' file evidence" in (tmp_path / ("isolate-" + inc["alert_id"] + ".md")).read_text()
     emulator.clear_requests()
     second = ansible.playbook(RESPOND, extra_vars=extra)
     assert second.rc == 0 and second.changed == 0, second.explain()
     assert _writes(emulator) == []
+
+
+def test_role_step_permission_is_checked_before_any_change(emulator, ansible, tmp_path):
+    emulator.reset()
+    inc = emulator.incident(evidence=[{"entityType": "File", "sha256": SHA, "fileName": "x.exe"}])
+    extra = {"incident_response_alert_ids": [inc["alert_id"]], "incident_response_action": "isolate",
+             "incident_response_block_file_evidence": True, "incident_response_report_dir": str(tmp_path)}
+    run = ansible.playbook(RESPOND, extra_vars=extra, env=emulator.env("no_machine_write"))
+    assert run.rc != 0 and "Ti.ReadWrite.All" in run.stdout, run.explain()
+    assert [r for r in emulator.requests() if r.get("method") != "GET" and r.get("kind") == "api"] == []
