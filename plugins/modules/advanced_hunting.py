@@ -41,7 +41,7 @@ options:
   dest:
     description:
       - Write the rows to this file as JSON Lines (one JSON object per row) instead of returning them.
-      - Written atomically with mode 0600, and replaced only when the content differs (RV(changed)).
+      - Written atomically with mode 0600, and replaced only when the content differs (C(changed)).
     type: path
 notes:
   - "Permission: the Microsoft Graph application permission C(ThreatHunting.Read.All) (not a WindowsDefenderATP
@@ -52,7 +52,7 @@ notes:
     is longer.
   - Not available in the China (21Vianet) cloud.
   - Check mode runs the query too, since it changes nothing in the tenant; with O(dest) nothing is written and
-    RV(changed) tells whether the file would change.
+    C(changed) tells whether the file would change.
 extends_documentation_fragment:
   - defender.endpoint.connection
   - defender.endpoint.attributes.info
