@@ -276,12 +276,16 @@ LIMITS = {
     "indicators_batch_delete": ((30, 60.0), (1500, 3600.0)),
     "advanced_queries": ((45, 60.0), (1500, 3600.0)),
     "investigation_package": ((2, 60.0), (120, 3600.0)),  # GET .../getPackageUri (facts §13)
+    # Microsoft Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure (facts §11.5); its host
+    # differs from the Defender API's, so this budget is its own.
+    "graph_hunting": ((45, 60.0), (2700, 3600.0)),
 }
 _BUCKET_PATHS = (
     ("/api/alerts/batchupdate", "alerts_batch_update"),
     ("/api/indicators/import", "indicators_import"),
     ("/api/indicators/batchdelete", "indicators_batch_delete"),
     ("/api/advancedqueries", "advanced_queries"),
+    ("/v1.0/security/runhuntingquery", "graph_hunting"),
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import has_control
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
@@ -34,7 +35,7 @@ def check_query(text, name="query"):
         raise DefenderConfigError("%s is empty" % name)
     if len(text) > MAX_QUERY:
         raise DefenderConfigError("%s is %d characters long; the limit here is %d" % (name, len(text), MAX_QUERY))
-    if any(ord(c) < 32 and c not in "\t\r\n" for c in text):
+    if has_control(text.replace("\t", " ").replace("\r", " ").replace("\n", " ")):  # KQL may span lines
         raise DefenderConfigError("%s contains a control character" % name)
     return text
 

@@ -6,7 +6,8 @@
 Facts (mde-api-facts.md sections 7 and 14): POST and import are "submit or update" with an undocumented match key
 that probably includes the action, so an indicator is matched here on (type, value) only, and when its action
 changes the old one is deleted once the new one exists. Import answers 200 even when items fail (``isFailed``);
-BatchDelete answers 404 when any id is missing. Both take at most 500 items and 30 calls per minute. A tenant
+BatchDelete answers 404 when any id is missing. Both take at most 500 items and 30 calls per minute (the client's
+shared budgets count them apart, see client.LIMITS). A tenant
 holds at most 15,000 active indicators. ``Ti.ReadWrite`` sees only the indicators its own app created.
 """
 
@@ -15,19 +16,19 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget, segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
     DefenderOutcomeUnknownError,
 )
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import and_all, any_of, eq, parse_time
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import has_control
 
 PATH = "/api/indicators"
 IMPORT_PATH = "/api/indicators/import"
 BATCH_DELETE_PATH = "/api/indicators/BatchDelete"
 CHUNK = 500  # items per import / BatchDelete call
-BULK_PER_MINUTE = 30  # import and BatchDelete
 MAX_ACTIVE = 15000
 
 TYPES = {
@@ -76,16 +77,12 @@ OPTIONAL = (
 ITEM_KEYS = ("value", "type", "action", "title", "description") + tuple(o for o, _f in OPTIONAL)
 
 
-def _control_chars(text):
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
-
-
 def check_value(api_type, value):
     """The value, validated for its type before any request (facts 14.4); raises DefenderConfigError."""
     if not isinstance(value, str) or not value.strip():
         raise DefenderConfigError("an indicator value must be a non-empty string")
     what = "%s indicator %r" % (TYPE_NAMES[api_type], value[:80])
-    if _control_chars(value):
+    if has_control(value):
         raise DefenderConfigError("%s contains a control character" % what)
     value = value.strip()
     if api_type in _HASH_LENGTH:
@@ -341,10 +338,9 @@ class Sender:
     the run fails if the change is not visible.
     """
 
-    def __init__(self, client, bulk, budget=None):
+    def __init__(self, client, bulk):
         self.client = client
-        self.bulk = bulk
-        self.budget = budget or RateBudget(BULK_PER_MINUTE)
+        self.bulk = bulk  # import and BatchDelete are paced by the client's shared budgets of their own limits
         self.failures = []  # (label, reason)
         self.ids = {}       # key -> id after the run
         self.calls = {"post": 0, "delete": 0, "import": 0, "batch_delete": 0}
@@ -403,7 +399,6 @@ class Sender:
     def _import(self, upserts):
         for start in range(0, len(upserts), CHUNK):
             chunk = upserts[start:start + CHUNK]
-            self.budget.acquire()
             try:
                 self.calls["import"] += 1
                 got = self.client.post(IMPORT_PATH, {"Indicators": [body_for(w) for w in chunk]})
@@ -467,7 +462,6 @@ class Sender:
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             for _attempt in range(3):
-                self.budget.acquire()
                 try:
                     self.calls["batch_delete"] += 1
                     self.client.post(BATCH_DELETE_PATH, {"IndicatorIds": chunk})

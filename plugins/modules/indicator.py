@@ -202,7 +202,7 @@ def wanted(m):
     items = p["indicators"] if p.get("indicators") is not None else [{"value": p.get("value")}]
     if not items:
         raise DefenderConfigError("indicators is an empty list")
-    return I.unique([I.desired(item, defaults, p["state"], m.module.warn) for item in items])
+    return I.unique([I.desired(item, defaults, p["state"], m.warn) for item in items])
 
 
 def _view(ind):
@@ -243,7 +243,7 @@ def run(m):
     changed = bool(plan.create or plan.update or plan.delete)
     result = dict(changed=changed, created=len(plan.create), updated=len(plan.update),
                   deleted=len({str(i.get("id")) for i in plan.delete}), indicators=plan.results)
-    if m.module._diff:
+    if m.diff:
         result["diff"] = diff_of(plan)
     if m.check_mode or not changed:
         m.exit(**result)
@@ -258,7 +258,7 @@ def run(m):
     result["deleted"] = sender.deleted
     if sender.failures:
         result["failed_indicators"] = [{"indicator": label, "reason": reason} for label, reason in sender.failures]
-        m.module.fail_json(msg="the service refused %d of %d indicator(s): %s" % (
+        m.fail("the service refused %d of %d indicator(s): %s" % (
             len(sender.failures), len(plan.create) + len(plan.update),
             "; ".join("%s (%s)" % f for f in sender.failures[:5])), **result)
     m.exit(**result)

@@ -87,6 +87,7 @@ count:
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import raw_clause
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_text
 from ansible_collections.defender.endpoint.plugins.module_utils import indicators as I
 
 
@@ -96,8 +97,8 @@ def run(m):
     value = p.get("value")
     if value is not None and api_type:
         value = I.check_value(api_type, value)
-    elif value is not None and (not value.strip() or any(ord(c) < 32 for c in value)):
-        raise DefenderConfigError("value must be a non-empty string without control characters")
+    elif value is not None:
+        value = check_text(value, "value")
     raw = raw_clause(p["filter"]) if p.get("filter") is not None else None
     if p.get("limit") is not None and p["limit"] < 1:
         raise DefenderConfigError("limit must be 1 or more")

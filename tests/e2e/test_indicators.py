@@ -5,7 +5,9 @@
 blocks the alerts' file evidence, and a lost import response, through real ansible-playbook against the emulator."""
 from __future__ import annotations
 
+import glob
 import json
+import os
 import time
 
 BLOCK = [{"ansible.builtin.import_playbook": "defender.endpoint.block_indicators"}]
@@ -112,10 +114,12 @@ def test_role_blocks_the_alerts_file_evidence_once(emulator, ansible, tmp_path):
     assert set(held) == {SHA, "c" * 40}  # process evidence is not blocked
     assert held[SHA]["indicatorType"] == "FileSha256" and held["c" * 40]["indicatorType"] == "FileSha1"
     assert held[SHA]["action"] == "BlockAndRemediate" and inc["alert_id"] in held[SHA]["title"]
-    report = json.loads((tmp_path / ("isolate-" + inc["alert_id"] + ".json")).read_text())
+    (json_path,) = glob.glob(os.path.join(glob.escape(str(tmp_path)), "isolate-%s-*.json" % inc["alert_id"]))
+    report = json.loads(open(json_path, encoding="utf-8").read())
     assert report["indicators"]["created"] == 2 and report["changed"] is True
     assert sorted(f["value"] for f in report["indicators"]["files"]) == sorted([SHA, "c" * 40])
-    assert "## Indicators for the alerts' file evidence" in (tmp_path / ("isolate-" + inc["alert_id"] + ".md")).read_text()
+    with open(json_path[:-len(".json")] + ".md", encoding="utf-8") as handle:
+        assert "## Indicators for the alerts' file evidence" in handle.read()
     emulator.clear_requests()
     second = ansible.playbook(RESPOND, extra_vars=extra)
     assert second.rc == 0 and second.changed == 0, second.explain()

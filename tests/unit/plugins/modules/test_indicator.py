@@ -223,23 +223,12 @@ def test_batch_delete_404_sends_the_rest_again(fake_ti, monkeypatch):
     assert sent == [ids, ids[1:]]
 
 
-def test_bulk_pacing_uses_the_30_per_minute_budget():
-    waits = []
-
-    class Enough(Exception):
-        pass
-
-    def sleep(seconds):
-        waits.append(seconds)
-        raise Enough()
-
-    budget = I.RateBudget(I.BULK_PER_MINUTE, clock=lambda: 0.0, sleep=sleep)
-    for dummy in range(I.BULK_PER_MINUTE):
-        budget.acquire()
-    assert waits == []
-    with pytest.raises(Enough):
-        budget.acquire()  # the 31st call in the same minute waits
-    assert waits and waits[0] > 59
+def test_bulk_calls_are_paced_by_the_clients_own_limits():
+    from ansible_collections.defender.endpoint.plugins.module_utils import client
+    assert client.bucket_for(I.IMPORT_PATH) == "indicators_import"
+    assert client.bucket_for(I.BATCH_DELETE_PATH) == "indicators_batch_delete"
+    assert client.LIMITS["indicators_import"][0] == (30, 60.0)
+    assert client.LIMITS["indicators_batch_delete"][0] == (30, 60.0)
 
 
 # --- indicator_info ----------------------------------------------------------------------------------
