@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
@@ -356,7 +357,8 @@ class Sender:
             if self.bulk:
                 self._import(upserts)
             else:
-                for want in upserts:
+                for n, want in enumerate(upserts):
+                    progress.report("sending indicator %d of %d" % (n + 1, len(upserts)), done=n, total=len(upserts))
                     self._post(want)
         deletions = list(p.delete)
         for key, old in replaced.items():
@@ -371,7 +373,8 @@ class Sender:
             if self.bulk:
                 self._batch_delete(ids)
             else:
-                for ident in ids:
+                for n, ident in enumerate(ids):
+                    progress.report("deleting indicator %d of %d" % (n + 1, len(ids)), done=n, total=len(ids))
                     self._delete(ident)
         for entry in p.results:
             new_id = self.ids.get(key_of(TYPES[entry["type"]], entry["value"]))
@@ -399,6 +402,10 @@ class Sender:
     def _import(self, upserts):
         for start in range(0, len(upserts), CHUNK):
             chunk = upserts[start:start + CHUNK]
+            # said before the call: the client may first wait for the import limit (30 calls a minute)
+            progress.report("import: indicators %s-%s of %s" % ("{:,}".format(start + 1), "{:,}".format(start + len(chunk)),
+                                                                "{:,}".format(len(upserts))),
+                            done=start, total=len(upserts), force=True)
             try:
                 self.calls["import"] += 1
                 got = self.client.post(IMPORT_PATH, {"Indicators": [body_for(w) for w in chunk]})
@@ -461,6 +468,10 @@ class Sender:
     def _batch_delete(self, ids):
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
+            progress.report("BatchDelete: indicators %s-%s of %s" % ("{:,}".format(start + 1),
+                                                                     "{:,}".format(start + len(chunk)),
+                                                                     "{:,}".format(len(ids))),
+                            done=start, total=len(ids), force=True)
             for _attempt in range(3):
                 try:
                     self.calls["batch_delete"] += 1

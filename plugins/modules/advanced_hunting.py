@@ -102,6 +102,7 @@ dest:
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils import export as E
 from ansible_collections.defender.endpoint.plugins.module_utils import hunting as H
+from ansible_collections.defender.endpoint.plugins.module_utils import progress
 
 
 def run(m):
@@ -111,7 +112,9 @@ def run(m):
     dest = E.check_dest(p["dest"]) if p.get("dest") else None
     client = m.client(api="graph")
     client.timeout = max(client.timeout, H.QUERY_TIMEOUT)
+    progress.report("running the hunting query%s" % (" over %s" % timespan if timespan else ""), force=True)
     schema, rows = H.run_query(client, query, timespan)
+    progress.report("%s returned" % progress.plural(len(rows), "row"), done=len(rows), force=True)
     if dest:
         written = E.export(rows, dest, "jsonl", check_mode=m.check_mode)
         m.exit(changed=written["changed"], schema=schema, count=written["count"], dest=dest)

@@ -127,3 +127,33 @@ def test_failure_and_check_mode_come_through_unchanged(emu, ansible, tmp_path):
         run.stdout
     bad = run.task("bad")
     assert bad["status"] == "failed" and "does not exist" in bad["result"]["msg"]
+
+
+def test_bulk_indicators_say_which_chunk_they_send(emu, ansible, tmp_path):
+    # each import call takes 2 s more: 3 calls of 500, about 6 s
+    emu.control.set_faults({"match": {"method": "POST", "path_regex": "/api/indicators/import$"}, "action": "delay",
+                            "seconds": 2})
+    items = tmp_path / "bulk.yml"
+    items.write_text("\n".join("- {value: '%064x', type: file_sha256}" % i for i in range(1500)) + "\n")
+    play = PLAY % task("bulk", "indicator", {"action": "block", "title": "bulk", "description": "bulk",
+                                             "indicators": "{{ lookup('file', '%s') | from_yaml }}" % items})
+    run = ansible.playbook(play)
+    assert run.rc == 0, run.explain()
+    assert run.result("bulk")["created"] == 1500
+    lines = progress_lines(run.stdout, "indicator")
+    assert_paced(lines)
+    assert any(re.match(r"^import: indicators (501-1,000|1,001-1,500) of 1,500$", msg) for msg, _t in lines), lines
+    assert_no_secret(emu, run.stdout + run.stderr)
+
+
+def test_hunting_query_says_it_runs(emu, ansible):
+    emu.control.set_faults({"match": {"method": "POST", "path_regex": "runHuntingQuery$"}, "action": "delay",
+                            "seconds": 6})
+    run = ansible.playbook(PLAY % task("hunt", "advanced_hunting", {"query": "DeviceInfo | take 3",
+                                                                    "timespan": "P7D"}))
+    assert run.rc == 0, run.explain()
+    assert run.result("hunt")["count"] == 3
+    lines = progress_lines(run.stdout, "advanced_hunting")
+    assert_paced(lines)
+    assert lines[0][0] == "running the hunting query over P7D", lines
+    assert_no_secret(emu, run.stdout + run.stderr)
