@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
-from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none
+from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment as path_segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control
 
@@ -131,9 +131,9 @@ def build_filter(params, now=None):
     category = _strings(get("category"), "category")
     if category:
         clauses.append(odata.any_of("category", category))
-    machine_id = _strings(get("machine_id"), "machine_id")
-    if machine_id:
-        clauses.append(odata.any_of("machineId", machine_id))
+    # machine_id is not a filter: machineId is not among the documented filterable alert fields, so those alerts are
+    # read from GET /api/machines/{id}/alerts (see AlertPages); it is still checked here, before any request.
+    machine_ids(params)
     times = {}
     for option, prop, op in (("created_after", "alertCreationTime", "ge"),
                              ("created_before", "alertCreationTime", "lt"),
@@ -149,6 +149,67 @@ def build_filter(params, now=None):
     if get("filter") is not None:
         clauses.append(odata.raw_clause(get("filter"), "filter"))
     return odata.and_all(*clauses)
+
+
+def machine_ids(params):
+    """The ``machine_id`` option as a de-duplicated list of checked ids (None when not set)."""
+    ids = _strings(params.get("machine_id"), "machine_id")
+    if ids is None:
+        return None
+    ids = list(dict.fromkeys(value.strip() for value in ids))
+    for value in ids:
+        check_no_control(value, "machine_id")
+        path_segment(value, "machine_id")  # "." or ".." cannot be a path segment
+    return ids
+
+
+class AlertPages:
+    """Every alert matching the ``alert_info``/``alert_export`` filters, as an iterable with ``requests``.
+
+    Without ``machine_id``: ``GET /api/alerts`` with the ``$filter``. With it: ``GET /api/machines/{id}/alerts``
+    for each machine, the documented way to read a machine's alerts (``machineId`` is not a documented filter
+    field of ``/api/alerts``), with the same ``$filter`` for the other options; a machine the service does not
+    know (404) has no alerts. ``limit`` applies to the whole result, alerts are de-duplicated by id.
+    """
+
+    def __init__(self, client, params, flt, page_size, limit=None, expand_evidence=False):
+        self.client = client
+        self.query = {}
+        if flt:
+            self.query["$filter"] = flt
+        if expand_evidence:
+            self.query["$expand"] = "evidence"
+        self.page_size = page_size
+        self.limit = limit
+        self.machines = machine_ids(params)
+        self.pagers = []
+
+    @property
+    def requests(self):
+        return sum(p.requests for p in self.pagers)
+
+    def paths(self):
+        if not self.machines:
+            return [ALERTS_PATH]
+        return ["/api/machines/%s/alerts" % path_segment(m, "machine_id") for m in self.machines]
+
+    def __iter__(self):
+        seen = set()
+        count = 0
+        for path in self.paths():
+            left = None if self.limit is None else self.limit - count
+            pager = self.client.pages(path, params=dict(self.query), page_size=self.page_size, limit=left)
+            self.pagers.append(pager)
+            for alert in pager:
+                key = alert.get("id") if isinstance(alert, dict) else None
+                if key is not None:
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                yield alert
+                count += 1
+                if self.limit is not None and count >= self.limit:
+                    return
 
 
 # --- updates ---------------------------------------------------------------------------------

@@ -71,7 +71,8 @@ options:
     elements: str
   machine_id:
     description:
-      - Only alerts raised on one of these machines (machine ids).
+      - Only alerts raised on one of these machines (machine ids), read with C(GET /api/machines/{id}/alerts) (the
+        alerts' C(machineId) is not a documented filter field), with the other filters applied there.
     type: list
     elements: str
   created_after:
@@ -211,12 +212,7 @@ def validate(params):
 def run(m):
     p = m.params
     flt, page_size, dest, fmt, columns = validate(p)
-    query = {}
-    if flt:
-        query["$filter"] = flt
-    if p["expand_evidence"]:
-        query["$expand"] = "evidence"
-    pager = m.client().pages(A.ALERTS_PATH, params=query, page_size=page_size, limit=p.get("limit"))
+    pager = A.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"), expand_evidence=p["expand_evidence"])
     verb = "read (check mode)" if m.check_mode else "written"
 
     def on_record(count):

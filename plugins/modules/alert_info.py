@@ -52,6 +52,9 @@ options:
   machine_id:
     description:
       - Only alerts raised on one of these machines (machine ids, the C(machineId) of an alert).
+      - C(machineId) is not among the fields Microsoft documents as filterable for alerts, so these alerts are read
+        with C(GET /api/machines/{id}/alerts), one machine after the other, with the other filters applied there;
+        a machine id the service does not know has no alerts.
     type: list
     elements: str
   created_after:
@@ -231,12 +234,7 @@ def run(m):
         items = iter(found)
         pager = None
     else:
-        params = {}
-        if flt:
-            params["$filter"] = flt
-        if p["expand_evidence"]:
-            params["$expand"] = "evidence"
-        pager = client.pages(A.ALERTS_PATH, params=params, page_size=page_size, limit=p.get("limit"))
+        pager = A.AlertPages(client, p, flt, page_size, limit=p.get("limit"), expand_evidence=p["expand_evidence"])
         items = iter(pager)
 
     result["alerts"] = list(items)

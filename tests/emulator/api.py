@@ -311,11 +311,19 @@ def get_machine(core, req, key):
 
 
 def machine_alerts(core, req, key):
+    # $filter as on /api/alerts (the docs' samples filter this path: .../alerts/$count?$filter=status ne 'Resolved');
+    # $top/$skip as on the other collections.
     _require_roles(req, ALERT_READ)
+    pred = _filter(req, D.ALERT_FIELDS)
+    expand = (req.query.get("$expand") or "").strip().lower()
+    if expand and expand != "evidence":
+        raise ApiError(400, "ODataError", f"Property '{req.query['$expand']}' cannot be expanded.")
     with core.lock:
         mid = _get_machine(core, key)["id"]
-        values = [core.store.alert_to_json(a) for a in core.store.alerts if a["machineId"] == mid]
-    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Alerts", values, None))
+        items = [a for a in core.store.alerts if a["machineId"] == mid and (pred is None or pred(a))]
+        page, nxt = _page(core, req, items)
+        values = [core.store.alert_to_json(a, with_evidence=bool(expand)) for a in page]
+    return Reply(200, _collection(f"{core.api_url}/api/$metadata#Alerts", values, nxt))
 
 
 _FINDBYIP_RE = re.compile(r"^findbyip\(ip='([^']*)',\s*timestamp=([^)]*)\)$", re.I)

@@ -137,6 +137,22 @@ def test_filter_matches_control_query(client, ctl):
     _err(client.api("GET", "/api/alerts", params={"$filter": "bogus eq 1"}), 400, "ODataError")
 
 
+def test_machine_alerts_take_filter_and_paging(client, ctl):
+    some = ctl.query("alerts", "severity eq 'High'")[0]
+    machine = client.api("GET", "/api/alerts/" + some).json()["machineId"]
+    path = "/api/machines/%s/alerts" % machine
+    everything = [a["id"] for a in client.api("GET", path).json()["value"]]
+    assert sorted(everything) == sorted(ctl.query("alerts", "machineId eq '%s'" % machine))
+    high = [a["id"] for a in client.api("GET", path, params={"$filter": "severity eq 'High'"}).json()["value"]]
+    assert some in high and sorted(high) == sorted(ctl.query("alerts", "machineId eq '%s' and severity eq 'High'"
+                                                                       % machine))
+    first = client.api("GET", path, params={"$top": 1}).json()["value"]
+    second = client.api("GET", path, params={"$top": 1, "$skip": 1}).json()["value"]
+    assert [a["id"] for a in first + second] == everything[:2]
+    _err(client.api("GET", path, params={"$filter": "severity eq"}), 400, "ODataError")
+    _err(client.api("GET", "/api/machines/%s/alerts" % ("0" * 40)), 404, "ResourceNotFound")
+
+
 # --- machines -----------------------------------------------------------------------------------------
 
 

@@ -76,7 +76,7 @@ def test_full_filter():
     }, now=NOW)
     assert flt == (
         "(severity eq 'High' or severity eq 'Medium') and status eq 'New' and category eq 'Malware' and "
-        "(machineId eq 'm1' or machineId eq 'm2') and alertCreationTime ge 2026-01-30T12:00:00Z and "
+        "alertCreationTime ge 2026-01-30T12:00:00Z and "
         "alertCreationTime lt 2026-01-31T12:00:00Z and lastUpdateTime ge 2026-01-29T22:00:00Z and "
         "(title eq 'x' or title eq 'y')")
 
@@ -126,9 +126,22 @@ def test_category_values_are_escaped(categories, probe):
 
 
 @given(SAFE_TEXT)
-def test_machine_id_values_are_escaped(mid):
-    pred = parse_filter(A.build_filter({"machine_id": [mid]}))
-    assert pred({"machineId": mid}) and not pred({"machineId": mid + "'"})
+def test_machine_ids_never_reach_the_filter_and_stay_one_path_segment(mid):
+    if mid.strip() in (".", ".."):
+        return
+    """machineId is not a documented alert filter field: a machine's alerts come from /api/machines/{id}/alerts."""
+    assert A.build_filter({"machine_id": [mid], "severity": ["High"]}) == "severity eq 'High'"
+    [path] = A.AlertPages(None, {"machine_id": [mid]}, None, 100).paths()
+    assert path.startswith("/api/machines/") and path.endswith("/alerts")
+    assert unquote(path[len("/api/machines/"):-len("/alerts")]) == mid.strip()
+    assert path.count("/") == 4
+
+
+def test_machine_ids_are_checked_before_any_request():
+    for bad in (["a\nb"], [""], [], [".."]):
+        with pytest.raises(DefenderConfigError):
+            A.build_filter({"machine_id": bad})
+    assert A.machine_ids({"machine_id": ["m1", " m1 ", "m2"]}) == ["m1", "m2"]
 
 
 def test_time_filters_in_the_emulators_parser():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sys
 from urllib.parse import unquote
 
@@ -75,11 +76,17 @@ class FakeDefender:
     def get(self, path, params=None):
         params = dict(params or {})
         self._check("GET", path, params)
-        if path == "/api/alerts":
+        by_machine = re.match(r"^/api/machines/([^/]+)/alerts$", path)
+        if path == "/api/alerts" or by_machine:
             top = params.get("$top")
             if top is not None and top > 10000:
                 raise DefenderError("top too big", status=400, code="ODataError")
             items = [self.alerts[i] for i in self.order]
+            if by_machine:
+                machine = unquote(by_machine.group(1))
+                if not any(a["machineId"] == machine for a in items):
+                    raise DefenderError("Machine %s was not found" % machine, status=404, code="ResourceNotFound")
+                items = [a for a in items if a["machineId"] == machine]
             if params.get("$filter"):
                 pred = parse_filter(params["$filter"])
                 items = [a for a in items if pred(a)]

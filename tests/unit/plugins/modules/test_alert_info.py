@@ -117,3 +117,26 @@ def test_check_mode_reads(fake, monkeypatch):
     load(fake, [make_alert(i) for i in range(5)])
     result, failed = run(monkeypatch, _ansible_check_mode=True)
     assert not failed and result["count"] == 5 and result["changed"] is False
+
+
+def test_machine_id_reads_the_machines_alerts_endpoint_with_the_other_filters(fake, monkeypatch):
+    """machineId is not a documented alert filter: each machine's alerts come from /api/machines/{id}/alerts,
+    with the other filters sent there, and the limit applies to the whole result."""
+    load(fake, [make_alert(i) for i in range(100)])
+    result, failed = run(monkeypatch, machine_id=["m001", "m002", "m001"], severity=["High"])
+    assert not failed, result
+    paths = [c[1] for c in fake.calls if c[0] == "GET"]
+    assert paths == ["/api/machines/m001/alerts", "/api/machines/m002/alerts"]
+    assert all("machineId" not in (c[2].get("$filter") or "") for c in fake.calls)
+    assert result["filter"] == "severity eq 'High'"
+    expected = sorted(a["id"] for a in fake.alerts.values() if a["machineId"] in ("m001", "m002")
+                      and a["severity"] == "High")
+    assert expected and sorted(a["id"] for a in result["alerts"]) == expected
+    limited, failed = run(monkeypatch, machine_id=["m001", "m002"], limit=3)
+    assert not failed and limited["count"] == 3
+
+
+def test_machine_id_unknown_to_the_service_has_no_alerts(fake, monkeypatch):
+    load(fake, [make_alert(i) for i in range(20)])
+    result, failed = run(monkeypatch, machine_id=["nosuchmachine"])
+    assert not failed and result["count"] == 0 and result["alerts"] == []
