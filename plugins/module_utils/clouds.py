@@ -19,6 +19,11 @@ from __future__ import annotations
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 
 GLOBAL_RESOURCE = "https://api.securitycenter.microsoft.com"
+# The application (client) id of the WindowsDefenderATP service principal. Entra puts the API's client id in the
+# ``aud`` of v2.0 tokens (and may in v1.0 ones), so a token for the Defender API can carry it instead of an App ID
+# URI. Microsoft's Defender pages do not print it; it is the appId the tenant's Enterprise applications list shows for
+# WindowsDefenderATP, and the one public role-assignment scripts use (see docs/tokens.md).
+WINDOWS_DEFENDER_ATP_APP_ID = "fc780465-2017-40d4-a0c5-307022471b92"
 LEGACY_RESOURCE = "https://securitycenter.onmicrosoft.com/windowsatpservice"
 
 CLOUDS = {
@@ -27,27 +32,29 @@ CLOUDS = {
         "api_url": "https://api.security.microsoft.com",
         "resource": GLOBAL_RESOURCE,
         # Both documented resource URIs issue valid tokens; the windows.com one is the legacy form.
-        "audiences": (GLOBAL_RESOURCE, LEGACY_RESOURCE, "https://api.securitycenter.windows.com"),
+        "audiences": (GLOBAL_RESOURCE, LEGACY_RESOURCE, "https://api.securitycenter.windows.com",
+                      WINDOWS_DEFENDER_ATP_APP_ID),
     },
     "gcc": {
         "login_url": "https://login.microsoftonline.com",
         "api_url": "https://api-gcc.securitycenter.microsoft.us",
         "resource": "https://api-gcc.securitycenter.microsoft.us",
-        "audiences": ("https://api-gcc.securitycenter.microsoft.us", GLOBAL_RESOURCE, LEGACY_RESOURCE),
+        "audiences": ("https://api-gcc.securitycenter.microsoft.us", GLOBAL_RESOURCE, LEGACY_RESOURCE,
+                      WINDOWS_DEFENDER_ATP_APP_ID),
     },
     "gcc_high": {
         "login_url": "https://login.microsoftonline.us",
         "api_url": "https://api-gov.securitycenter.microsoft.us",
         "resource": "https://api-gov.securitycenter.microsoft.us",
         "audiences": ("https://api-gov.securitycenter.microsoft.us",
-                      "https://securitycenter.onmicrosoft.us/windowsatpservice"),
+                      "https://securitycenter.onmicrosoft.us/windowsatpservice", WINDOWS_DEFENDER_ATP_APP_ID),
     },
     "dod": {
         "login_url": "https://login.microsoftonline.us",
         "api_url": "https://api-gov.securitycenter.microsoft.us",
         "resource": "https://api-gov.securitycenter.microsoft.us",
         "audiences": ("https://api-gov.securitycenter.microsoft.us",
-                      "https://securitycenter.onmicrosoft.us/windowsatpservice"),
+                      "https://securitycenter.onmicrosoft.us/windowsatpservice", WINDOWS_DEFENDER_ATP_APP_ID),
     },
 }
 

@@ -300,6 +300,25 @@ def validate_token(token, settings, keys=None, required_roles=None, leeway=DEFAU
     }
 
 
+def roles_only(token, required_roles=None):
+    """The roles check alone, on the decoded claims (no signature, audience, issuer or time check): what a playbook
+    gate needs before it acts, since the API remains the authority on the token itself."""
+    required_roles = check_required_roles(required_roles)
+    claims = jwt_claims(token) if isinstance(token, str) else {}
+    roles = claims.get("roles") if isinstance(claims.get("roles"), list) else []
+    exp = claims.get("exp")
+    return {
+        "valid": bool(claims),
+        "reasons": [] if claims else ["the token is not a JWT: its claims cannot be decoded"],
+        "claims": claims,
+        "header": {},
+        "roles": roles,
+        "missing_roles": [r for r in required_roles if r not in roles],
+        "expires_on": int(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None,
+        "signature_verified": False,
+    }
+
+
 def failure_message(result, settings):
     """One message for an invalid token and/or missing roles."""
     parts = []

@@ -13,7 +13,10 @@ description:
   - The signature is checked against the keys the token's tenant publishes (its OpenID discovery document at
     C(<login_url>/<tid>/v2.0/.well-known/openid-configuration) names the C(jwks_uri)). When the token names a key
     the tenant does not publish, the keys are downloaded once more, since keys rotate.
-  - The audience (C(aud)) must be one of the Defender API resources of the O(cloud) (or O(resource)); the issuer
+  - The audience (C(aud)) must be one of the Defender API's audience forms for the O(cloud) (or O(resource)): the
+    App ID URIs C(https://api.securitycenter.microsoft.com), C(https://securitycenter.onmicrosoft.com/windowsatpservice)
+    and the legacy C(https://api.securitycenter.windows.com) (global cloud), or the WindowsDefenderATP application
+    id C(fc780465-2017-40d4-a0c5-307022471b92), which Entra ID puts in C(aud) of v2.0 tokens; the issuer
     (C(iss)) must be the v1 form C(https://sts.windows.net/<tid>/) or the v2 form C(<login_url>/<tid>/v2.0) of the
     token's own tenant; when O(tenant_id) is set the token must belong to that tenant (a domain such as
     C(contoso.onmicrosoft.com) is resolved to its tenant GUID through the issuer of
@@ -47,6 +50,15 @@ options:
         reach.
     type: bool
     default: true
+  roles_only:
+    description:
+      - Check only that the token carries O(required_roles) (its C(roles) claim, decoded), nothing else: no
+        signature, audience, issuer, tenant or time check, and no request to the sign-in host.
+      - For a playbook that gates on the permissions it needs before it acts (the M(defender.endpoint.token) it just
+        got is used as is); the Defender API remains the authority on whether it accepts the token. RV(valid) then
+        only says that the token decodes.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - defender.endpoint.connection
   - defender.endpoint.attributes.info
@@ -158,6 +170,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.token_validation
     SigningKeys,
     check_required_roles,
     failure_message,
+    roles_only,
     validate_token,
 )
 
@@ -169,15 +182,18 @@ def run(m):
     leeway = p["leeway"]
     if not 0 <= leeway <= MAX_LEEWAY:
         raise DefenderConfigError("leeway must be between 0 and %d seconds, got %d" % (MAX_LEEWAY, leeway))
-    if not p["verify_signature"]:
+    if not p["verify_signature"] and not p["roles_only"]:
         m.warn("verify_signature is false: only the claims are checked, and anyone can write a token with any "
                "claims; do not rely on this result for trust decisions")
     provider = m.token_provider
     got = provider.acquire()
-    # Also without verify_signature: a domain tenant_id is resolved to its GUID through the same discovery.
-    keys = SigningKeys(m.client().session, settings.endpoints.login_url, timeout=settings.timeout)
-    result = validate_token(got["access_token"], settings, keys=keys, required_roles=required, leeway=leeway,
-                            verify_signature=p["verify_signature"])
+    if p["roles_only"]:
+        result = roles_only(got["access_token"], required)
+    else:
+        # Also without verify_signature: a domain tenant_id is resolved to its GUID through the same discovery.
+        keys = SigningKeys(m.client().session, settings.endpoints.login_url, timeout=settings.timeout)
+        result = validate_token(got["access_token"], settings, keys=keys, required_roles=required, leeway=leeway,
+                                verify_signature=p["verify_signature"])
     out = {
         "valid": result["valid"],
         "reasons": result["reasons"],
@@ -200,6 +216,7 @@ def main():
             required_roles=dict(type="list", elements="str", default=[]),
             leeway=dict(type="int", default=60),
             verify_signature=dict(type="bool", default=True),
+            roles_only=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

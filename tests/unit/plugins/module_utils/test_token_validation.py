@@ -54,10 +54,39 @@ def test_valid_token(key):
 
 @pytest.mark.parametrize("aud", ["https://api.securitycenter.microsoft.com",
                                  "https://securitycenter.onmicrosoft.com/windowsatpservice",
-                                 "https://api.securitycenter.microsoft.com/"])
-def test_both_documented_audiences(key, aud):
+                                 "https://api.securitycenter.microsoft.com/",
+                                 "https://api.securitycenter.windows.com",
+                                 # the WindowsDefenderATP application id: the aud of v2.0 tokens
+                                 "fc780465-2017-40d4-a0c5-307022471b92",
+                                 "FC780465-2017-40D4-A0C5-307022471B92",
+                                 ["fc780465-2017-40d4-a0c5-307022471b92"]])
+def test_every_audience_form_microsoft_issues(key, aud):
     result = check(make_token(key, aud=aud), FakeSession([key]))[0]
     assert result["valid"], result["reasons"]
+
+
+@pytest.mark.parametrize("aud", ["00000003-0000-0000-c000-000000000000",  # Microsoft Graph's application id
+                                 "https://api.security.microsoft.com",    # the Defender XDR API
+                                 "fc780465-2017-40d4-a0c5-307022471b93"])
+def test_other_apis_audiences_are_refused(key, aud):
+    result = check(make_token(key, aud=aud), FakeSession([key]))[0]
+    assert not result["valid"] and any("audience (aud)" in r for r in result["reasons"])
+
+
+@pytest.mark.parametrize("cloud", ["gcc", "gcc_high", "dod"])
+def test_app_id_audience_in_every_cloud(key, cloud):
+    result = check(make_token(key, aud="fc780465-2017-40d4-a0c5-307022471b92"), FakeSession([key]),
+                   opts={"cloud": cloud})[0]
+    assert not any("audience (aud)" in r for r in result["reasons"]), result["reasons"]
+
+
+def test_roles_only_checks_the_roles_claim_and_nothing_else(key):
+    from ansible_collections.defender.endpoint.plugins.module_utils import token_validation as V
+    expired_other_api = make_token(key, aud="https://graph.microsoft.com", exp=1000, roles=["Machine.Read.All"])
+    result = V.roles_only(expired_other_api, ["Machine.Read.All", "Machine.Isolate"])
+    assert result["valid"] and result["reasons"] == [] and not result["signature_verified"]
+    assert result["missing_roles"] == ["Machine.Isolate"]
+    assert V.roles_only("not-a-jwt", ["Machine.Isolate"])["valid"] is False
 
 
 @pytest.mark.parametrize("iss", ["https://sts.windows.net/%s/" % TENANT, "%s/%s/v2.0" % (LOGIN, TENANT),
