@@ -294,7 +294,11 @@ def test_ids_use_batch_update_and_are_idempotent(emulator, ansible):
     assert len(batch) == 1 and sorted(batch[0]["body"]["alertIds"]) == sorted(ids)
     assert not api_requests(emulator, "PATCH")
     reads = [r for r in api_requests(emulator, "GET") if r["path"] == "/api/alerts"]
-    assert reads and all(r["query"].get("$filter", "").startswith("id in (") for r in reads)
+    # "id in (...)" is not documented: the emulator answers 400 as the service does, and the alerts are read with the
+    # documented fallback, "(id eq 'a' or id eq 'b' ...)", which is the path every test takes.
+    forms = [r["query"].get("$filter", "") for r in reads]
+    assert forms and all(f.startswith(("id in (", "(id eq ")) for f in forms)
+    assert any(f.startswith("(id eq ") for f in forms)
 
     again = ansible.playbook(playbook, extra_vars={"ids": ids})
     assert again.rc == 0 and again.result("bulk")["changed"] is False

@@ -53,7 +53,9 @@ def test_filter_values_are_literals(emu, ansible):
     # The attempt went out as one literal with its quotes doubled ...
     assert any("'x'' or computerDnsName ne '''" in f for f in sent), sent
     assert any("'x'') or (severity ne ''y'" in f for f in sent), sent
-    assert any("''' or ''1'' eq ''1'" in f for f in sent), sent
+    # machine_id is a path segment (/api/machines/{id}/alerts), never part of a filter
+    assert not any("''1''" in f for f in sent), sent
+    assert "/api/machines/' or '1' eq '1/alerts" in [e["path"] for e in api_log(emu, "GET", "/alerts$")]
     # ... and the emulator's own OData parser reads each sent filter as matching only what it names.
     for f in sent:
         if "computerDnsName" in f and "x''" in f:

@@ -105,12 +105,14 @@ def _int_option(req, name):
     return value
 
 
-def _filter(req, fields, aliases=None):
+def _filter(req, entity, aliases=None):
+    """The $filter predicate, restricted to what the API documents for ``entity`` (else 400, as the service)."""
     text = req.query.get("$filter")
     if text is None or not text.strip():
         return None
     try:
-        return parse_filter(text, fields=fields, aliases=aliases)
+        return parse_filter(text, fields=D.FILTER_FIELDS[entity], aliases=aliases, functions=D.FILTER_FUNCTIONS,
+                            allow_in=False, allow_lambda=False)
     except ODataError as exc:
         raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}")
 
@@ -181,7 +183,7 @@ def _dumps(obj):
 def list_alerts(core, req):
     _require_roles(req, ALERT_READ)
     store = core.store
-    pred = _filter(req, D.ALERT_FIELDS)
+    pred = _filter(req, "alerts")
     expand = (req.query.get("$expand") or "").strip().lower()
     if expand and expand != "evidence":
         raise ApiError(400, "ODataError", f"Property '{req.query['$expand']}' cannot be expanded.")
@@ -287,7 +289,7 @@ def batch_update_alerts(core, req):
 
 def list_machines(core, req):
     _require_roles(req, MACHINE_READ)
-    pred = _filter(req, D.MACHINE_FIELDS)
+    pred = _filter(req, "machines")
     with core.lock:
         items = core.store.machines if pred is None else [m for m in core.store.machines if pred(m)]
         items = _orderby(req, items, D.MACHINE_FIELDS)
@@ -314,7 +316,7 @@ def machine_alerts(core, req, key):
     # $filter as on /api/alerts (the docs' samples filter this path: .../alerts/$count?$filter=status ne 'Resolved');
     # $top/$skip as on the other collections.
     _require_roles(req, ALERT_READ)
-    pred = _filter(req, D.ALERT_FIELDS)
+    pred = _filter(req, "alerts")
     expand = (req.query.get("$expand") or "").strip().lower()
     if expand and expand != "evidence":
         raise ApiError(400, "ODataError", f"Property '{req.query['$expand']}' cannot be expanded.")
@@ -597,7 +599,7 @@ def download_package(core, headers, query):
 
 def list_actions(core, req):
     _require_roles(req, MACHINE_READ)
-    pred = _filter(req, D.ACTION_FIELDS, D.ACTION_ALIASES)
+    pred = _filter(req, "machineactions")
     with core.lock:
         now = time.time()
         items = [core.store.action_public(r, now) for r in core.store.actions]

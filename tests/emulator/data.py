@@ -88,6 +88,20 @@ ACTION_FIELDS = [
     "troubleshootInfo",
 ]
 ACTION_ALIASES = {"lastUpdateTimeUtc": "lastUpdateDateTimeUtc"}
+
+# What the API documents as filterable, per entity (facts sheet: get-alerts.md, get-machines.md,
+# get-machineactions-collection.md). The API answers 400 for anything else, and so does the emulator: a test cannot
+# pass on a capability the service does not document. Operators: comparisons, and/or/not and parentheses;
+# startswith() is the one function the samples show; "in (...)", tolower() and any()/all() are not documented.
+FILTER_FIELDS = {
+    "alerts": ["alertCreationTime", "lastUpdateTime", "incidentId", "investigationId", "id", "assignedTo",
+               "detectionSource", "lastEventTime", "status", "severity", "category"],
+    "machines": ["computerDnsName", "id", "version", "deviceValue", "aadDeviceId", "machineTags", "lastSeen",
+                 "exposureLevel", "onboardingStatus", "lastIpAddress", "healthStatus", "osPlatform", "riskScore",
+                 "rbacGroupId"],
+    "machineactions": ["id", "status", "machineId", "type", "requestor", "creationDateTimeUtc"],
+}
+FILTER_FUNCTIONS = ("startswith",)
 FINAL_ACTION_STATES = ("Succeeded", "Failed", "TimeOut", "Cancelled")
 
 

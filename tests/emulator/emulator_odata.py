@@ -267,7 +267,10 @@ def _truth(value):
 
 
 class _Parser:
-    def __init__(self, text, fields, aliases):
+    def __init__(self, text, fields, aliases, functions=None, allow_in=True, allow_lambda=True):
+        self.functions = None if functions is None else frozenset(f.lower() for f in functions)
+        self.allow_in = allow_in
+        self.allow_lambda = allow_lambda
         self.text = text
         self.toks = _tokenize(text)
         self.pos = 0
@@ -334,6 +337,8 @@ class _Parser:
             right = self.parse_primary()
             return _Cmp(tok[1].lower(), left, right)
         if tok[0] == "ident" and tok[1].lower() == "in":
+            if not self.allow_in:
+                raise ODataError(f"The operator 'in' at position {tok[2]} is not supported for this entity")
             self.next()
             self.expect("punct", "(")
             options = [self.parse_primary()]
@@ -374,7 +379,7 @@ class _Parser:
             if self.peek()[0] == "punct" and self.peek()[1] == "/":
                 self.next()
                 fn = self.expect("ident")[1].lower()
-                if fn not in ("any", "all"):
+                if fn not in ("any", "all") or not self.allow_lambda:
                     raise ODataError(f"Unsupported navigation '/{fn}' at position {where}")
                 return self.parse_lambda(prop, fn)
             return prop
@@ -382,7 +387,7 @@ class _Parser:
 
     def parse_function(self, name, where):
         arity = {"startswith": 2, "endswith": 2, "contains": 2, "tolower": 1, "toupper": 1, "trim": 1}
-        if name not in arity:
+        if name not in arity or (self.functions is not None and name not in self.functions):
             raise ODataError(f"Unknown function '{name}' at position {where}")
         self.expect("punct", "(")
         args = [self.parse_or()]
@@ -421,16 +426,18 @@ class _Parser:
         return _Prop(canonical)
 
 
-def parse_filter(text, fields=None, aliases=None):
+def parse_filter(text, fields=None, aliases=None, functions=None, allow_in=True, allow_lambda=True):
     """Compile ``text`` into ``predicate(item: dict) -> bool``.
 
     ``fields``: allowed property names (matched case-insensitively, mapped to
     their canonical spelling); ``None`` allows any. ``aliases``: extra
-    ``{name: canonical}`` spellings. Raises ``ODataError`` on bad input.
+    ``{name: canonical}`` spellings. ``functions``: the functions allowed
+    (``None``: all); ``allow_in``/``allow_lambda``: whether ``in (...)`` and
+    ``any()/all()`` are accepted. Raises ``ODataError`` on bad input.
     """
     if not isinstance(text, str):
         raise ODataError("The $filter expression must be a string")
-    node = _Parser(text, fields, aliases).parse()
+    node = _Parser(text, fields, aliases, functions, allow_in, allow_lambda).parse()
 
     def predicate(item):
         return _truth(node.eval(item, {}))
