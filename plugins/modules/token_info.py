@@ -13,7 +13,7 @@ description:
   - The signature is checked against the keys the token's tenant publishes (its OpenID discovery document at
     C(<login_url>/<tid>/v2.0/.well-known/openid-configuration) names the C(jwks_uri)). When the token names a key
     the tenant does not publish, the keys are downloaded once more, since keys rotate.
-  - The audience (C(aud)) must be one of the Defender API's audience forms for the O(cloud) (or O(resource)): the
+  - The audience (C(aud)) must be one of the Defender API's audience forms for the O(cloud) (or O(resource)), the
     App ID URIs C(https://api.securitycenter.microsoft.com), C(https://securitycenter.onmicrosoft.com/windowsatpservice)
     and the legacy C(https://api.securitycenter.windows.com) (global cloud), or the WindowsDefenderATP application
     id C(fc780465-2017-40d4-a0c5-307022471b92), which Entra ID puts in C(aud) of v2.0 tokens; the issuer
@@ -52,7 +52,7 @@ options:
     default: true
   roles_only:
     description:
-      - Check only that the token carries O(required_roles) (its C(roles) claim, decoded), nothing else: no
+      - Check only that the token carries O(required_roles) (its C(roles) claim, decoded) and nothing else, no
         signature, audience, issuer, tenant or time check, and no request to the sign-in host.
       - For a playbook that gates on the permissions it needs before it acts (the M(defender.endpoint.token) it just
         got is used as is); the Defender API remains the authority on whether it accepts the token. RV(valid) then
