@@ -111,7 +111,8 @@ def _filter(req, entity, aliases=None):
     if text is None or not text.strip():
         return None
     try:
-        return parse_filter(text, fields=D.FILTER_FIELDS[entity], aliases=aliases, functions=D.FILTER_FUNCTIONS,
+        fields = D.FILTER_FIELDS[entity] if isinstance(entity, str) else entity  # or the documented list itself
+        return parse_filter(text, fields=fields, aliases=aliases, functions=D.FILTER_FUNCTIONS,
                             allow_in=False, allow_lambda=False)
     except ODataError as exc:
         raise ApiError(400, "ODataError", f"Invalid filter clause: {exc}")
