@@ -660,7 +660,7 @@ class Bench:
                 log("export memory %s %d: %s" % (label, count, memory["%s_%d" % (label, count)]))
                 os.unlink(dest)
         # throughput at the big size (the emulator holds `big` alerts now), interleaved
-        # "plain": the same task with defender_progress=false, i.e. without the action plugin's async run and
+        # "plain": the same task with defender_progress=false, i.e. without the action plugin's
         # progress display (what that display costs)
         tp = {"ours": [], "floor": [], "plain": []}
         for r in range(repeats):
@@ -698,7 +698,7 @@ class Bench:
             figure("export throughput, %s alerts, defender_progress=false (alerts/s)" % fmt_num(big), plain_tp,
                    floor_tp, unit="alerts/s", goal="≥ 0.90×", met=plain_tp / floor_tp >= 0.90,
                    baseline_name="requests loop (floor)",
-                   note="without the action plugin's async run and progress lines"),
+                   note="without the action plugin's progress lines"),
             figure("export complete: lines = unique ids = %s" % fmt_num(big), complete, True, goal="yes",
                    met=complete, ratio="–"),
             figure("peak RSS of the process, %s alerts (MiB)" % fmt_num(small), round(rss["ours_%d" % small], 1),

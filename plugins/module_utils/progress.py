@@ -4,8 +4,8 @@
 """Progress of long work, for the person watching ``ansible-playbook``.
 
 A module cannot print while it runs: Ansible reads its one JSON result at the end. So a module reports
-progress here, and the controller-side action plugin (``plugins/plugin_utils/progress.py``), which runs the
-module asynchronously, reads the latest record and prints it in the normal output.
+progress here, and the controller-side action plugin (``plugins/plugin_utils/progress.py``), which waits for the
+module in a worker thread, reads the latest record and prints it in the normal output.
 
 The channel is one small JSON file whose path the action plugin passes in the environment variable
 ``DEFENDER_PROGRESS_FILE``; each report replaces it atomically (write a temporary file, rename), so the reader

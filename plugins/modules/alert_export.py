@@ -19,7 +19,7 @@ description:
     the new content differs from the file's (compared by SHA-256), so the task reports C(changed) only then; a
     re-run that finds the same alerts leaves the file alone.
   - While it runs, the task prints how many alerts were written at least every 10 seconds in the normal output
-    (the collection's action plugin runs the module asynchronously and shows its progress; set the variable
+    (the collection's action plugin shows the progress the module reports while it runs; set the variable
     C(defender_progress=false) to turn that off).
   - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)).
 version_added: 0.1.0

@@ -1,20 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The controller side of progress: an action plugin that runs a module asynchronously and prints its progress.
+"""The controller side of progress: an action plugin that runs a module and prints its progress while it runs.
 
 A module runs as a separate process and returns one JSON result at the end; nothing it prints while it works
-reaches the screen. For long work (exports, waiting for machine actions, hunting queries, bulk indicators) this
-action starts the module the way ``async:`` does (ansible-core's ``async_wrapper``), then, while it runs,
-reads the record the module writes through ``module_utils/progress.py`` (a file whose path it passes in the
-module's environment as ``DEFENDER_PROGRESS_FILE``) and prints it in the normal output, without ``-v``:
+reaches the screen. For long work (exports,
+waiting for machine actions, hunting queries, bulk indicators) this action runs the module as usual, in a worker
+thread of the task's own process, and meanwhile reads the record the module writes through
+``module_utils/progress.py`` (a file whose path it passes in the module's environment as ``DEFENDER_PROGRESS_FILE``)
+and prints it in the normal output, without ``-v``:
 
     defender.endpoint.alert_export [localhost]: 30,000 alerts written, 3 requests (12s)
 
 A line is printed when the task has run a few seconds and the message changed, and at least every 10 seconds
-while it runs (the same message with the elapsed time, so a quiet wait is visibly alive). When the job ends, its
-result is collected with ``async_status`` (the module's own result, exactly as without this action) and the job
-file is removed.
+while it runs (the same message with the elapsed time, so a quiet wait is visibly alive). The module's result is
+the one a plain run returns: the module is started exactly as without this action (no ``async_wrapper``, no
+``async_status`` run, no job file), so progress costs one thread and a local file read every half second.
 
 Plain module execution (no progress, no asynchronous start) is used when the task sets ``async:`` itself, when
 the connection is not local (the progress file is read on the controller; the collection's modules run there),
@@ -35,6 +36,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -44,8 +46,7 @@ from ansible.utils.display import Display
 display = Display()
 
 ENV_VAR = "DEFENDER_PROGRESS_FILE"
-TIME_LIMIT = 24 * 3600   # async time limit: a module is killed only if it is still running a day later
-POLL = 0.5               # seconds between two looks at the job and progress files (both local reads)...
+POLL = 0.5               # seconds between two looks at the progress file (a local read)...
 POLL_EARLY = 0.05        # ...and during the first FIRST_AFTER seconds, so a short task is not held up by polling
 FIRST_AFTER = 3.0        # a task shorter than this prints nothing
 CHANGED_EVERY = 5.0      # a changed message is printed at most this often
@@ -54,7 +55,6 @@ MAX_LINE = 300
 SECRET_OPTIONS = ("client_secret", "client_certificate_password", "access_token")
 _TOKENISH = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*){1,2}")
 _SIGNED_QUERY = re.compile(r"(?i)\b(sig|signature|se|sv|skoid|sktid|code|token|access_token|client_secret)=[^&\s]+")
-_JOB_KEYS = ("ansible_job_id", "finished", "started", "results_file", "_ansible_suppress_tmpdir_delete")
 
 
 def mask(text, secrets=()):
@@ -84,12 +84,6 @@ def read_record(path):
     return record if isinstance(record, dict) else None
 
 
-def job_finished(results_file):
-    """True once async_wrapper has written the module's result (its running marker has a ``started`` key)."""
-    data = read_record(results_file)
-    return data is not None and "started" not in data
-
-
 class Printer:
     """Decides when a progress record is worth a line: the pacing rules above, kept testable."""
 
@@ -114,7 +108,7 @@ class Printer:
 
 
 class ProgressAction(ActionBase):
-    """Runs the task's module asynchronously and prints its progress records while it runs."""
+    """Runs the task's module in a worker thread and prints its progress records while it runs."""
 
     _supports_check_mode = True
     _supports_async = True
@@ -154,47 +148,39 @@ class ProgressAction(ActionBase):
         path = os.path.join(folder, "progress.json")
         environment = self._task.environment
         self._task.environment = list(environment or []) + [{ENV_VAR: path}]
-        self._task.async_val = TIME_LIMIT
-        try:
-            try:
-                start = self._execute_module(module_name=module, module_args=self._task.args, task_vars=task_vars,
-                                             wrap_async=True)
-            finally:
-                self._task.environment = environment
-                self._task.async_val = 0
-            if start.get("failed") or not start.get("ansible_job_id") or not start.get("results_file"):
-                return start
-            self._follow(module, start["results_file"], path, task_vars)
-            return self._collect(start, task_vars)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        outcome = {}
 
-    def _follow(self, module, results_file, progress_path, task_vars):
+        def execute():
+            # the module runs exactly as without this action; only this thread waits for it
+            try:
+                outcome["result"] = self._execute_module(module_name=module, module_args=self._task.args,
+                                                         task_vars=task_vars)
+            except BaseException as exc:  # pylint: disable=broad-exception-caught
+                outcome["error"] = exc   # raised again in the task's own thread, as a plain run would
+
+        worker = threading.Thread(target=execute, name="defender-progress-module", daemon=True)
+        try:
+            worker.start()
+            self._follow(module, worker, path, task_vars)
+            worker.join()
+        finally:
+            self._task.environment = environment
+            shutil.rmtree(folder, ignore_errors=True)
+        if "error" in outcome:
+            raise outcome["error"]
+        self._remove_tmp_path(self._connection._shell.tmpdir)
+        return outcome["result"]
+
+    def _follow(self, module, worker, progress_path, task_vars):
         host = (task_vars or {}).get("inventory_hostname") or "localhost"
         secrets = self._secrets(task_vars)
         printer = Printer()
         began = time.monotonic()
-        while not job_finished(results_file):
+        while worker.is_alive():
             elapsed = time.monotonic() - began
-            if elapsed > TIME_LIMIT + 60:
-                break  # async_wrapper has killed it and written its timeout result by now
             record = read_record(progress_path) or {}
             message = record.get("message") or "running"
             if printer.due(message, elapsed):
                 display.display(progress_line(module, host, record, elapsed, secrets))
                 printer.printed(message, elapsed)
-            time.sleep(POLL_EARLY if elapsed < FIRST_AFTER else POLL)
-
-    def _collect(self, start, task_vars):
-        jid = start["ansible_job_id"]
-        folder = os.path.dirname(start["results_file"])
-        res = self._execute_module(module_name="ansible.legacy.async_status",
-                                   module_args={"jid": jid, "_async_dir": folder}, task_vars=task_vars)
-        try:
-            os.unlink(start["results_file"])  # the job file holds the module's result: leave nothing behind
-        except OSError:
-            pass
-        self._remove_tmp_path(self._connection._shell.tmpdir)
-        for key in _JOB_KEYS:
-            res.pop(key, None)
-        return res
+            worker.join(POLL_EARLY if elapsed < FIRST_AFTER else POLL)

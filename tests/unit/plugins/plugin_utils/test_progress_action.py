@@ -50,12 +50,12 @@ def test_line_is_one_bounded_line():
     assert P.progress_line("m", "h", {}, 0) == "m [h]: working (0s)"
 
 
-def test_read_record_and_job_finished(tmp_path):
-    path = tmp_path / "job"
-    assert P.read_record(str(path)) is None and not P.job_finished(str(path))
+def test_read_record(tmp_path):
+    path = tmp_path / "progress.json"
+    assert P.read_record(str(path)) is None
     path.write_text("{not json")
-    assert P.read_record(str(path)) is None and not P.job_finished(str(path))
-    path.write_text(json.dumps({"started": True, "finished": False, "ansible_job_id": "j1"}))
-    assert not P.job_finished(str(path))
-    path.write_text(json.dumps({"changed": True, "count": 3}))
-    assert P.job_finished(str(path))
+    assert P.read_record(str(path)) is None
+    path.write_text(json.dumps(["not", "a", "record"]))
+    assert P.read_record(str(path)) is None
+    path.write_text(json.dumps({"message": "3 of 5 machines"}))
+    assert P.read_record(str(path)) == {"message": "3 of 5 machines"}
