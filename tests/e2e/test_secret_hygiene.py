@@ -249,7 +249,8 @@ def test_integration_targets_at_vvvv_leak_nothing(emulator, ansible, hygiene, tm
     config = {"defender_api_url": settings["api_url"], "defender_login_url": settings["login_url"],
               "defender_ca_path": settings["ca_path"], "defender_tenant_id": settings["tenant_id"],
               "defender_client_id": settings["client_id"], "defender_client_secret": settings["client_secret"],
-              "defender_control_url": settings["control_url"], "defender_apps": settings["apps"]}
+              "defender_control_url": settings["control_url"], "defender_apps": settings["apps"],
+              "defender_graph_url": settings["graph_url"]}
     config_path = str(tmp_path / "integration_config.yml")
     with open(config_path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(config, handle)
