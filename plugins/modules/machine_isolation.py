@@ -272,7 +272,6 @@ diff:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 
@@ -281,12 +280,8 @@ ISOLATION_TYPES = {"full": "Full", "selective": "Selective", "unmanaged_device":
 
 def check_params(p):
     """Validated inputs: (refs, single) or DefenderConfigError, before anything is sent."""
-    refs, single = A.check_common_params(p)
-    if p.get("isolation_type") not in ISOLATION_TYPES:
-        raise DefenderConfigError("isolation_type must be one of %s" % ", ".join(ISOLATION_TYPES))
-    if p.get("state") not in (M.STATE_ISOLATED, M.STATE_RELEASED):
-        raise DefenderConfigError("state must be isolated or released")
-    return refs, single
+    # state and isolation_type are choices of the argument spec: Ansible checks them once, before run.
+    return A.check_common_params(p)
 
 
 def engine(client, params, check_mode, sleeper=None, clock=None):
