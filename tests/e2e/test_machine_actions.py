@@ -116,8 +116,8 @@ def test_stop_and_quarantine_file(emu, ansible):
                                 action_task(machine=a, action="stop_and_quarantine_file", sha1=SHA1)))
     assert failed(run, "bad") and "sha1" in run.result("bad")["msg"]
     [p] = posts(emu)
-    assert p["path"] == "/api/machines/%s/StopAndQuarantineFile" % a and p["body"] == {"Comment": "e2e",
-                                                                                        "Sha1": SHA1.lower()}
+    assert p["path"] == "/api/machines/%s/StopAndQuarantineFile" % a
+    assert p["body"] == {"Comment": "e2e", "Sha1": SHA1.lower()}
     [act] = actions(emu, a, "StopAndQuarantineFile")
     assert act["relatedFileInfo"] == {"fileIdentifier": SHA1.lower(), "fileIdentifierType": "Sha1"}
 
@@ -220,8 +220,8 @@ def test_bulk_scan_of_120_machines_within_the_limits(emu, ansible):
     accepted = [p for p in posts(emu) if p["status"] != 429]
     assert sorted(p["path"].split("/")[3] for p in accepted) == sorted(ids), "one POST per machine"
     assert all(len(actions(emu, i, "RunAntiVirusScan")) == 1 for i in ids)
-    print("120 scans: %.1fs, %d API requests, %d throttled" % (elapsed, len(emu.control.requests(kind="api")),
-                                                              emu.control.stats()["throttled"]))
+    print("120 scans: %.1fs, %d API requests, %d throttled"
+          % (elapsed, len(emu.control.requests(kind="api")), emu.control.stats()["throttled"]))
     emu.control.clear_requests()
     run = ansible.playbook(play(action_task(machines=ids, action="av_scan", skip_if_done_within="1h",
                                             requests_per_minute=6000)))
