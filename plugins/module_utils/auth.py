@@ -373,10 +373,14 @@ class TokenProvider:
         if "access_token" not in result:
             raise sign_in_error(result, s)
         expires_in = int(result.get("expires_in") or 3599)
+        # the token's own exp is what the API enforces; now + expires_in drifts by the sign-in's duration, so the
+        # same token read back later (access_token given) would report another expiry
+        exp = jwt_claims(result["access_token"]).get("exp")
+        expires_on = int(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else int(time.time()) + expires_in
         return {
             "access_token": result["access_token"],
             "token_type": result.get("token_type", "Bearer"),
             "expires_in": expires_in,
-            "expires_on": int(time.time()) + expires_in,
+            "expires_on": expires_on,
             "source": result.get("token_source", "identity_provider"),
         }

@@ -54,7 +54,8 @@ class FakeIdP:
         tok = make_token(self.key, tid=tenant, iss="https://sts.windows.net/%s/" % tenant,
                          aud=scope[:-len("/.default")], appid=form.get("client_id", CLIENT),
                          exp=int(time.time()) + self.expires_in, uti=os.urandom(8).hex())
-        return Resp(200, {"token_type": "Bearer", "expires_in": self.expires_in, "ext_expires_in": self.expires_in,
+        answered = getattr(self, "expires_in_answered", self.expires_in)
+        return Resp(200, {"token_type": "Bearer", "expires_in": answered, "ext_expires_in": answered,
                           "access_token": tok})
 
     def close(self):

@@ -306,3 +306,12 @@ def _worker(xdg, counter):
             return super().post(*a, **kw)
 
     new_task(SlowIdP()).acquire()
+
+
+def test_expires_on_is_the_tokens_own_exp(tmp_path):
+    # the IdP answers expires_in 3599 but the token it issues says exp = now + 1800: the token's exp wins, so a
+    # token read back later (given as access_token) reports the same expiry as when it was acquired
+    idp = FakeIdP(expires_in=1800)
+    idp.expires_in_answered = 3599
+    got = new_task(idp).acquire()
+    assert got["expires_on"] == auth.jwt_claims(got["access_token"])["exp"]
