@@ -297,3 +297,19 @@ def test_failed_isolation_is_reported_and_leaves_the_alert(emulator, ansible, in
     assert report["failed"] is True
     assert report["machines"][0]["failed"] is True
     assert report["alerts"][0]["skipped"] is True and report["alerts"][0]["updated"] is False
+
+
+def test_access_token_given_in_the_connection(emulator, ansible, incident, tmp_path):
+    """A token given as access_token (here from the lookup) comes back masked from the token module, since Ansible
+    hides every returned value equal to a no_log option; the role must then use the token where it was given."""
+    conn = ansible.connection_env
+    lookup = ("{{ lookup('defender.endpoint.token', tenant_id=%r, client_id=%r, client_secret=%r, login_url=%r, "
+              "ca_path=%r) }}" % (conn["AZURE_TENANT_ID"], conn["AZURE_CLIENT_ID"], conn["AZURE_CLIENT_SECRET"],
+                                  conn["AZURE_AUTHORITY_HOST"], conn["DEFENDER_CA_PATH"]))
+    connection = {"access_token": lookup, "api_url": conn["DEFENDER_API_URL"], "ca_path": conn["DEFENDER_CA_PATH"]}
+    run = ansible.playbook(RESPOND, env=dict.fromkeys(conn), extra_vars={
+        "incident_response_machines": [incident["machine_name"]], "incident_response_connection": connection,
+        "incident_response_report_dir": str(tmp_path / "reports")})
+    assert run.rc == 0, run.explain()
+    assert emulator.machine(incident["machine_id"])["isolationState"] == "isolated"
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" not in json.dumps(emulator.requests())
