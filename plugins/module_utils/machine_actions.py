@@ -603,11 +603,21 @@ def finish(m, results, out):
     m.exit(**out)
 
 
+def machine_label(result):
+    """How a machine is named in diffs: computer name and id (names are what people read, ids what is unique)."""
+    name = result.get("computer_dns_name")
+    return "%s (%s)" % (name, result["machine_id"]) if name else result["machine_id"]
+
+
+def results_diff(results, before_key, after_key):
+    """A diff over the resolved machines of ``results``, keyed by ``machine_label``."""
+    resolved = [r for r in results if r["machine_id"]]
+    return {"before": dict((machine_label(r), r[before_key]) for r in resolved),
+            "after": dict((machine_label(r), r[after_key]) for r in resolved)}
+
+
 def state_diff(results):
-    return {
-        "before": dict((r["machine_id"], r["previous_state"]) for r in results if r["machine_id"]),
-        "after": dict((r["machine_id"], r["state"]) for r in results if r["machine_id"]),
-    }
+    return results_diff(results, "previous_state", "state")
 
 
 def declarative_engine(client, toggle, p, check_mode, permission, on_body=None, sleeper=None, clock=None):

@@ -239,7 +239,7 @@ msg:
   sample: "2 machines: 1 changed, 1 unchanged"
 diff:
   description:
-    - In diff mode, the action's state on each machine (by id) before and after the task, V(none) (no such action
+    - In diff mode, the action's state on each machine (named "computer name (id)") before and after the task, V(none) (no such action
       running, nor succeeded within O(skip_if_done_within)), V(pending) (running) or V(succeeded).
   returned: when diff mode is on
   type: dict

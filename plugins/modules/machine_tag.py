@@ -170,7 +170,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import machine_t
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import finish
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import finish, results_diff
 
 
 def check_params(p):
@@ -194,8 +194,7 @@ def run(m):
     results = T.TagWork(client, tags, p["state"], m.check_mode).execute(refs)
     out = dict(results=results)
     if m.diff:
-        out["diff"] = {"before": dict((r["machine_id"], r["previous_tags"]) for r in results if r["machine_id"]),
-                       "after": dict((r["machine_id"], r["tags"]) for r in results if r["machine_id"])}
+        out["diff"] = results_diff(results, "previous_tags", "tags")
     finish(m, results, out)
 
 

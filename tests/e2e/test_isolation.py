@@ -103,7 +103,9 @@ def test_already_isolated_and_check_mode(emu, ansible):
                                 isolate_task("check", machine="o'brien-laptop.contoso.com")), check=True, diff=True)
     assert not run.result("isolate")["changed"] and run.result("isolate")["previous_state"] == "isolated"
     chk = run.result("check")
-    assert chk["changed"] and chk["diff"]["after"] == {sp["quote"]: "isolated"}
+    quote = emu.control.machine(sp["quote"])
+    # diffs name machines by computer name and id
+    assert chk["changed"] and chk["diff"]["after"] == {"%s (%s)" % (quote["computerDnsName"], sp["quote"]): "isolated"}
     assert not posts(emu)
     assert emu.control.machine(sp["quote"])["isolationState"] != "isolated"
 

@@ -51,6 +51,11 @@ def mid(i):
     return "%040x" % (0xabc0000 + i)
 
 
+def label(i, name=None):
+    """How machine i (named as ``machine`` names it) appears in a diff: computer name and id."""
+    return "%s (%s)" % (name or "host-%03d.contoso.com" % i, mid(i))
+
+
 def machine(i, name=None, **over):
     m = {"id": mid(i), "computerDnsName": name or "host-%03d.contoso.com" % i, "lastSeen": "2026-01-30T10:00:00Z",
          "healthStatus": "Active", "riskScore": "Low", "osPlatform": "Windows11", "machineTags": [],

@@ -22,6 +22,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
 )
 from ansible_collections.defender.endpoint.plugins.modules import machine_action as mod
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
+    label,
     CONNECTION,
     PACKAGE_URL,
     FakeMachines,
@@ -469,7 +470,8 @@ def test_module_diff_and_check_mode(monkeypatch):
     result, failed = run_module(mod.main, dict(CONNECTION, machines=["web", mid(2)], action="av_scan", comment="x",
                                                _ansible_diff=True, _ansible_check_mode=True), monkeypatch)
     assert not failed and result["changed"] and not fake.posts()
-    assert result["diff"] == {"before": {mid(1): "none", mid(2): "pending"}, "after": {mid(1): "pending", mid(2): "pending"}}
+    assert result["diff"] == {"before": {label(1, "web"): "none", label(2): "pending"},
+                              "after": {label(1, "web"): "pending", label(2): "pending"}}
 
 
 @pytest.mark.parametrize("over", [

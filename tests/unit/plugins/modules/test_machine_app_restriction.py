@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderOutcomeUnknownError
 from ansible_collections.defender.endpoint.plugins.modules import machine_app_restriction as mod
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
+    label,
     CONNECTION,
     FakeMachines,
     action,
@@ -127,7 +128,7 @@ def test_run_module_single_with_diff(monkeypatch):
     result, failed = run_module(mod.main, dict(CONNECTION, machine="web", comment="x", _ansible_diff=True),
                                 monkeypatch)
     assert not failed and result["changed"] and result["state"] == "restriction_pending"
-    assert result["diff"] == {"before": {mid(1): "unrestricted"}, "after": {mid(1): "restriction_pending"}}
+    assert result["diff"] == {"before": {label(1, "web"): "unrestricted"}, "after": {label(1, "web"): "restriction_pending"}}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -14,6 +14,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.modules import machine_isolation as mod
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
+    label,
     CONNECTION,
     FakeMachines,
     action,
@@ -344,7 +345,7 @@ def test_run_module_single_with_diff(monkeypatch):
     assert not failed and result["changed"]
     assert result["previous_state"] == "released" and result["state"] == "isolation_pending"
     assert result["action"]["type"] == "Isolate"
-    assert result["diff"] == {"before": {mid(1): "released"}, "after": {mid(1): "isolation_pending"}}
+    assert result["diff"] == {"before": {label(1, "web"): "released"}, "after": {label(1, "web"): "isolation_pending"}}
 
 
 def test_run_module_check_mode(monkeypatch):
@@ -622,4 +623,4 @@ def test_run_module_cancel_pending_option(monkeypatch):
                                                _ansible_diff=True), monkeypatch)
     assert not failed and result["changed"] and len(_cancels(fake)) == 1
     assert result["results"][0]["cancelled"][0]["id"] == stuck["id"]
-    assert result["diff"] == {"before": {mid(1): "isolation_pending"}, "after": {mid(1): "release_pending"}}
+    assert result["diff"] == {"before": {label(1, "web"): "isolation_pending"}, "after": {label(1, "web"): "release_pending"}}

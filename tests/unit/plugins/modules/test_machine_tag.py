@@ -20,6 +20,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
 )
 from ansible_collections.defender.endpoint.plugins.modules import machine_tag as mod
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
+    label,
     CONNECTION,
     FakeMachines,
     install,
@@ -245,7 +246,7 @@ def test_run_module_with_diff_and_rerun(monkeypatch):
     install(monkeypatch, fake)
     result, failed = run_module(mod.main, dict(CONNECTION, machine="web", tags=["b"], _ansible_diff=True), monkeypatch)
     assert not failed and result["changed"] and result["msg"] == "1 machine: 1 changed (web (%s)), 0 unchanged" % mid(1)
-    assert result["diff"] == {"before": {mid(1): ["a"]}, "after": {mid(1): ["a", "b"]}}
+    assert result["diff"] == {"before": {label(1, "web"): ["a"]}, "after": {label(1, "web"): ["a", "b"]}}
     result, failed = run_module(mod.main, dict(CONNECTION, machine="web", tags=["b"]), monkeypatch)
     assert not failed and not result["changed"] and len(fake.tag_posts()) == 1
 
