@@ -5,8 +5,9 @@
     floor_export.py API_URL TOKEN_FILE CA_PATH DEST [--top 10000]
 
 A bare ``requests`` loop over ``GET /api/alerts?$top=10000&$skip=N`` until a short page, writing each alert as one
-compact JSON line (the same encoding as alert_info's ``dest``). No retries, no de-duplication, no atomic rename, no
-fsync: nothing a careful export does. Prints one JSON line: count, pages, seconds (inside the process).
+compact JSON line (what alert_export wrote before it kept the service's own text of each alert). No retries, no
+de-duplication, no atomic rename, no fsync: nothing a careful export does. Prints one JSON line: count, pages,
+seconds (inside the process).
 """
 
 import json

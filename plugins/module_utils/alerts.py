@@ -11,6 +11,8 @@ an alert and the wanted state, what the alert looks like afterwards, what a diff
 from __future__ import annotations
 
 import copy
+import itertools
+import operator
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment as path_segment
@@ -169,10 +171,11 @@ class AlertPages:
     Without ``machine_id``: ``GET /api/alerts`` with the ``$filter``. With it: ``GET /api/machines/{id}/alerts``
     for each machine, the documented way to read a machine's alerts (``machineId`` is not a documented filter
     field of ``/api/alerts``), with the same ``$filter`` for the other options; a machine the service does not
-    know (404) has no alerts. ``limit`` applies to the whole result, alerts are de-duplicated by id.
+    know (404) has no alerts. ``limit`` applies to the whole result, alerts are de-duplicated by id (within one
+    collection by the pager; across machines here). ``raw=True`` yields each alert's JSON text instead of a dict.
     """
 
-    def __init__(self, client, params, flt, page_size, limit=None, expand_evidence=False):
+    def __init__(self, client, params, flt, page_size, limit=None, expand_evidence=False, raw=False):
         self.client = client
         self.query = {}
         if flt:
@@ -181,6 +184,7 @@ class AlertPages:
             self.query["$expand"] = "evidence"
         self.page_size = page_size
         self.limit = limit
+        self.raw = raw
         self.machines = machine_ids(params)
         self.pagers = []
 
@@ -194,20 +198,40 @@ class AlertPages:
         return ["/api/machines/%s/alerts" % path_segment(m, "machine_id") for m in self.machines]
 
     def __iter__(self):
-        seen = set()
-        count = 0
-        for path in self.paths():
-            left = None if self.limit is None else self.limit - count
-            pager = self.client.pages(path, params=dict(self.query), page_size=self.page_size, limit=left)
+        return itertools.chain.from_iterable(self.blocks())
+
+    def blocks(self):
+        """Lists of alerts (or of their JSON texts), a page at a time."""
+        paths = self.paths()
+        if len(paths) == 1:  # one collection: the pager's own de-duplication is all there is to do
+            pager = self.client.pages(paths[0], params=dict(self.query), page_size=self.page_size, limit=self.limit,
+                                      raw=self.raw)
             self.pagers.append(pager)
-            for alert in pager:
-                key = alert.get("id") if isinstance(alert, dict) else None
-                if key is not None:
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                yield alert
-                count += 1
+            # map, not a for loop: a loop variable would keep the last page alive while the next one is read
+            yield from map(operator.itemgetter(1), pager.blocks())
+            return
+        seen = set()  # ids of the machines' alerts so far: an alert is listed under one machine, but be sure
+        count = 0
+        for path in paths:
+            left = None if self.limit is None else self.limit - count
+            pager = self.client.pages(path, params=dict(self.query), page_size=self.page_size, limit=left,
+                                      raw=self.raw)
+            self.pagers.append(pager)
+            for ids, items in pager.blocks():
+                block = []
+                for key, item in zip(ids, items):
+                    if key is not None:
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    block.append(item)
+                if self.limit is not None:
+                    del block[self.limit - count:]
+                count += len(block)
+                ids = items = None
+                if block:
+                    yield block
+                block = None
                 if self.limit is not None and count >= self.limit:
                     return
 

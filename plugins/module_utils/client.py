@@ -581,8 +581,8 @@ class DefenderClient:
                 adapter.max_retries.budget = self.rate_budget
         return self.rate_budget
 
-    def get(self, path, params=None):
-        return self.request("GET", path, params=params)
+    def get(self, path, params=None, parse=None):
+        return self.request("GET", path, params=params, parse=parse)
 
     def get_or_none(self, path, params=None):
         return get_or_none(self, path, params=params)
@@ -593,8 +593,8 @@ class DefenderClient:
     def patch(self, path, body):
         return self.request("PATCH", path, body=body)
 
-    def pages(self, path, params=None, page_size=MAX_PAGE_SIZE, limit=None):
-        return Pager(self, path, params=params, page_size=page_size, limit=limit)
+    def pages(self, path, params=None, page_size=MAX_PAGE_SIZE, limit=None, raw=False):
+        return Pager(self, path, params=params, page_size=page_size, limit=limit, raw=raw)
 
     def _send(self, method, url, params, body, token, budget):
         sent_at = budget.acquire() if budget is not None else None
@@ -627,8 +627,12 @@ class DefenderClient:
         else:
             time.sleep(wait)
 
-    def request(self, method, path, params=None, body=None):
-        """Send one API request and return its parsed JSON (None for an empty body)."""
+    def request(self, method, path, params=None, body=None, parse=None):
+        """Send one API request and return its parsed JSON (None for an empty body).
+
+        ``parse(text)`` replaces ``json.loads`` (:func:`odata.split_collection` keeps items as JSON text); it
+        raises ValueError for a body it cannot read, which is retried as garbled JSON is.
+        """
         method = method.upper()
         url = self.api_url + path
         budget = self.budget_for(path)
@@ -663,7 +667,12 @@ class DefenderClient:
             if not response.content or response.status_code == 204:
                 return None
             try:
-                return response.json()
+                if parse is None:
+                    return response.json()
+                # JSON is UTF-8 (RFC 8259; json.loads accepts a BOM and UTF-16/32 too): never requests' guess of
+                # the encoding, which reads the whole body a second time when the header names no charset
+                content = response.content
+                return parse(content.decode(json.detect_encoding(content), "surrogatepass"))
             except ValueError:
                 if method in IDEMPOTENT and bad_json < self.json_retries:
                     bad_json += 1  # truncated or garbled JSON: a GET can simply be read again

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -101,16 +102,19 @@ def cell(value):
 
 
 class _Sink:
-    """A text stream that hashes what it is given and writes it to a file (or nowhere, in check mode)."""
+    """A text stream that hashes what it is given and writes it, UTF-8 encoded once, to a binary file (or
+    nowhere, in check mode)."""
 
     def __init__(self, handle=None):
         self.handle = handle
         self.digest = hashlib.sha256()
 
     def write(self, text):
-        self.digest.update(text.encode("utf-8"))
+        # surrogatepass: a lone surrogate the service escaped and json decoded is written, not a traceback
+        data = text.encode("utf-8", "surrogatepass")
+        self.digest.update(data)
         if self.handle is not None:
-            self.handle.write(text)
+            self.handle.write(data)
         return len(text)
 
 
@@ -126,50 +130,69 @@ def file_digest(path):
     return digest.hexdigest()
 
 
-def _write(records, sink, fmt, columns, on_record):
+def _blocks(records, size=1000):
+    """Lists of up to ``size`` records."""
+    records = iter(records)
+    while True:
+        block = list(itertools.islice(records, size))
+        if not block:
+            return
+        yield block
+
+
+def _write(blocks, sink, fmt, columns, encoded, on_progress):
+    # Whole blocks (a page of alerts, or 1,000 records) are encoded, hashed and written at once: one call per line
+    # showed in profiles. Each block is dropped before the next is asked for, so memory stays within one block.
     count = 0
     if fmt == "jsonl":
         dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-        lines = []
-        for record in records:
-            lines.append(dumps(record))
-            count += 1
-            on_record(count)
-            if len(lines) == 1000:  # hashed, encoded and written in blocks: one call per line showed in profiles
-                lines.append("")
-                sink.write("\n".join(lines))
-                lines = []
-        if lines:
-            lines.append("")
-            sink.write("\n".join(lines))
+        for block in blocks:
+            text = "\n".join(block if encoded else map(dumps, block))
+            if block:
+                sink.write(text)
+                sink.write("\n")
+            count += len(block)
+            block = text = None
+            on_progress(count)
     else:
         writer = csv.writer(sink, lineterminator="\r\n")
         writer.writerow(columns)
         simple = ["." not in c for c in columns]
-        for record in records:
-            writer.writerow([cell(record.get(c) if plain else lookup(record, c))
-                             for c, plain in zip(columns, simple)])
-            count += 1
-            on_record(count)
+        for block in blocks:
+            writer.writerows([cell(record.get(c) if plain else lookup(record, c))
+                              for c, plain in zip(columns, simple)] for record in block)
+            count += len(block)
+            block = None
+            on_progress(count)
     return count
 
 
-def export(records, dest, fmt="jsonl", columns=None, check_mode=False, on_record=None):
-    """Stream ``records`` to ``dest``; returns ``dict(count, changed, sha256)``.
+def export(records, dest, fmt="jsonl", columns=None, check_mode=False, on_progress=None):
+    """Stream ``records`` (dicts) to ``dest``; returns ``dict(count, changed, sha256)``.
 
     ``dest`` is replaced atomically, and only when the new content differs from the file's; the temporary file
-    is removed on any failure, leaving ``dest`` as it was. ``on_record(count)`` is called after each record
-    (progress reporting).
+    is removed on any failure, leaving ``dest`` as it was. ``on_progress(count)`` is called after each block of
+    records written (progress reporting).
     """
+    return export_blocks(_blocks(records), dest, fmt=fmt, columns=columns, check_mode=check_mode,
+                         on_progress=on_progress)
+
+
+def export_blocks(blocks, dest, fmt="jsonl", columns=None, check_mode=False, on_progress=None, encoded=False):
+    """:func:`export` for records that come in lists (a page at a time). ``encoded=True``: the records are
+    JSON texts already, each on one line (:func:`odata.split_collection`), written as they are (JSON Lines
+    only)."""
     if fmt not in FORMATS:
         raise DefenderConfigError("format must be one of %s, got %r" % (", ".join(FORMATS), fmt))
     if fmt == "csv" and not columns:
         raise DefenderConfigError("columns are needed for CSV")
-    on_record = on_record or (lambda count: None)
+    if encoded and fmt != "jsonl":
+        raise DefenderConfigError("JSON texts can only be written as JSON Lines")
+    on_progress = on_progress or (lambda count: None)
     before = file_digest(dest)
     if check_mode:
         sink = _Sink()
-        count = _write(records, sink, fmt, columns, on_record)
+        count = _write(blocks, sink, fmt, columns, encoded, on_progress)
         after = sink.digest.hexdigest()
         return dict(count=count, changed=after != before, sha256=after)
 
@@ -177,10 +200,10 @@ def export(records, dest, fmt="jsonl", columns=None, check_mode=False, on_record
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(dest), suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)  # alerts hold sensitive data
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "wb") as handle:
             fd = None
             sink = _Sink(handle)
-            count = _write(records, sink, fmt, columns, on_record)
+            count = _write(blocks, sink, fmt, columns, encoded, on_progress)
             handle.flush()
             os.fsync(handle.fileno())
         after = sink.digest.hexdigest()

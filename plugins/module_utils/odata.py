@@ -12,6 +12,8 @@ from __future__ import annotations
 import collections
 import datetime
 import itertools
+import json
+import operator
 import re
 
 from urllib.parse import parse_qs, quote_plus, urlparse
@@ -181,8 +183,87 @@ def check_page_size(page_size):
     return page_size
 
 
+_SCAN = json.JSONDecoder().scan_once  # the C scanner json.loads itself uses: one JSON value from an index
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class RawPage(list):
+    """The items of one collection response as their own JSON text (a ``list`` of ``str``), with ``ids`` (the
+    ``id`` of each item, None where there is none) and ``members`` (``@odata.nextLink`` and the like)."""
+
+    ids = ()
+    members = None
+
+
+def split_collection(text):
+    """A collection response (``{"@odata.context": ..., "value": [...]}``) split into a :class:`RawPage`.
+
+    Each item of ``value`` is kept as the exact JSON text the service sent, so an export writes it without a
+    decode-and-encode round trip (half of an export's CPU time): every item is still fully parsed, by the
+    standard library's own scanner, to check it and to read its ``id``; nothing else is kept of the parsed
+    item. An item sent over several lines (pretty-printed JSON) is re-encoded on one line. Raises ValueError
+    for anything that is not one JSON object with a ``value`` array, as ``json.loads`` would.
+    """
+    try:
+        return _split_collection(text)
+    except (IndexError, StopIteration, KeyError):  # the scanner's ways of saying "not JSON here"
+        raise ValueError("the response is not a JSON collection") from None
+
+
+def _split_collection(text):
+    page = RawPage()
+    page.members = {}
+    ids = []
+    i = _SPACE.match(text, 0).end()
+    if text[i] != "{":
+        raise ValueError("the response is not a JSON object")
+    i = _SPACE.match(text, i + 1).end()
+    found = False
+    while text[i] != "}":
+        key, i = _SCAN(text, i)
+        if not isinstance(key, str):
+            raise ValueError("a member name is not a string")
+        i = _SPACE.match(text, i).end()
+        if text[i] != ":":
+            raise ValueError("':' expected")
+        i = _SPACE.match(text, i + 1).end()
+        if key == "value" and text[i] == "[" and not found:
+            found = True
+            i = _SPACE.match(text, i + 1).end()
+            while text[i] != "]":
+                item, end = _SCAN(text, i)
+                ids.append(item.get("id") if isinstance(item, dict) else None)
+                raw = text[i:end]
+                if "\n" in raw or "\r" in raw:  # white space between tokens only: strings cannot hold them
+                    raw = json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+                page.append(raw)
+                i = _next(text, end, "]")
+            i += 1
+        else:
+            page.members[key], i = _SCAN(text, i)
+        i = _next(text, i, "}")
+    if not found or _SPACE.match(text, i + 1).end() != len(text):
+        raise ValueError("the response is not a JSON collection")
+    page.ids = ids
+    return page
+
+
+def _next(text, i, close):
+    """The index of the next value after a ',' (never the ``close`` bracket: no trailing comma), or of
+    ``close``."""
+    i = _SPACE.match(text, i).end()
+    if text[i] == ",":
+        i = _SPACE.match(text, i + 1).end()
+        if text[i] == close:
+            raise ValueError("a value expected after ','")
+        return i
+    if text[i] != close:
+        raise ValueError("',' or %r expected" % close)
+    return i
+
+
 class Pager:
-    """Reads every item of a collection with ``$top``/``$skip``, as a generator.
+    """Reads every item of a collection with ``$top``/``$skip``, as a generator (of items, or of blocks).
 
     The real API sends no ``@odata.nextLink`` when ``$top`` is given, so we advance ``$skip``
     ourselves until a short page. Consecutive pages overlap by :data:`PAGE_OVERLAP` items: ids seen
@@ -190,10 +271,15 @@ class Pager:
     the previous page's tail must reappear in the next page, which proves that nothing slid past the
     page boundary. When it does not, the pager steps back and re-reads; if that keeps failing the run
     ends in a clear error rather than in silently incomplete data.
+
+    With ``raw=True`` the items are each item's JSON text as the service sent it (:func:`split_collection`),
+    for writers that pass items on without looking into them.
     """
 
+    whole_pages = True  # hand usual pages over whole (tests turn it off to compare with the item-by-item path)
+
     def __init__(self, client, path, params=None, page_size=MAX_PAGE_SIZE, limit=None, overlap=PAGE_OVERLAP,
-                 max_realign=10):
+                 max_realign=10, raw=False):
         self.client = client
         self.path = path
         self.params = dict(params or {})
@@ -201,25 +287,35 @@ class Pager:
         self.limit = limit
         self.overlap = min(overlap, max(page_size // 4, 0))
         self.max_realign = max_realign
+        self.raw = raw
         self.requests = 0
 
     def _get(self, skip, top):
+        """``(items, ids, next_skip)`` of one page."""
         params = dict(self.params)
         params["$top"] = top
         if skip:
             params["$skip"] = skip
         self.requests += 1
         try:
+            if self.raw:
+                body = self.client.get(self.path, params=params, parse=split_collection)
+                return body, body.ids, self._next_skip(body.members.get("@odata.nextLink"), skip)
             body = self.client.get(self.path, params=params)
         except DefenderError as exc:
             # The API answers 404 instead of an empty list when nothing matches (GET /api/machines with no
             # recent machines); only the first page can mean that.
             if exc.status == 404 and not skip:
-                return [], None
+                return [], [], None
             raise
         if not isinstance(body, dict) or not isinstance(body.get("value"), list):
             raise DefenderError("the API returned a list response without a 'value' array", path=self.path)
-        return body["value"], self._next_skip(body.get("@odata.nextLink"), skip)
+        page = body["value"]
+        try:
+            ids = list(map(dict.get, page, itertools.repeat("id")))  # C speed: no Python call per item
+        except TypeError:  # an item that is not an object
+            ids = [item.get("id") if isinstance(item, dict) else None for item in page]
+        return page, ids, self._next_skip(body.get("@odata.nextLink"), skip)
 
     def _next_skip(self, link, skip):
         """The ``$skip`` of a nextLink that is well-formed, for this collection, and moves forward."""
@@ -235,6 +331,11 @@ class Pager:
         return nxt if nxt > skip else None
 
     def __iter__(self):
+        return itertools.chain.from_iterable(map(operator.itemgetter(1), self.blocks()))
+
+    def blocks(self):
+        """``(ids, items)`` of the new items of each page, two lists of the same length; the consumer should
+        drop a block before asking for the next, so that memory stays within one page."""
         # Ids of the last few pages only: an item can reappear only in a nearby window (a larger shift fails
         # the continuity check), and memory must not grow with the size of the collection.
         recent = collections.deque(maxlen=3)
@@ -247,11 +348,7 @@ class Pager:
             if self.limit is not None:
                 # Enough for the rest plus the overlap that proves continuity.
                 top = min(self.page_size, self.limit - yielded + (self.overlap if skip else 0))
-            page, next_skip = self._get(skip, top)
-            try:
-                ids = list(map(dict.get, page, itertools.repeat("id")))  # C speed: no Python call per item
-            except TypeError:  # an item that is not an object
-                ids = [item.get("id") if isinstance(item, dict) else None for item in page]
+            page, ids, next_skip = self._get(skip, top)
             if tail and not (set(tail) & set(ids)):
                 # The previous tail is not in this window (an empty page included): items left the result set
                 # and the rest slid back past our $skip. Step back until the tail is in view again; the ids
@@ -262,41 +359,48 @@ class Pager:
                                         "narrow the filter or retry" % self.path, path=self.path)
                 skip = max(0, skip - self.page_size + self.overlap)
                 continue
-            seen = set()
-            previous = set().union(*recent) if len(recent) > 1 else (recent[0] if recent else seen)
+            previous = set().union(*recent) if len(recent) > 1 else (recent[0] if recent else set())
             fresh = set(ids)
             again = fresh & previous
-            page_done = False
-            if self.limit is None and None not in fresh and len(fresh) == len(ids) and \
+            if self.whole_pages and None not in fresh and len(fresh) == len(ids) and \
                     (not again or again == set(ids[:len(again)])):
                 # The usual page: distinct ids, and those seen before are just its head (the overlap). Hand the
                 # rest over whole instead of testing each item: per-item Python work is what separates an export
                 # from a bare requests loop.
-                yield from itertools.islice(page, len(again), None)
-                yielded += len(page) - len(again)
+                new_ids, new_items = ids[len(again):], page[len(again):]
                 seen = fresh - again
-                page_done = True
-            for item, item_id in zip(() if page_done else page, ids):
-                if item_id is not None:
-                    if item_id in seen or item_id in previous:
-                        continue
-                    seen.add(item_id)
-                yield item
-                yielded += 1
-                if self.limit is not None and yielded >= self.limit:
-                    return
+            else:
+                seen = set()
+                new_ids, new_items = [], []
+                for item, item_id in zip(page, ids):
+                    if item_id is not None:
+                        if item_id in seen or item_id in previous:
+                            continue
+                        seen.add(item_id)
+                    new_ids.append(item_id)
+                    new_items.append(item)
             recent.append(seen)
-            if len(page) < top:
-                if next_skip is None or not page:
-                    return
+            done = False
+            if self.limit is not None and yielded + len(new_items) >= self.limit:
+                del new_ids[self.limit - yielded:], new_items[self.limit - yielded:]
+                done = True
+            short = len(page) < top
+            if not short:
+                tail = [i for i in ids[-self.overlap:] if i is not None] if self.overlap else []
+                skip += len(page) - (len(tail) if tail else 0)
+            elif next_skip is not None and page:
                 # A short page with a valid nextLink: the server capped the page; continue where it says.
                 tail = []
                 skip = next_skip
-                page = ids = None
-                continue
-            tail = [i for i in ids[-self.overlap:] if i is not None] if self.overlap else []
-            skip += len(page) - (len(tail) if tail else 0)
-            page = ids = None  # let this page go before the next one is read: peak memory stays one page
+            else:
+                done = True
+            page = ids = fresh = again = None  # let this page go before the next one is read: one page in memory
+            if new_items:
+                yielded += len(new_items)
+                yield new_ids, new_items
+                new_ids = new_items = None
+            if done:
+                return
 
 
 # A $filter travels in the URL. Servers commonly refuse long ones (IIS, for one, limits a query string to 2,048

@@ -33,7 +33,9 @@ options:
     required: true
   format:
     description:
-      - V(jsonl) writes each alert as the API returns it, one compact JSON object per line.
+      - V(jsonl) writes each alert as the API returns it, one JSON object per line. Each line is the object's JSON
+        text exactly as the service sent it (its spacing and escapes), parsed to check it but not re-encoded; an
+        object sent over several lines is re-encoded as compact JSON on one line.
       - V(csv) writes a header row and one row per alert with O(columns) (RFC 4180 quoting, CRLF line ends, UTF-8).
       - By default, V(csv) when O(dest) ends in C(.csv), otherwise V(jsonl).
     type: str
@@ -191,7 +193,6 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import De
 DEFAULT_COLUMNS = ["id", "incidentId", "severity", "status", "category", "title", "machineId", "computerDnsName",
                    "alertCreationTime", "lastUpdateTime", "assignedTo", "classification", "determination",
                    "detectionSource", "threatName"]
-PROGRESS_EVERY = 500  # alerts between two progress reports (the reporter throttles to one write a second)
 
 
 def validate(params):
@@ -212,16 +213,20 @@ def validate(params):
 def run(m):
     p = m.params
     flt, page_size, dest, fmt, columns = validate(p)
-    pager = A.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"), expand_evidence=p["expand_evidence"])
+    # JSON Lines: each alert is written as the JSON text the service sent (still parsed, to check it and read its
+    # id), not decoded into a dict and encoded again
+    raw = fmt == "jsonl"
+    pager = A.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"), expand_evidence=p["expand_evidence"],
+                         raw=raw)
     verb = "read (check mode)" if m.check_mode else "written"
 
-    def on_record(count):
-        if count % PROGRESS_EVERY == 0:
-            progress.report("%s %s, %s" % (progress.plural(count, "alert"), verb,
-                                           progress.plural(pager.requests, "request")), done=count)
+    def on_progress(count):
+        progress.report("%s %s, %s" % (progress.plural(count, "alert"), verb,
+                                       progress.plural(pager.requests, "request")), done=count)
 
     progress.report("reading alerts", force=True)
-    out = X.export(iter(pager), dest, fmt=fmt, columns=columns, check_mode=m.check_mode, on_record=on_record)
+    out = X.export_blocks(pager.blocks(), dest, fmt=fmt, columns=columns, check_mode=m.check_mode,
+                          on_progress=on_progress, encoded=raw)
     progress.report("%s %s" % (progress.plural(out["count"], "alert"), verb), done=out["count"], force=True)
     result = dict(changed=out["changed"], path=dest, count=out["count"], format=fmt, sha256=out["sha256"],
                   filter=flt, requests=pager.requests)

@@ -133,6 +133,18 @@ def test_truncated_json_get_is_read_again_but_post_is_not(server):
         make_client(server).post("/api/machines/m/isolate", {"Comment": "c"})
 
 
+def test_collection_read_as_text_is_read_again_when_truncated_and_decoded_as_utf8(server):
+    from ansible_collections.defender.endpoint.plugins.module_utils.odata import split_collection
+    whole = '{"value": [{"id": "é1", "title": "Ünïcode"}]}'.encode("utf-8")
+    server.plan = [(200, {}, whole[:-3]), (200, {}, b"\xef\xbb\xbf" + whole)]  # truncated, then with a BOM
+    page = make_client(server).get("/api/alerts", parse=split_collection)
+    assert list(page) == ['{"id": "é1", "title": "Ünïcode"}'] and page.ids == ["é1"]
+    assert len(server.seen) == 2
+    server.plan = [(200, {}, b'{"value": "not a list"}')] * 4
+    with pytest.raises(DefenderError, match="not valid JSON"):
+        make_client(server).get("/api/alerts", parse=split_collection)
+
+
 def test_one_fresh_token_and_one_retry_after_401(server):
     server.plan = [(401, {}, {"error": {"code": "Unauthorized", "message": "expired"}}), (200, {}, {"value": []})]
     tokens = Tokens()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import sys
 
@@ -213,7 +214,9 @@ class FakeList:
         self.mutate = mutate
         self.next_link = next_link
 
-    def get(self, path, params=None):
+    def get(self, path, params=None, parse=None):
+        if parse is not None:  # a raw reader: the body as text, in the spacing json.dumps gives it
+            return parse(json.dumps(self.get(path, params)))
         params = dict(params or {})
         self.calls.append(params)
         if self.mutate:
@@ -361,14 +364,67 @@ def test_pager_whole_page_path_yields_what_the_per_item_path_yields(n, page_size
             elif kind == "dup" and items:
                 items.insert(min(at, len(items)), dict(items[at % len(items)]))
 
-    def read(limit):
+    def read(limit, whole=True, raw=False):
         fake = FakeList(n, mutate)
+        pager = odata.Pager(fake, "/api/alerts", page_size=page_size, overlap=3, limit=limit, raw=raw)
+        pager.whole_pages = whole
         try:
-            return [x["id"] for x in odata.Pager(fake, "/api/alerts", page_size=page_size, overlap=3, limit=limit)]
+            return [json.loads(x)["id"] if raw else x["id"] for x in pager]
         except DefenderError as exc:
             return str(exc)
 
-    assert read(None) == read(10 ** 9)
+    assert read(None) == read(None, whole=False) == read(10 ** 9) == read(None, raw=True) == \
+        read(None, whole=False, raw=True)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8)
+
+
+ITEMS = st.lists(st.one_of(JSON_VALUES, st.fixed_dictionaries({"id": st.text(max_size=6)}, optional={"x": JSON_VALUES})),
+                 max_size=6)
+MEMBERS = st.dictionaries(st.sampled_from(["@odata.context", "@odata.nextLink", "@odata.count"]), JSON_VALUES)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=ITEMS, extra=MEMBERS, indent=st.sampled_from([None, 1]), ascii_only=st.booleans(), compact=st.booleans())
+def test_split_collection_keeps_each_item_as_it_was_sent(items, extra, indent, ascii_only, compact):
+    """Whatever the spacing and escapes, each item's text is the JSON the service sent for it (re-encoded on one
+    line only when it spans lines), and the other members and the ids are what json.loads reads."""
+    body = dict(extra, value=items)
+    text = json.dumps(body, indent=indent, ensure_ascii=ascii_only, separators=(",", ":") if compact else None)
+    page = odata.split_collection(text)
+    assert [json.loads(t) for t in page] == items
+    assert all("\n" not in t for t in page)
+    assert page.ids == [i.get("id") if isinstance(i, dict) else None for i in items]
+    assert page.members == extra
+    if indent is None:  # one line: the very text sent, item by item
+        sep = "," if compact else ", "
+        assert ("[" + sep.join(page) + "]") in text
+
+
+@pytest.mark.parametrize("text", [
+    "", "[]", "{}", '{"value": {}}', '{"value": [1, 2', '{"value": [1,]}', '{"value": [1] ', '{"value": [1]} x',
+    '{"value": [1], }', '{"value" [1]}', '{1: [1]}', '{"value": [1] "a": 2}', '{"value": [1 2]}', '{"value": [,]}',
+    "\ufeff" + '{"value": []}',
+])
+def test_split_collection_refuses_what_json_refuses(text):
+    with pytest.raises(ValueError):
+        odata.split_collection(text)
+
+
+def test_split_collection_of_an_empty_list_and_odd_spacing():
+    page = odata.split_collection(' \r\n{ "value" : [ ] , "@odata.context" : "c" }\n')
+    assert list(page) == [] and page.ids == [] and page.members == {"@odata.context": "c"}
+
+
+def test_raw_pager_follows_nextlink_and_limit():
+    fake = FakeList(25, next_link=lambda params: "https://api.example.test/api/alerts?$skip=%d" % (
+        params.get("$skip", 0) + 10))
+    texts = list(odata.Pager(fake, "/api/alerts", page_size=10, raw=True, limit=17))
+    assert [json.loads(t)["id"] for t in texts] == ["a%06d" % i for i in range(17)]
 
 
 def test_pager_rejects_a_body_without_value():

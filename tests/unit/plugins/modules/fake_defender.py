@@ -9,6 +9,7 @@ Filters are evaluated with the emulator's own OData parser (tests/emulator/emula
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import sys
@@ -58,6 +59,8 @@ class FakeDefender:
         self.calls = []          # (method, path, params or body)
         self.fail_on = fail_on   # callable(method, path, params_or_body, call_no) -> exception or None
         self.client_created = False
+        self.indent = None        # the JSON text of collections, for raw readers: json.dumps(indent=..., ...)
+        self.ensure_ascii = True
 
     # DefenderClient's interface ---------------------------------------------------------------
     def _check(self, method, path, data):
@@ -73,7 +76,9 @@ class FakeDefender:
             out["evidence"] = []
         return out
 
-    def get(self, path, params=None):
+    def get(self, path, params=None, parse=None):
+        if parse is not None:  # the service's text: json.dumps' spacing, or pretty-printed when asked to
+            return parse(json.dumps(self.get(path, params), indent=self.indent, ensure_ascii=self.ensure_ascii))
         params = dict(params or {})
         self._check("GET", path, params)
         by_machine = re.match(r"^/api/machines/([^/]+)/alerts$", path)
@@ -119,8 +124,8 @@ class FakeDefender:
             self._apply(self.alerts[alert_id], body)
         return None
 
-    def pages(self, path, params=None, page_size=odata.MAX_PAGE_SIZE, limit=None):
-        return odata.Pager(self, path, params=params, page_size=page_size, limit=limit)
+    def pages(self, path, params=None, page_size=odata.MAX_PAGE_SIZE, limit=None, raw=False):
+        return odata.Pager(self, path, params=params, page_size=page_size, limit=limit, raw=raw)
 
     # helpers ---------------------------------------------------------------------------------
     def writes(self):

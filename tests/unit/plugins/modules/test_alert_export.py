@@ -48,6 +48,37 @@ def test_json_lines_streamed_atomically(fake, monkeypatch, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["alerts.jsonl"], "no temporary file left"
 
 
+@pytest.mark.parametrize("indent, ensure_ascii", [(None, True), (None, False), (2, False)])
+def test_json_lines_are_the_alerts_as_the_service_sent_them(fake, monkeypatch, tmp_path, indent, ensure_ascii):
+    """Each line is the alert's JSON text from the response (spacing and escapes kept, not re-encoded); an alert
+    sent over several lines (pretty-printed) is written compactly on one."""
+    alerts = [make_alert(i, title="Ünïcode 'quote' %d" % i) for i in range(25)]
+    load(fake, alerts)
+    fake.indent, fake.ensure_ascii = indent, ensure_ascii
+    dest = tmp_path / "alerts.jsonl"
+    result, failed = run(monkeypatch, dest=str(dest), page_size=10)
+    assert not failed, result
+    lines = dest.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [fake._public(a, False) for a in alerts]
+    if indent is None:
+        assert lines == [json.dumps(fake._public(a, False), ensure_ascii=ensure_ascii) for a in alerts]
+    else:
+        assert lines == [json.dumps(fake._public(a, False), separators=(",", ":"), ensure_ascii=False)
+                         for a in alerts]
+
+
+def test_json_lines_of_several_machines_once_each_within_the_limit(fake, monkeypatch, tmp_path):
+    load(fake, [make_alert(i) for i in range(60)])
+    dest = tmp_path / "alerts.jsonl"
+    result, failed = run(monkeypatch, dest=str(dest), machine_id=["m001", "m002", "m001"], page_size=4)
+    assert not failed, result
+    ids = [json.loads(line)["id"] for line in dest.read_text(encoding="utf-8").splitlines()]
+    assert ids == [make_alert(i)["id"] for i in range(60) if i % 10 == 1] + \
+        [make_alert(i)["id"] for i in range(60) if i % 10 == 2]
+    result, failed = run(monkeypatch, dest=str(dest), machine_id=["m001", "m002"], limit=8, page_size=4)
+    assert not failed and result["count"] == 8 and len(dest.read_text(encoding="utf-8").splitlines()) == 8
+
+
 def test_rerun_with_same_alerts_is_unchanged_and_leaves_file_alone(fake, monkeypatch, tmp_path):
     load(fake, [make_alert(i) for i in range(30)])
     dest = tmp_path / "alerts.csv"
@@ -138,7 +169,9 @@ def test_progress_records_while_writing(fake, monkeypatch, tmp_path):
     monkeypatch.setattr(progress, "_REPORTER", reporter)
     result, failed = run(monkeypatch, dest=str(tmp_path / "a.jsonl"), page_size=500)
     assert not failed
-    assert "500 alerts written, 1 request" in seen and "1,000 alerts written, 3 requests" in seen
+    # a report per page written (the page after the first repeats 50 alerts of the one before: the overlap)
+    assert seen[1:4] == ["500 alerts written, 1 request", "950 alerts written, 2 requests",
+                         "1,200 alerts written, 3 requests"]
     assert seen[-1] == "1,200 alerts written"
     assert json.loads(path.read_text())["message"] == "1,200 alerts written"
 
