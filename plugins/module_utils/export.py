@@ -203,8 +203,9 @@ def _columns(records, paths):
 
 def _cells(values):
     """The CSV cells of one column: :func:`cell` of each value, with text, None and integers handled inline."""
-    # pylint: disable-next=unidiomatic-typecheck
-    return [(("'" + v) if v and v[0] in _FORMULA_CHARS else v) if type(v) is str else
+    # type() is, not isinstance(): a bool is an int, and must go through cell() to become true/false
+    # pylint: disable=unidiomatic-typecheck
+    return [(("'" + v) if v and v[0] in _FORMULA_CHARS else v) if type(v) is str else  # noqa: E721
             "" if v is None else str(v) if type(v) is int else cell(v) for v in values]  # noqa: E721
 
 

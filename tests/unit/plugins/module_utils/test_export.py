@@ -16,8 +16,8 @@ from ansible_collections.defender.endpoint.plugins.module_utils import export as
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | \
     st.text(max_size=6) | st.sampled_from(["=1+1", "+x", "-2", "@a", "\tx", "\rx", ""])
-VALUES = st.recursive(SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c,
-                                                                                     max_size=2), max_leaves=5)
+VALUES = st.recursive(SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=2),
+                      max_leaves=5)
 RECORDS = st.lists(st.one_of(st.dictionaries(st.sampled_from(["id", "title", "n", "evidence"]), VALUES),
                              st.fixed_dictionaries({"id": VALUES, "title": VALUES, "n": VALUES,
                                                     "evidence": st.lists(st.fixed_dictionaries({"sha1": VALUES}))}),
