@@ -359,17 +359,17 @@ class Pager:
                                         "narrow the filter or retry" % self.path, path=self.path)
                 skip = max(0, skip - self.page_size + self.overlap)
                 continue
-            previous = set().union(*recent) if len(recent) > 1 else (recent[0] if recent else set())
             fresh = set(ids)
-            again = fresh & previous
+            again = set().union(*[fresh & r for r in recent])  # seen in the last pages (not one set of them all)
             if self.whole_pages and None not in fresh and len(fresh) == len(ids) and \
                     (not again or again == set(ids[:len(again)])):
                 # The usual page: distinct ids, and those seen before are just its head (the overlap). Hand the
                 # rest over whole instead of testing each item: per-item Python work is what separates an export
                 # from a bare requests loop.
                 new_ids, new_items = ids[len(again):], page[len(again):]
-                seen = fresh - again
+                seen = fresh  # the overlap included: those ids were seen anyway
             else:
+                previous = set().union(*recent)
                 seen = set()
                 new_ids, new_items = [], []
                 for item, item_id in zip(page, ids):
