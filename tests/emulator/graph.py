@@ -21,6 +21,7 @@ import time
 
 import api
 import data as D
+import graph_security
 from emulator_odata import datetime_key
 
 HUNT_ROLE = "ThreatHunting.Read.All"
@@ -468,15 +469,15 @@ def timespan_bounds(text, now=None):
 # --- the handler ----------------------------------------------------------------------------------
 
 
-def handle(core, method, path, headers, body, request_id, entry):
+def handle(core, method, path, headers, body, request_id, entry, pairs=()):
     """One request to the Graph host; returns an api.Reply."""
     try:
-        return _handle(core, method, path, headers, body, request_id, entry)
+        return _handle(core, method, path, headers, body, request_id, entry, pairs)
     except GraphError as exc:
         return error_reply(exc.status, exc.code, exc.message, request_id, exc.headers)
 
 
-def _handle(core, method, path, headers, body, request_id, entry):
+def _handle(core, method, path, headers, body, request_id, entry, pairs=()):
     auth = headers.get("Authorization") or ""
     if auth[:7].lower() != "bearer " or not auth[7:].strip():
         raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.",
@@ -490,6 +491,9 @@ def _handle(core, method, path, headers, body, request_id, entry):
     entry["app"], entry["tenant"] = claims["appid"], claims["tid"]
     core.count("api_requests")
     core.count("api_requests_by_app", claims["appid"])
+    reply = graph_security.handle(core, method, path, pairs, headers, body, claims, request_id, entry, GraphError)
+    if reply is not None:
+        return reply
     if path.rstrip("/").lower() != "/v1.0/security/runhuntingquery":
         segment = [s for s in path.split("/") if s][-1:] or [""]
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment[0]}'.")
