@@ -24,6 +24,7 @@ import data
 import graph
 import identity
 import indicators
+import liveresponse
 import policies
 
 DEFAULT_CONFIG = {
@@ -41,6 +42,7 @@ DEFAULT_CONFIG = {
     "graph_next_link": "skip",          # Graph nextLinks carry $skip=N (skip) or an opaque $skiptoken (skiptoken)
     "graph_skip_stall": 0,              # Graph: a $skip beyond N answers an empty last page (deep paging stall); 0 off
     "graph_alerts_max_top": 1000,       # Graph alerts_v2: the largest $top accepted
+    "live_response": {},                # liveresponse.DEFAULTS keys: library size, session cap, tenant settings...
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")
 ACTION_OUTCOMES = ("Succeeded", "Failed", "TimeOut")
@@ -105,6 +107,7 @@ class Emulator:
             self.dup_counter = 0
             self.indicators = indicators.IndicatorStore()
             self.hunting_quota = {"calls": 0, "retry_after": 1}
+            self.live = liveresponse.LiveState()
             self.apply_config(config)
         with self.log_lock:
             self.log = []
@@ -151,6 +154,9 @@ class Emulator:
                     raise ValueError("retired_status must be 404 or 410")
                 if key == "graph_next_link" and value not in ("skip", "skiptoken"):
                     raise ValueError("graph_next_link must be skip or skiptoken")
+                if key == "live_response":
+                    self.live.configure(value)
+                    continue
                 if key == "time_scale" and (math.isnan(float(value)) or float(value) <= 0):
                     raise ValueError("time_scale must be > 0")
                 self.config[key] = value
@@ -458,6 +464,8 @@ class _Handler(BaseHTTPRequestHandler):
             entry["authorization"] = bool(self.headers.get("Authorization"))
             if self.command != "GET":
                 return api.error_reply(405, "UnsupportedHttpVerb", "Use GET.", request_id)
+            if path.lower().startswith(liveresponse.RESULT_PREFIX):
+                return liveresponse.download_result(core, path, self.headers, dict(pairs))
             return api.download_package(core, self.headers, dict(pairs))
         if kind == "graph":
             return graph.handle(core, self.command, path, self.headers, body, request_id, entry, pairs)
