@@ -36,6 +36,7 @@ DEFAULT_CONFIG = {
     "token_expiry_after_calls": None,
     "retry_after_fractional": False,
     "package_url_lifetime": 60,         # seconds a getPackageUri link stays valid
+    "incidents_expand_fails": False,    # Graph incidents: $expand=alerts answers 500 (large tenants)
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")
 ACTION_OUTCOMES = ("Succeeded", "Failed", "TimeOut")
@@ -447,7 +448,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return api.error_reply(405, "UnsupportedHttpVerb", "Use GET.", request_id)
             return api.download_package(core, self.headers, dict(pairs))
         if kind == "graph":
-            return graph.handle(core, self.command, path, self.headers, body, request_id, entry)
+            return graph.handle(core, self.command, path, self.headers, body, request_id, entry, pairs)
         return api.error_reply(404, "NotFound", f"No route for {self.command} {path}", request_id)
 
     def _token(self, core, path, body, entry):
