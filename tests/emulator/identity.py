@@ -49,7 +49,7 @@ TENANTS = [
 ]
 FULL_ROLES = ["Alert.Read.All", "Alert.ReadWrite.All", "Machine.Read.All", "Machine.ReadWrite.All", "Machine.Isolate",
               "Machine.Scan", "Machine.RestrictExecution", "Machine.CollectForensics", "Machine.Offboard",
-              "Machine.StopAndQuarantine",
+              "Machine.StopAndQuarantine", "Machine.LiveResponse", "Library.Manage",
               "Ti.ReadWrite.All"]
 APP_SPECS = [
     # name, client_id, roles, credential kind, consented tenants (indexes into TENANTS)
