@@ -26,9 +26,9 @@ class Throttle:
                 "windows": None, "batch_windows": None,
                 "ti_bulk_per_minute": 30, "ti_bulk_per_hour": 1500,
                 "hunting_per_minute": 45, "hunting_per_hour": 100000,
-                # Graph /security (alerts_v2, incidents): 150 a minute per app and tenant, no hourly figure
-                "security_per_minute": 150, "security_per_hour": 100000,
-                "live_response_per_minute": 10, "live_response_per_hour": 100000}
+                "live_response_per_minute": 10, "live_response_per_hour": 100000,
+                # Graph /security: 150 per minute per app and tenant [uncertain which resources it covers]
+                "security_per_minute": 150, "security_per_hour": 100000}
 
     def __init__(self):
         self.lock = threading.Lock()

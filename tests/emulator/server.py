@@ -42,6 +42,7 @@ DEFAULT_CONFIG = {
     "graph_next_link": "skip",          # Graph nextLinks carry $skip=N (skip) or an opaque $skiptoken (skiptoken)
     "graph_skip_stall": 0,              # Graph: a $skip beyond N answers an empty last page (deep paging stall); 0 off
     "graph_alerts_max_top": 1000,       # Graph alerts_v2: the largest $top accepted
+    "incidents_expand_fails": False,    # Graph incidents: $expand=alerts answers 500 (large tenants)
     "live_response": {},                # liveresponse.DEFAULTS keys: library size, session cap, tenant settings...
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")

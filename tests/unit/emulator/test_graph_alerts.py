@@ -132,7 +132,7 @@ def test_permissions_and_tokens(client, ctl):
     assert graph(client, "GET", "alerts_v2?$top=1", app="readonly").status_code == 200
     r = graph(client, "PATCH", "alerts_v2/" + alert_id, app="readonly", json={"status": "new"})
     assert r.status_code == 403 and "SecurityAlert.ReadWrite.All" in r.json()["error"]["message"]
-    assert graph(client, "GET", "alerts_v2", app="no_isolate").status_code == 403
+    assert graph(client, "GET", "alerts_v2", app="ti_own").status_code == 403
     # a Defender API token is not a Graph token
     r = client.raw("GET", client.s["graph_url"] + "/v1.0/security/alerts_v2",
                    headers={"Authorization": "Bearer " + client.token()})
