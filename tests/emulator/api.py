@@ -745,6 +745,10 @@ def route(core, req):
     parts = [p for p in path.split("/") if p][1:]  # drop "api"
     if not parts:
         raise ApiError(404, "NotFound", "Resource not found")
+    import liveresponse  # imports this module: not at the top
+    handler = liveresponse.route(parts, req.method)
+    if handler is not None:
+        return handler
     head = parts[0].lower()
     n = len(parts)
     m = req.method
@@ -805,6 +809,8 @@ def bucket_for(req):
         return "batch"
     if low.endswith("/indicators/import"):
         return "ti_import"  # 30 calls per minute
+    if low.endswith("/runliveresponse"):
+        return "live_response"  # 10 calls a minute (run-live-response.md)
     if low.endswith("/indicators/batchdelete"):
         return "ti_delete"  # 30 calls per minute and 1,500 per hour; a window of its own (limits are per API)
     return "default"

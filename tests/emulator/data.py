@@ -436,6 +436,8 @@ class Store:
         d = dict(rec["obj"])
         d["status"] = status
         d["lastUpdateDateTimeUtc"] = iso(updated)
+        if rec.get("commands_view"):  # live response: each command's status at ``now``
+            d["commands"] = rec["commands_view"](rec, status, now)
         return {k: d.get(k) for k in ACTION_FIELDS}
 
     def machine_actions(self, machine_id):

@@ -24,6 +24,7 @@ import data
 import graph
 import identity
 import indicators
+import liveresponse
 import policies
 
 DEFAULT_CONFIG = {
@@ -36,6 +37,8 @@ DEFAULT_CONFIG = {
     "token_expiry_after_calls": None,
     "retry_after_fractional": False,
     "package_url_lifetime": 60,         # seconds a getPackageUri link stays valid
+    "incidents_expand_fails": False,    # Graph incidents: $expand=alerts answers 500 (large tenants)
+    "live_response": {},                # liveresponse.DEFAULTS keys: library size, session cap, tenant settings...
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")
 ACTION_OUTCOMES = ("Succeeded", "Failed", "TimeOut")
@@ -100,6 +103,7 @@ class Emulator:
             self.dup_counter = 0
             self.indicators = indicators.IndicatorStore()
             self.hunting_quota = {"calls": 0, "retry_after": 1}
+            self.live = liveresponse.LiveState()
             self.apply_config(config)
         with self.log_lock:
             self.log = []
@@ -137,6 +141,9 @@ class Emulator:
                         if outcome not in ACTION_OUTCOMES:
                             raise ValueError(f"action_outcome values must be one of {ACTION_OUTCOMES}")
                     self.config["action_outcome"] = {k.lower(): v for k, v in value.items()}
+                    continue
+                if key == "live_response":
+                    self.live.configure(value)
                     continue
                 if key == "time_scale" and (math.isnan(float(value)) or float(value) <= 0):
                     raise ValueError("time_scale must be > 0")
@@ -445,9 +452,11 @@ class _Handler(BaseHTTPRequestHandler):
             entry["authorization"] = bool(self.headers.get("Authorization"))
             if self.command != "GET":
                 return api.error_reply(405, "UnsupportedHttpVerb", "Use GET.", request_id)
+            if path.lower().startswith(liveresponse.RESULT_PREFIX):
+                return liveresponse.download_result(core, path, self.headers, dict(pairs))
             return api.download_package(core, self.headers, dict(pairs))
         if kind == "graph":
-            return graph.handle(core, self.command, path, self.headers, body, request_id, entry)
+            return graph.handle(core, self.command, path, self.headers, body, request_id, entry, pairs)
         return api.error_reply(404, "NotFound", f"No route for {self.command} {path}", request_id)
 
     def _token(self, core, path, body, entry):
