@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The alert feed behind the ``defender.endpoint.alerts`` event source: poll by ``lastUpdateTime``, emit each
-change of an alert once, and keep the position in a state file so a restart neither loses nor repeats changes.
+"""The alert feed behind the ``defender.endpoint.alerts`` event source: poll by ``lastUpdateTime`` (Microsoft Graph:
+``lastUpdateDateTime``, the same scheme), emit each change of an alert once, and keep the position in a state file so a restart neither loses nor repeats changes.
 
 Position: a watermark ``W`` (the newest ``lastUpdateTime`` emitted; ``since`` at the first start) and ``recent``, the
 ``lastUpdateTime`` of every alert emitted at or after ``W - overlap``. Each poll asks for ``lastUpdateTime ge
@@ -35,12 +35,58 @@ import os
 import tempfile
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts as G
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 
 STATE_VERSION = 1
 CREATED = "created"
 UPDATED = "updated"
+
+
+class DefenderSource:
+    """Where the feed reads with the Defender API: ``/api/alerts`` by ``lastUpdateTime``."""
+
+    api = G.DEFENDER
+    updated_field, created_field = "lastUpdateTime", "alertCreationTime"
+
+    @staticmethod
+    def build_filter(criteria):
+        return A.build_filter(criteria)
+
+    @staticmethod
+    def check_page_size(page_size):
+        return odata.check_page_size(page_size)
+
+    @staticmethod
+    def read(client, criteria, start, page_size):
+        flt = A.build_filter(dict(criteria, updated_after=start))
+        return client.pages(A.ALERTS_PATH, params={"$filter": flt}, page_size=page_size)
+
+
+class GraphSource:
+    """Where the feed reads with Microsoft Graph: ``/security/alerts_v2`` by ``lastUpdateDateTime``, paged by time
+    boundary (a deep ``$skip`` stalls on large windows)."""
+
+    api = G.GRAPH
+    updated_field, created_field = "lastUpdateDateTime", "createdDateTime"
+
+    @staticmethod
+    def build_filter(criteria):
+        return G.build_filter(criteria)[0]
+
+    @staticmethod
+    def check_page_size(page_size):
+        # The feed's default page (the Defender API's 10,000) is more than Graph takes: Graph's largest instead.
+        return G.check_page_size(None if page_size == odata.MAX_PAGE_SIZE else page_size)
+
+    @staticmethod
+    def read(client, criteria, start, page_size):
+        return G.GraphAlertPages(client, G.build_filter(criteria)[0], page_size=page_size, by_time=True,
+                                 since=odata.datetime_literal(start))
+
+
+SOURCES = {G.DEFENDER: DefenderSource, G.GRAPH: GraphSource}
 
 
 def _when(text):
@@ -80,15 +126,18 @@ class AlertFeed:
     """One feed. ``poll()`` reads (blocking; run it in a thread), ``mark(alert)`` records a handed-over event."""
 
     def __init__(self, client, criteria, since, overlap=300, state_file=None, page_size=odata.MAX_PAGE_SIZE,
-                 scope="", warn=None, now=None):
+                 scope="", warn=None, now=None, api=G.DEFENDER):
         self.client = client
-        self.criteria = dict(criteria)  # severity, status, filter: alerts.build_filter's options
+        self.api = api
+        self.source = SOURCES[api]
+        self.criteria = dict(criteria)  # severity, status, filter: the build_filter options of the API
         self.overlap = datetime.timedelta(seconds=overlap)
         self.state_file = state_file
-        self.page_size = odata.check_page_size(page_size)
+        self.page_size = self.source.check_page_size(page_size)
         self.warn = warn or (lambda msg: None)
         # The state belongs to one tenant, API and query: another one starts from `since` again.
-        self.scope = hashlib.sha256(json.dumps([scope, A.build_filter(self.criteria)]).encode()).hexdigest()[:16]
+        key = [scope, self.source.build_filter(self.criteria)] + ([api] if api != G.DEFENDER else [])
+        self.scope = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
         self.watermark = odata.parse_time(since, "since", now=now)
         # The overlap re-reads changes near the last one emitted; it never reaches before the user's since.
         self.floor = self.watermark
@@ -139,30 +188,33 @@ class AlertFeed:
     def poll(self):
         """``[(alert, change)]`` not emitted yet, oldest change first."""
         start = self.window_start()
-        params = dict(self.criteria, updated_after=start)
-        flt = A.build_filter(params)
+        src = self.source
         fresh = []
-        for alert in self.client.pages(A.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size):
+        for alert in src.read(self.client, self.criteria, start, self.page_size):
             if not isinstance(alert, dict) or not alert.get("id"):
                 continue
-            updated = _when(alert.get("lastUpdateTime")) or _when(alert.get("alertCreationTime"))
+            updated = self.updated(alert)
             if updated is None:
-                self.warn("alert %s has no lastUpdateTime; skipped" % str(alert.get("id"))[:60])
+                self.warn("alert %s has no %s; skipped" % (str(alert.get("id"))[:60], src.updated_field))
                 continue
             seen = _when(self.recent.get(str(alert["id"])))
             if seen is not None and updated <= seen:
                 continue
             if seen is None and updated < start:
                 continue  # older than the window (the service compared with more precision): emitted before
-            created = _when(alert.get("alertCreationTime"))
+            created = _when(alert.get(src.created_field))
             change = CREATED if seen is None and created is not None and created >= start else UPDATED
             fresh.append((updated, str(alert["id"]), alert, change))
         fresh.sort(key=lambda item: (item[0], item[1]))
         return [(alert, change) for _u, _i, alert, change in fresh]
 
+    def updated(self, alert):
+        """When this change of ``alert`` happened (its last update, else its creation)."""
+        return _when(alert.get(self.source.updated_field)) or _when(alert.get(self.source.created_field))
+
     def mark(self, alert):
         """Record that this change of ``alert`` was handed over: the position moves past it."""
-        updated = _when(alert.get("lastUpdateTime")) or _when(alert.get("alertCreationTime"))
+        updated = self.updated(alert)
         self.recent[str(alert["id"])] = _text(updated)
         if updated > self.watermark:
             self.watermark = updated

@@ -8,9 +8,10 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 short_description: Microsoft Defender for Endpoint alerts, each created or updated alert once, as events
 description:
-  - Polls the Defender for Endpoint alerts API every O(interval) seconds for alerts whose C(lastUpdateTime) is past
-    the last one emitted, and puts one event per change on the queue, oldest first.
-  - 'Each event is C({"alert": <the alert as the API returns it>, "change": "created" | "updated"}).'
+  - Polls the alerts every O(interval) seconds for alerts updated past the last one emitted (C(lastUpdateTime) on the
+    Defender API, C(lastUpdateDateTime) on Microsoft Graph), and puts one event per change on the queue, oldest first.
+  - 'Each event is C({"alert": <the alert as the API returns it>, "change": "created" | "updated", "api": "defender" |
+    "graph"}).'
   - The position is kept in O(state_file), written atomically after each event, so a restart resumes after the
     last emitted change, neither losing nor repeating changes. Without O(state_file) every start begins at O(since).
   - Takes the same credentials and environment variables as the collection's modules (E(AZURE_TENANT_ID),
@@ -18,22 +19,38 @@ description:
   - Throttling (HTTP 429) is waited out as the API's C(Retry-After) says; other passing failures (5xx, network)
     are logged and retried at the next interval with a growing delay. Errors that cannot pass (bad credentials, a
     missing permission, a filter the API refuses) stop the source with a clear message.
-  - Needs C(Alert.Read.All). The decision environment needs the collection's Python requirements and ansible-core.
+  - Needs C(Alert.Read.All) (Defender API) or the Microsoft Graph permission C(SecurityAlert.Read.All) (O(api=graph)).
+    The decision environment needs the collection's Python requirements and ansible-core.
 options:
+  api:
+    description:
+      - Which API the alerts come from. V(defender) reads C(/api/alerts) of the Defender for Endpoint API, which
+        Microsoft retires on 2027-02-01 (MC1220762); V(graph) reads Microsoft Graph's C(/security/alerts_v2) (paged by
+        time boundary), where alerts have Graph's field names (see docs/migrating-to-graph.md).
+      - When neither this nor E(DEFENDER_ALERTS_API) is set, V(defender) is used and the source logs one warning
+        naming the date and this option.
+      - The state of one API is not reused by the other (the source starts again from O(since)).
+    type: str
+    choices: [defender, graph]
   interval:
     description: Seconds between polls.
     type: int
     default: 60
   severity:
-    description: Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High)).
+    description:
+      - Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High)).
+      - With O(api=graph) Graph's spellings (V(unknown), V(informational), ..., V(high)) are sent; either is accepted.
     type: list
     elements: str
   status:
-    description: Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved)).
+    description:
+      - Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved)), in either API's
+        spelling.
     type: list
     elements: str
   filter:
-    description: A raw OData C($filter) expression, combined with the others with C(and).
+    description:
+      - A raw OData C($filter) expression, combined with the others with C(and), in the field names of the API used.
     type: str
   since:
     description:
@@ -54,7 +71,9 @@ options:
     type: int
     default: 300
   page_size:
-    description: Alerts per request (C($top)), 1 to 10000.
+    description:
+      - Alerts per request (C($top)), 1 to 10000 (Defender API) or 1 to 1000 (Microsoft Graph; the default 10000 then
+        means 1000).
     type: int
     default: 10000
   tenant_id:
@@ -135,7 +154,7 @@ import os
 import sys
 
 LOG = logging.getLogger("defender.endpoint.alerts")
-OWN = ("interval", "severity", "status", "filter", "since", "state_file", "overlap", "page_size")
+OWN = ("api", "interval", "severity", "status", "filter", "since", "state_file", "overlap", "page_size")
 FATAL_STATUSES = (400, 401, 403, 404)
 MAX_BACKOFF = 900
 
@@ -155,6 +174,16 @@ def _import_collection():
     from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
     from ansible_collections.defender.endpoint.plugins.plugin_utils._alert_feed import AlertFeed
     return common, DefenderError, AlertFeed
+
+
+def _api(args, warn):
+    """The ``api`` argument, else E(DEFENDER_ALERTS_API), else the Defender API with one warning."""
+    from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
+    value = args.get("api") or os.environ.get("DEFENDER_ALERTS_API") or None
+    if value is not None and value not in graph_alerts.APIS:
+        raise ValueError("defender.endpoint.alerts: api must be one of %s, got %r"
+                         % (", ".join(graph_alerts.APIS), value))
+    return graph_alerts.choose_api(value, warn)
 
 
 def _options(args, common):
@@ -204,13 +233,14 @@ def build(args, warn=None):
         state_file = os.path.abspath(os.path.expanduser(str(state_file)))
         if not os.path.isdir(os.path.dirname(state_file)):
             raise ValueError("defender.endpoint.alerts: the directory of state_file %s does not exist" % state_file)
+    api = _api(args, warn)
     try:
         settings = common.Settings(_options(args, common))
-        client, _provider = common.connect(settings, warn=warn)
+        client, _provider = common.connect(settings, warn=warn, api=api)
         criteria = {k: args.get(k) for k in ("severity", "status", "filter") if args.get(k) is not None}
         feed = AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap,
                          state_file=state_file, page_size=page_size,
-                         scope="%s|%s" % (settings.endpoints.api_url, settings.tenant_id), warn=warn)
+                         scope="%s|%s" % (settings.endpoints.api_url, settings.tenant_id), warn=warn, api=api)
     except DefenderError as exc:
         raise ValueError("defender.endpoint.alerts: %s" % exc) from None
     return feed, interval, DefenderError
@@ -233,7 +263,7 @@ async def run(queue, feed, interval, error_class, sleep=asyncio.sleep):
                 continue
             failures = 0
             for alert, change in events:
-                await queue.put({"alert": alert, "change": change})
+                await queue.put({"alert": alert, "change": change, "api": feed.api})
                 feed.mark(alert)
                 feed.save()
             feed.save(durable=True)
