@@ -17,6 +17,7 @@ import copy
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
@@ -32,8 +33,10 @@ ALERTS_V2_PATH = "/v1.0/security/alerts_v2"
 MAX_PAGE_SIZE = 1000  # $top: alerts_v2 accepted 100 in observed logs; 1,000 is the documented legacy-API bound
 TIME_FIELD = "lastUpdateDateTime"
 
-# The option every alert module and the event source take.
+# The option every alert module takes (documented by the doc fragment defender.endpoint.alerts_api), and the
+# Graph-only read option of alert_info and alert_export (defender.endpoint.alerts_api.filters).
 API_ARGUMENT_SPEC = dict(api=dict(type="str", choices=list(APIS), fallback=(env_fallback, ["DEFENDER_ALERTS_API"])))
+GRAPH_FILTER_ARGUMENT_SPEC = dict(service_source=dict(type="list", elements="str"))
 
 DEFAULT_WARNING = ("alerts are read and changed through the Defender for Endpoint API (/api/alerts), which "
                    "Microsoft retires on %s (MC1220762). Set api: graph (or the environment variable "
@@ -292,23 +295,24 @@ def has_comment(alert, comment):
 
 
 def changes_for(alert, wanted):
-    """``(patch body, comment or None)`` bringing ``alert`` to ``wanted``: only what differs."""
-    body = {}
+    """What brings ``alert`` to ``wanted``: the differing fields, and ``comment`` when the alert does not carry it
+    yet (it is sent apart, with ``POST .../comments``); {} when nothing differs."""
+    changes = {}
     for _option, key in UPDATE_FIELDS:
         if key in wanted and not _same(key, alert.get(key), wanted[key]):
-            body[key] = wanted[key]
-    comment = wanted.get("comment")
-    if comment is not None and has_comment(alert, comment):
-        comment = None
-    return body, comment
+            changes[key] = wanted[key]
+    if wanted.get("comment") is not None and not has_comment(alert, wanted["comment"]):
+        changes["comment"] = wanted["comment"]
+    return changes
 
 
-def predict(alert, body, comment):
+def predict(alert, changes):
+    """The alert as it will read after ``changes`` (check mode)."""
     after = copy.deepcopy(alert)
-    after.update(body)
-    if comment is not None:
+    after.update({k: v for k, v in changes.items() if k != "comment"})
+    if changes.get("comment") is not None:
         after["comments"] = list(after.get("comments") or []) + [
-            {"comment": comment, "createdByDisplayName": None, "createdDateTime": None}]
+            {"comment": changes["comment"], "createdByDisplayName": None, "createdDateTime": None}]
     return after
 
 
@@ -318,46 +322,48 @@ def managed_view(alert):
     return view
 
 
-def alert_path(alert_id, segment):
+def alert_path(alert_id):
     return "%s/%s" % (ALERTS_V2_PATH, segment(alert_id, "id"))
 
 
-def read_alert(client, alert_id, segment, get_or_none):
-    alert = get_or_none(client, alert_path(alert_id, segment))
+def read_alert(client, alert_id):
+    """The alert, or None when Graph does not know the id."""
+    alert = get_or_none(client, alert_path(alert_id))
     return alert if isinstance(alert, dict) else None
 
 
-def update_alert(client, alert_id, current, body, comment, segment, get_or_none, warn):
-    """PATCH what differs, then POST the comment; the alert as it reads afterwards.
+def apply_changes(client, alert_id, current, changes, warn):
+    """PATCH the differing fields, then POST the comment; the alert as it reads afterwards (the PATCH answers the
+    whole alert, the comment POST every comment).
 
     A write whose outcome is unknown is never sent again: the alert is read back, and the task fails when the change
     is not visible (the service may still apply it)."""
+    body = {k: v for k, v in changes.items() if k != "comment"}
+    comment = changes.get("comment")
     after = current
     if body:
         try:
-            answer = client.patch(alert_path(alert_id, segment), body)
-            after = answer if isinstance(answer, dict) and answer.get("id") == alert_id else predict(after, body, None)
+            answer = client.patch(alert_path(alert_id), body)
+            after = answer if isinstance(answer, dict) and answer.get("id") == alert_id else predict(after, body)
         except DefenderOutcomeUnknownError as exc:
-            after = _read_back(client, alert_id, exc, segment, get_or_none, warn,
-                               lambda a: not changes_for(a, body)[0])
+            after = _read_back(client, alert_id, exc, warn, lambda a: not changes_for(a, body))
     if comment is not None:
         try:
-            answer = client.post(alert_path(alert_id, segment) + "/comments",
+            answer = client.post(alert_path(alert_id) + "/comments",
                                  {"@odata.type": "microsoft.graph.security.alertComment", "comment": comment})
             comments = answer.get("value") if isinstance(answer, dict) else None
-            after = copy.deepcopy(after)
             if isinstance(comments, list):
-                after["comments"] = comments  # the answer is every comment of the alert
+                after = dict(after, comments=comments)
             else:
-                after = predict(after, {}, comment)
+                after = predict(after, {"comment": comment})
         except DefenderOutcomeUnknownError as exc:
-            after = _read_back(client, alert_id, exc, segment, get_or_none, warn, lambda a: has_comment(a, comment))
+            after = _read_back(client, alert_id, exc, warn, lambda a: has_comment(a, comment))
     return after
 
 
-def _read_back(client, alert_id, exc, segment, get_or_none, warn, applied):
+def _read_back(client, alert_id, exc, warn, applied):
     try:
-        now = read_alert(client, alert_id, segment, get_or_none)
+        now = read_alert(client, alert_id)
     except DefenderError as err:
         raise DefenderError("%s; alert %s could not be read again to see whether it was applied (%s). The request was "
                             "not re-sent: check the alert, then run the task again" % (exc.message, alert_id, err),
@@ -370,3 +376,87 @@ def _read_back(client, alert_id, exc, segment, get_or_none, warn, applied):
     warn("the response to %s %s was lost or a server error (%s); the alert read again shows the change applied, so "
          "it was not re-sent" % (exc.method, exc.path, exc))
     return now
+
+
+# --- what the modules call -------------------------------------------------------------------------------------
+
+
+def check_update_params(params):
+    """``(wanted, ids, single)`` for the ``alert`` module on Graph; DefenderConfigError before any request."""
+    wanted = wanted_state(params)
+    single = params.get("id") is not None
+    raw = [params["id"]] if single else params.get("ids")
+    if not raw:
+        raise DefenderConfigError("%s must not be empty" % ("id" if single else "ids"))
+    ids = []
+    for value in raw:
+        if not isinstance(value, str) or not value.strip():
+            raise DefenderConfigError("%s must hold non-empty alert ids, got %r" % ("id" if single else "ids", value))
+        value = value.strip()
+        check_no_control(value, "id" if single else "ids", "alert id")
+        segment(value, "id")
+        if value not in ids:
+            ids.append(value)
+    return wanted, ids, single
+
+
+def update(client, wanted, ids, single, check_mode=False, diff=False, warn=None):
+    """Bring the alerts ``ids`` to ``wanted`` through Graph: ``(result, failure)``, the shape of the Defender API's
+    updater (``changed``, ``alerts``, ``results``, ``diff``). Every alert is read first (an unknown id fails before
+    anything is written); each is then changed with one PATCH of what differs and, when its comment is missing, one
+    comment POST (Graph has no batch update)."""
+    warn = warn or (lambda msg: None)
+    current = {}
+    for alert_id in ids:
+        alert = read_alert(client, alert_id)
+        if alert is not None:
+            current[alert_id] = alert
+    missing = [i for i in ids if i not in current]
+    if missing:
+        raise DefenderError("alert(s) not found in Microsoft Graph alerts_v2: %s; nothing was changed"
+                            % ", ".join(missing[:20]), status=404, code="NotFound")
+    plan = [(i, changes_for(current[i], wanted)) for i in ids]
+    after = {}
+    failure = None
+    if check_mode:
+        after = {i: predict(current[i], changes) for i, changes in plan}
+    else:
+        try:
+            for alert_id, changes in plan:
+                after[alert_id] = apply_changes(client, alert_id, current[alert_id], changes, warn) if changes \
+                    else current[alert_id]
+        except DefenderError as exc:
+            failure = rejected(exc) if exc.status == 400 else exc
+    results = []
+    for i, changes in plan:
+        results.append(dict(id=i, changed=bool(changes) and (check_mode or i in after), changes=changes))
+    result = dict(changed=any(r["changed"] for r in results), alerts=[after.get(i, current[i]) for i in ids],
+                  results=results)
+    if diff and failure is None:
+        diffs = [dict(before=managed_view(current[i]), after=managed_view(after.get(i, current[i])),
+                      before_header="alert %s" % i, after_header="alert %s" % i)
+                 for i, changes in plan if changes or single]
+        result["diff"] = diffs[0] if single else diffs
+    return result, failure
+
+
+def rejected(exc):
+    """A 400 names what Graph refused (the determination pages disagree: the service's text says which it takes)."""
+    return DefenderError("Microsoft Graph refused the alert update: %s" % exc.message, status=exc.status, code=exc.code,
+                         target=exc.target, method=exc.method, path=exc.path)
+
+
+def check_read_params(params):
+    """``(filter, local match, page size)`` for ``alert_info``/``alert_export`` on Graph, before any request."""
+    if params.get("limit") is not None and params["limit"] < 1:
+        raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
+    page_size = check_page_size(params.get("page_size"))
+    if params.get("id") is not None:
+        value = params["id"].strip()
+        if not value:
+            raise DefenderConfigError("id must not be empty")
+        check_no_control(value, "id", "alert id")
+        segment(value, "id")
+        return None, None, page_size
+    flt, local = build_filter(params)
+    return flt, local, page_size
