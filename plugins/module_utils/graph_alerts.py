@@ -65,6 +65,10 @@ SAME_DETERMINATION = {"compromisedaccount": "compromiseduser", "notmalicious": "
                       "confirmedactivity": "confirmeduseractivity"}
 UPDATE_FIELDS = (("status", "status"), ("assigned_to", "assignedTo"), ("classification", "classification"),
                  ("determination", "determination"))
+# alert_export's CSV columns with Graph (its own field names).
+DEFAULT_COLUMNS = ["id", "incidentId", "severity", "status", "category", "title", "serviceSource", "detectionSource",
+                   "createdDateTime", "lastUpdateDateTime", "assignedTo", "classification", "determination",
+                   "threatDisplayName", "alertWebUrl"]
 # Options that mean nothing on one of the APIs.
 GRAPH_ONLY_OPTIONS = ("service_source",)
 

@@ -20,7 +20,13 @@ description:
   - If the outcome of a write is unknown (connection dropped after sending, or a 5xx answer, since a gateway's 502
     or 504 can follow a write the service applied), the request is not re-sent; the alerts are read again and the
     task reports what actually happened, failing if the change is not visible.
-  - Needs the application permission C(Alert.ReadWrite.All).
+  - With O(api=graph) the alerts are read and changed through Microsoft Graph's C(/security/alerts_v2): one
+    C(PATCH /security/alerts_v2/{id}) per alert with only what differs (Graph has no batch update; its answer is the
+    whole alert, returned as is), and the comment with C(POST /security/alerts_v2/{id}/comments), once. Values are
+    accepted in either API's spelling and sent in Graph's (V(Resolved) becomes V(resolved)). Graph comments cannot be
+    edited or deleted.
+  - Needs the application permission C(Alert.ReadWrite.All); with O(api=graph), the Microsoft Graph permission
+    C(SecurityAlert.ReadWrite.All).
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
@@ -86,6 +92,7 @@ seealso:
     description: Microsoft's reference for C(POST /api/alerts/batchUpdate).
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/batch-update-alerts
 extends_documentation_fragment:
+  - defender.endpoint.alerts_api
   - defender.endpoint.connection
   - defender.endpoint.attributes.action
 """
@@ -136,6 +143,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+api:
+  description: The API the alerts were changed through.
+  returned: always
+  type: str
+  sample: graph
 alerts:
   description:
     - Each alert after the task, one per id in the order given (the prediction in check mode).
@@ -189,6 +201,7 @@ diff:
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
@@ -296,8 +309,20 @@ class Updater:
             pending = pending[len(part):]
 
 
+def run_graph(m):
+    wanted, ids, single = graph_alerts.check_update_params(m.params)
+    result, failure = graph_alerts.update(m.client(api=graph_alerts.GRAPH), wanted, ids, single,
+                                          check_mode=m.check_mode, diff=m.diff, warn=m.warn)
+    result["api"] = graph_alerts.GRAPH
+    if failure is not None:
+        m.fail(failure, **result)
+    m.exit(**result)
+
+
 def run(m):
     p = m.params
+    if graph_alerts.choose_api(p.get("api"), m.warn) == graph_alerts.GRAPH:
+        return run_graph(m)
     wanted = A.wanted_state(p)
     single = p.get("id") is not None
     ids = A.check_ids([p["id"]], "id") if single else A.check_ids(p.get("ids"), "ids")
@@ -330,7 +355,7 @@ def run(m):
         done = i in updater.after
         results.append(dict(id=i, changed=bool(changes) and (m.check_mode or done), changes=changes))
         alerts.append(updater.after.get(i, current[i]))
-    result = dict(changed=any(r["changed"] for r in results), alerts=alerts, results=results)
+    result = dict(changed=any(r["changed"] for r in results), alerts=alerts, results=results, api="defender")
     if failure is not None:
         m.fail(failure, **result)
 
@@ -354,6 +379,7 @@ def main():
             classification=dict(type="str"),
             determination=dict(type="str"),
             comment=dict(type="str"),
+            **graph_alerts.API_ARGUMENT_SPEC
         ),
         mutually_exclusive=[("id", "ids")],
         required_one_of=[("id", "ids"), ("status", "assigned_to", "classification", "determination", "comment")],

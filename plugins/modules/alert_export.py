@@ -14,6 +14,9 @@ description:
     O(columns)). Memory does not grow with the number of alerts.
   - Paging is that of M(defender.endpoint.alert_info) (C($top)/C($skip) with overlapping pages, de-duplicated by
     id), so the export is complete however many alerts match.
+  - With O(api=graph) the alerts come from Microsoft Graph's C(/security/alerts_v2), read by time boundary
+    (C(lastUpdateDateTime ge) the last one read, oldest update first, C($skip=0); a deep C($skip) stalls on Graph),
+    each alert once, with Graph's field names.
   - The file is written to a temporary file in the same directory (mode C(0600), because alerts hold sensitive
     data) and renamed into place at the end, so O(dest) is either complete or untouched. It is replaced only when
     the new content differs from the file's (compared by SHA-256), so the task reports C(changed) only then; a
@@ -52,7 +55,10 @@ options:
       - Only with O(format=csv).
       - The default is C(id), C(incidentId), C(severity), C(status), C(category), C(title), C(machineId),
         C(computerDnsName), C(alertCreationTime), C(lastUpdateTime), C(assignedTo), C(classification),
-        C(determination), C(detectionSource), C(threatName).
+        C(determination), C(detectionSource), C(threatName); with O(api=graph) C(id), C(incidentId), C(severity),
+        C(status), C(category), C(title), C(serviceSource), C(detectionSource), C(createdDateTime),
+        C(lastUpdateDateTime), C(assignedTo), C(classification), C(determination), C(threatDisplayName),
+        C(alertWebUrl).
     type: list
     elements: str
   severity:
@@ -119,6 +125,8 @@ seealso:
     description: Microsoft's reference for C(GET /api/alerts).
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
 extends_documentation_fragment:
+  - defender.endpoint.alerts_api
+  - defender.endpoint.alerts_api.filters
   - defender.endpoint.connection
   - defender.endpoint.attributes.action
 attributes:
@@ -145,6 +153,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+api:
+  description: The API the alerts came from.
+  returned: always
+  type: str
+  sample: graph
 path:
   description: The file written (absolute path).
   returned: always
@@ -186,6 +199,7 @@ requests:
 from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
 from ansible_collections.defender.endpoint.plugins.module_utils import export as X
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
@@ -196,29 +210,43 @@ DEFAULT_COLUMNS = ["id", "incidentId", "severity", "status", "category", "title"
                    "detectionSource", "threatName"]
 
 
-def validate(params):
+def validate(params, api=graph_alerts.DEFENDER):
     """Everything that can be wrong with the input, before a request."""
     if params.get("limit") is not None and params["limit"] < 1:
         raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
-    page_size = odata.check_page_size(params.get("page_size"))
+    if api == graph_alerts.GRAPH:
+        page_size = graph_alerts.check_page_size(params.get("page_size"))
+        flt = graph_alerts.build_filter(params)
+    else:
+        page_size = odata.check_page_size(params.get("page_size"))
+        flt = A.build_filter(params)
     dest = X.check_dest(params["dest"])
     fmt = params.get("format") or ("csv" if dest.lower().endswith(".csv") else "jsonl")
     columns = X.check_columns(params.get("columns"))
     if columns is not None and fmt != "csv":
         raise DefenderConfigError("columns apply to format=csv only")
     if fmt == "csv" and columns is None:
-        columns = list(DEFAULT_COLUMNS)
-    return A.build_filter(params), page_size, dest, fmt, columns
+        columns = list(graph_alerts.DEFAULT_COLUMNS if api == graph_alerts.GRAPH else DEFAULT_COLUMNS)
+    return flt, page_size, dest, fmt, columns
 
 
 def run(m):
     p = m.params
-    flt, page_size, dest, fmt, columns = validate(p)
-    # JSON Lines: each alert is written as the JSON text the service sent (still parsed, to check it and read its
-    # id), not decoded into a dict and encoded again
-    raw = fmt == "jsonl"
-    pager = A.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"), expand_evidence=p["expand_evidence"],
-                         raw=raw)
+    api = graph_alerts.choose_api(p.get("api"), m.warn)
+    graph_alerts.check_options_for_api(p, api)
+    flt, page_size, dest, fmt, columns = validate(p, api)
+    if api == graph_alerts.GRAPH:
+        # Large reads go by time boundary (ascending lastUpdateDateTime): a deep $skip stalls on Graph.
+        flt, local = flt
+        pager = graph_alerts.GraphAlertPages(m.client(api=api), flt, local, page_size, limit=p.get("limit"),
+                                             by_time=True)
+        raw = False
+    else:
+        # JSON Lines: each alert is written as the JSON text the service sent (still parsed, to check it and read
+        # its id), not decoded into a dict and encoded again
+        raw = fmt == "jsonl"
+        pager = A.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"),
+                             expand_evidence=p["expand_evidence"], raw=raw)
     verb = "read (check mode)" if m.check_mode else "written"
 
     def on_progress(count):
@@ -230,7 +258,7 @@ def run(m):
                           on_progress=on_progress, encoded=raw)
     progress.report("%s %s" % (progress.plural(out["count"], "alert"), verb), done=out["count"], force=True)
     result = dict(changed=out["changed"], path=dest, count=out["count"], format=fmt, sha256=out["sha256"],
-                  filter=flt, requests=pager.requests)
+                  filter=flt, requests=pager.requests, api=api)
     if columns is not None:
         result["columns"] = columns
     m.exit(**result)
@@ -242,7 +270,7 @@ def main():
             dest=dict(type="path", required=True),
             format=dict(type="str", choices=list(X.FORMATS)),
             columns=dict(type="list", elements="str"),
-            **A.FILTER_ARGUMENT_SPEC
+            **dict(A.FILTER_ARGUMENT_SPEC, **graph_alerts.API_ARGUMENT_SPEC, **graph_alerts.GRAPH_FILTER_ARGUMENT_SPEC)
         ),
         supports_check_mode=True,
     )
