@@ -138,24 +138,23 @@ def test_wanted_state_and_changes_only_what_differs():
                              "assigned_to": "SecOp@contoso.com", "comment": "seen"})
     assert wanted == {"status": "resolved", "classification": "truePositive", "determination": "malware",
                       "assignedTo": "SecOp@contoso.com", "comment": "seen"}
-    body, comment = G.changes_for(ALERT, wanted)
-    assert body == {"status": "resolved", "classification": "truePositive", "determination": "malware",
-                    "assignedTo": "SecOp@contoso.com"}
-    assert comment is None  # already there
+    # the comment is already there: not again
+    assert G.changes_for(ALERT, wanted) == {"status": "resolved", "classification": "truePositive",
+                                            "determination": "malware", "assignedTo": "SecOp@contoso.com"}
     after = dict(ALERT, status="Resolved", classification="truePositive", determination="notMalicious",
                  assignedTo="secop@contoso.com")
     assert G.changes_for(after, G.wanted_state({"status": "resolved", "determination": "clean",
                                                 "assigned_to": "SECOP@contoso.com", "comment": "new one"})) == \
-        ({}, "new one")
+        {"comment": "new one"}
+    predicted = G.predict(ALERT, {"status": "resolved", "comment": "new one"})
+    assert predicted["status"] == "resolved" and G.comment_texts(predicted) == ["seen", "new one"]
+    assert G.managed_view(predicted) == {"status": "resolved", "assignedTo": None, "classification": "unknown",
+                                         "determination": "unknown", "comments": ["seen", "new one"]}
     with pytest.raises(DefenderConfigError):
         G.wanted_state({})
     with pytest.raises(DefenderConfigError):
         G.wanted_state({"status": "unknown"})
     assert G.wanted_state({"determination": "NoEnoughDataToValidate"})["determination"] == "notEnoughDataToValidate"
-
-
-def seg(value, name):
-    return value
 
 
 class FakeClient:
@@ -180,15 +179,19 @@ class FakeClient:
         return {"value": list(self.alert["comments"])}
 
 
-def get_or_none(client, path):
-    client.calls.append(("GET", path, None))
-    return dict(client.alert)
+@pytest.fixture(autouse=True)
+def reads(monkeypatch):
+    def get_or_none(client, path):
+        client.calls.append(("GET", path, None))
+        return dict(client.alert)
+    monkeypatch.setattr(G, "get_or_none", get_or_none)
 
 
 def test_update_patches_then_comments_and_uses_the_answers():
     client = FakeClient(ALERT)
-    after = G.update_alert(client, "da1_2", ALERT, {"status": "resolved"}, "closing", seg, get_or_none, None)
+    after = G.apply_changes(client, "da1_2", ALERT, {"status": "resolved", "comment": "closing"}, None)
     assert [c[0] for c in client.calls] == ["PATCH", "POST"]
+    assert client.calls[0][2] == {"status": "resolved"}
     assert client.calls[1][1] == "/v1.0/security/alerts_v2/da1_2/comments"
     assert client.calls[1][2] == {"@odata.type": "microsoft.graph.security.alertComment", "comment": "closing"}
     assert after["status"] == "resolved" and G.comment_texts(after) == ["seen", "closing"]
@@ -197,11 +200,11 @@ def test_update_patches_then_comments_and_uses_the_answers():
 def test_lost_answers_are_read_back_never_resent():
     warnings = []
     client = FakeClient(ALERT, fail={"PATCH": True, "POST": True})
-    after = G.update_alert(client, "da1_2", ALERT, {"status": "resolved"}, "closing", seg, get_or_none,
-                           warnings.append)
+    after = G.apply_changes(client, "da1_2", ALERT, {"status": "resolved", "comment": "closing"}, warnings.append)
     assert [c[0] for c in client.calls] == ["PATCH", "GET", "POST", "GET"]
     assert after["status"] == "resolved" and len(warnings) == 2
     client = FakeClient(ALERT, fail={"POST": "lost-before"})
     with pytest.raises(DefenderError, match="not re-sent"):
-        G.update_alert(client, "da1_2", ALERT, {}, "closing", seg, get_or_none, warnings.append)
+        G.apply_changes(client, "da1_2", ALERT, {"comment": "closing"}, warnings.append)
     assert [c[0] for c in client.calls] == ["POST", "GET"]
+    assert client.calls[1][1] == "/v1.0/security/alerts_v2/da1_2"
