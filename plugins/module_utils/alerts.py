@@ -68,7 +68,7 @@ FILTER_ARGUMENT_SPEC = dict(
     filter=dict(type="str"),
     expand_evidence=dict(type="bool", default=False),
     limit=dict(type="int"),
-    page_size=dict(type="int", default=odata.MAX_PAGE_SIZE),
+    page_size=dict(type="int"),  # None: the API's largest page (10,000 Defender API, 1,000 Graph)
 )
 
 

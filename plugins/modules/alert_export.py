@@ -112,9 +112,9 @@ options:
     type: int
   page_size:
     description:
-      - Alerts per request (C($top)), at most 10,000 (the API's cap).
+      - Alerts per request (C($top)), at most 10,000 (the Defender API's cap), or 1,000 with O(api=graph).
+      - The default is the largest page of the API used.
     type: int
-    default: 10000
 notes:
   - In check mode the alerts are read and the file that would be written is hashed but not written, so
     C(changed) predicts exactly whether a real run would replace O(dest).
@@ -218,7 +218,8 @@ def validate(params, api=graph_alerts.DEFENDER):
         page_size = graph_alerts.check_page_size(params.get("page_size"))
         flt = graph_alerts.build_filter(params)
     else:
-        page_size = odata.check_page_size(params.get("page_size"))
+        page_size = params.get("page_size")
+        page_size = odata.check_page_size(odata.MAX_PAGE_SIZE if page_size is None else page_size)
         flt = A.build_filter(params)
     dest = X.check_dest(params["dest"])
     fmt = params.get("format") or ("csv" if dest.lower().endswith(".csv") else "jsonl")

@@ -98,10 +98,10 @@ options:
     type: int
   page_size:
     description:
-      - Alerts per request (C($top)), at most 10,000 (the API's cap).
+      - Alerts per request (C($top)), at most 10,000 (the Defender API's cap), or 1,000 with O(api=graph).
+      - The default is the largest page of the API used.
       - Smaller pages mean more requests against the API's 100 calls per minute.
     type: int
-    default: 10000
 notes:
   - Pages are read with C($top)/C($skip) because the API does not send C(@odata.nextLink) together with C($top).
     A well-formed nextLink that moves forward is followed; a malformed or non-advancing one is ignored.
@@ -229,7 +229,8 @@ def validate(params):
         raise DefenderConfigError("id must not be empty")
     if params.get("limit") is not None and params["limit"] < 1:
         raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
-    page_size = odata.check_page_size(params.get("page_size"))
+    page_size = params.get("page_size")
+    page_size = odata.check_page_size(odata.MAX_PAGE_SIZE if page_size is None else page_size)
     flt = None if params.get("id") is not None else A.build_filter(params)
     return flt, page_size
 
