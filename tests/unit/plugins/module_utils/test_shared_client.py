@@ -94,8 +94,9 @@ def test_validate_certs_typo_is_an_error_not_false():
 
 
 def test_process_token_cache_is_keyed_by_the_credential(monkeypatch):
-    settings = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000aa",
-                                "client_secret": "right-secret", "token_cache": False})
+    settings = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com",
+                                             "client_id": "00000000-0000-0000-0000-0000000000aa",
+                                             "client_secret": "right-secret", "token_cache": False})
     calls = []
 
     def fake_msal(self, force_refresh):
@@ -106,8 +107,9 @@ def test_process_token_cache_is_keyed_by_the_credential(monkeypatch):
     monkeypatch.setattr(auth, "_PROCESS_TOKENS", {})
     auth.TokenProvider(settings, None).token()
     auth.TokenProvider(settings, None).token()
-    wrong = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000aa",
-                             "client_secret": "wrong-secret", "token_cache": False})
+    wrong = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com",
+                                          "client_id": "00000000-0000-0000-0000-0000000000aa",
+                                          "client_secret": "wrong-secret", "token_cache": False})
     auth.TokenProvider(wrong, None).token()
     assert calls == ["right-secret", "wrong-secret"]
 
@@ -115,8 +117,9 @@ def test_process_token_cache_is_keyed_by_the_credential(monkeypatch):
 @pytest.mark.parametrize("content", ["[1]", '{"AccessToken": [1]}', '{"AccessToken": {"k": {"expires_on": "soon"}}}'])
 def test_cache_of_the_wrong_shape_is_ignored_not_a_crash(tmp_path, monkeypatch, content):
     import msal
-    settings = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000aa",
-                                "client_secret": "s3cret"})
+    settings = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com",
+                                             "client_id": "00000000-0000-0000-0000-0000000000aa",
+                                             "client_secret": "s3cret"})
     settings.token_cache_dir = str(tmp_path / "tokens")
     warnings = []
     provider = auth.TokenProvider(settings, None, warn=warnings.append)
