@@ -94,7 +94,6 @@ count:
   sample: 1
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError

@@ -194,7 +194,6 @@ claims:
 
 import time
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import jwt_claims
 from ansible_collections.defender.endpoint.plugins.module_utils.clouds import portal_url
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
