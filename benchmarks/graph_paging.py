@@ -138,7 +138,8 @@ def main():
     from control import EmulatorControl, start_emulator, stop_emulator  # pylint: disable=import-error
 
     incident_seed, incident_alerts = alerts_for_incidents(args.seed, args.incidents)
-    proc, settings = start_emulator(os.path.join(tmp, "emulator"), alerts=args.alerts, machines=MACHINES, seed=args.seed)
+    proc, settings = start_emulator(os.path.join(tmp, "emulator"), alerts=args.alerts, machines=MACHINES,
+                                    seed=args.seed)
     ctl = EmulatorControl(settings)
     rows = []
     try:
