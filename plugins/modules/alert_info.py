@@ -204,54 +204,31 @@ requests:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
-from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
-
-
-def validate(params):
-    """Everything that can be wrong with the input, before a request: (filter, page_size)."""
-    if params.get("id") is not None and not params["id"].strip():
-        raise DefenderConfigError("id must not be empty")
-    if params.get("limit") is not None and params["limit"] < 1:
-        raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
-    page_size = odata.check_page_size(params.get("page_size"))
-    flt = None if params.get("id") is not None else A.build_filter(params)
-    return flt, page_size
 
 
 def run(m):
     p = m.params
-    flt, page_size = validate(p)
+    flt, page_size = alerts.check_info_params(p)
     client = m.client()
-    result = dict(changed=False, filter=flt)
-
     if p.get("id") is not None:
-        params = {"$expand": "evidence"} if p["expand_evidence"] else None
-        alert = get_or_none(client, "%s/%s" % (A.ALERTS_PATH, segment(p["id"].strip(), "id")), params=params)
-        found = [alert] if isinstance(alert, dict) else []
-        items = iter(found)
-        pager = None
+        found = alerts.read_one(client, p["id"], p["expand_evidence"])
+        m.exit(changed=False, filter=flt, alerts=found, count=len(found))
     else:
-        pager = A.AlertPages(client, p, flt, page_size, limit=p.get("limit"), expand_evidence=p["expand_evidence"])
-        items = iter(pager)
-
-    result["alerts"] = list(items)
-    result["count"] = len(result["alerts"])
-    if pager is not None:
-        result["requests"] = pager.requests
-    m.exit(**result)
+        pager = alerts.AlertPages(client, p, flt, page_size, limit=p.get("limit"),
+                                  expand_evidence=p["expand_evidence"])
+        found = list(pager)
+        m.exit(changed=False, filter=flt, alerts=found, count=len(found), requests=pager.requests)
 
 
 def main():
     m = DefenderModule(
         argument_spec=dict(
             id=dict(type="str"),
-            **A.FILTER_ARGUMENT_SPEC
+            **alerts.FILTER_ARGUMENT_SPEC
         ),
-        mutually_exclusive=[("id", name) for name in A.FILTER_OPTIONS + ("limit",)],
+        mutually_exclusive=[("id", name) for name in alerts.FILTER_OPTIONS + ("limit",)],
         supports_check_mode=True,
     )
     m.run(run)
