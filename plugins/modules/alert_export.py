@@ -55,60 +55,6 @@ options:
         C(determination), C(detectionSource), C(threatName).
     type: list
     elements: str
-  severity:
-    description:
-      - Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High),
-        case-insensitive).
-    type: list
-    elements: str
-  status:
-    description:
-      - Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved), case-insensitive).
-    type: list
-    elements: str
-  category:
-    description:
-      - Only alerts in one of these categories (compared exactly).
-    type: list
-    elements: str
-  machine_id:
-    description:
-      - Only alerts raised on one of these machines (machine ids), read with C(GET /api/machines/{id}/alerts) (the
-        alerts' C(machineId) is not a documented filter field), with the other filters applied there.
-    type: list
-    elements: str
-  created_after:
-    description:
-      - Only alerts created at or after this time, an ISO 8601 time (UTC when no offset is given) or an age such as
-        V(30m), V(24h), V(7d), V(2w).
-    type: str
-  created_before:
-    description:
-      - Only alerts created before this time. Same formats as O(created_after).
-    type: str
-  updated_after:
-    description:
-      - Only alerts last updated at or after this time. Same formats as O(created_after).
-    type: str
-  filter:
-    description:
-      - A raw OData C($filter) expression, joined to the other filters with C(and) (parenthesised). Sent as
-        written; quote string values yourself.
-    type: str
-  expand_evidence:
-    description:
-      - Include each alert's C(evidence) (C($expand=evidence)); makes the export much larger.
-    type: bool
-    default: false
-  limit:
-    description:
-      - Write at most this many alerts. By default every matching alert is written.
-    type: int
-  page_size:
-    description:
-      - Alerts per request (C($top)), at most 10,000 (the API's cap).
-    type: int
-    default: 10000
 notes:
   - In check mode the alerts are read and the file that would be written is hashed but not written, so
     C(changed) predicts exactly whether a real run would replace O(dest).
@@ -119,6 +65,7 @@ seealso:
     description: Microsoft's reference for C(GET /api/alerts).
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
 extends_documentation_fragment:
+  - defender.endpoint.alert_filters
   - defender.endpoint.connection
   - defender.endpoint.attributes.action
 attributes:
