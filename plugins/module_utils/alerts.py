@@ -179,12 +179,12 @@ class AlertPages:
 
     @property
     def requests(self):
-        return sum(p.requests for p in self.pagers)
+        return sum(pager.requests for pager in self.pagers)
 
     def paths(self):
         if not self.machines:
             return [ALERTS_PATH]
-        return ["/api/machines/%s/alerts" % path_segment(m, "machine_id") for m in self.machines]
+        return ["/api/machines/%s/alerts" % path_segment(machine_id, "machine_id") for machine_id in self.machines]
 
     def __iter__(self):
         return itertools.chain.from_iterable(self.blocks())
