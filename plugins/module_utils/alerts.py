@@ -14,7 +14,7 @@ import operator
 from ansible_collections.defender.endpoint.plugins.module_utils import export
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment as path_segment
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control
 
 ALERTS_PATH = "/api/alerts"

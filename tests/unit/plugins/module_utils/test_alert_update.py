@@ -33,8 +33,8 @@ ALERT = {
 
 
 def test_wanted_state_normalises():
-    wanted = alert_update.wanted_state({"status": "resolved", "classification": "falsepositive", "determination": "notmalicious",
-                             "assigned_to": " a@b.c ", "comment": "done"})
+    wanted = alert_update.wanted_state({"status": "resolved", "classification": "falsepositive",
+                                        "determination": "notmalicious", "assigned_to": " a@b.c ", "comment": "done"})
     assert wanted == {"status": "Resolved", "classification": "FalsePositive", "determination": "NotMalicious",
                       "assignedTo": "a@b.c", "comment": "done"}
 
@@ -63,7 +63,7 @@ def test_only_differing_fields():
     wanted = {"status": "Resolved", "assignedTo": "secop@contoso.com", "classification": "FalsePositive",
               "comment": "new text"}
     assert alert_update.changes_for(ALERT, wanted) == {"status": "Resolved", "classification": "FalsePositive",
-                                            "comment": "new text"}
+                                                       "comment": "new text"}
 
 
 def test_comment_verbatim_only():
@@ -77,7 +77,7 @@ def test_determination_aliases_are_equal():
     alert = dict(ALERT, determination="Clean")
     assert alert_update.changes_for(alert, {"determination": "NotMalicious"}) == {}
     assert alert_update.changes_for(dict(ALERT, determination="NoEnoughDataToValidate"),
-                         {"determination": "InsufficientData"}) == {}
+                                    {"determination": "InsufficientData"}) == {}
     assert alert_update.changes_for(alert, {"determination": "Malware"}) == {"determination": "Malware"}
 
 
@@ -106,8 +106,9 @@ def test_predict_and_view():
     after = alert_update.predict(ALERT, {"status": "Resolved", "comment": "fixed"})
     assert after["status"] == "Resolved" and alert_update.comment_texts(after) == ["seen", "fixed"]
     assert ALERT["status"] == "New" and len(ALERT["comments"]) == 1  # input untouched
-    assert alert_update.managed_view(after) == {"status": "Resolved", "assignedTo": "SecOp@Contoso.com", "classification": None,
-                                     "determination": None, "comments": ["seen", "fixed"]}
+    assert alert_update.managed_view(after) == {"status": "Resolved", "assignedTo": "SecOp@Contoso.com",
+                                                "classification": None, "determination": None,
+                                                "comments": ["seen", "fixed"]}
     assert alert_update.changes_for(after, {"status": "Resolved", "comment": "fixed"}) == {}
 
 
@@ -115,7 +116,7 @@ def test_group_changes():
     plan = [("a", {"status": "Resolved", "comment": "c"}), ("b", {}), ("c", {"status": "Resolved"}),
             ("d", {"comment": "c", "status": "Resolved"}), ("e", {"status": "Resolved"})]
     assert alert_update.group_changes(plan) == [({"status": "Resolved", "comment": "c"}, ["a", "d"]),
-                                     ({"status": "Resolved"}, ["c", "e"])]
+                                                ({"status": "Resolved"}, ["c", "e"])]
 
 
 def test_check_ids():

@@ -191,4 +191,3 @@ def test_read_one():
     assert A.read_one(client, " known ", expand_evidence=True) == [{"id": "known"}]
     assert A.read_one(client, "a/b") == []
     assert client.calls == [("/api/alerts/known", {"$expand": "evidence"}), ("/api/alerts/a%2Fb", None)]
-
