@@ -58,8 +58,9 @@ def fault_kind(rule):
 def count_fired(emulator):
     """Count the installed rules that fired; fail on a rule that never did (before it is replaced or cleared).
 
-    A test whose fault never happened proves nothing: the run would pass on the happy path (a rule whose match no
-    longer fits a path, or a fault action the emulator stopped performing, used to go unnoticed)."""
+    A test whose fault never happened proves nothing: it passes on the happy path. A rule whose match no longer fits
+    the requests (a path changed, or a read that ignores page_size and needs fewer pages than the rule's ``after``)
+    used to go unnoticed."""
     idle = []
     for rule in emulator.control.call("GET", "/faults") or []:
         if rule.get("fired"):
