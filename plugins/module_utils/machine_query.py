@@ -18,7 +18,7 @@ import ipaddress
 from ansible_collections.defender.endpoint.plugins.module_utils import machines
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_text
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control, check_text
 
 # option, API field, allowed values (None: any string); each is one "or" of its values, the options joined by "and"
 LIST_FILTERS = (
@@ -32,7 +32,8 @@ FINDBYIP_DAYS = 30  # findbyip looks at most 30 days back (an API limit)
 
 
 def string_list(value, name, allowed=None):
-    """A list option as de-duplicated non-empty strings (order kept), each among ``allowed`` when given."""
+    """A list option as de-duplicated non-empty strings without control characters (order kept), each among
+    ``allowed`` when given."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -43,6 +44,7 @@ def string_list(value, name, allowed=None):
     for item in value:
         if not isinstance(item, str) or not item.strip():
             raise DefenderConfigError("%s must hold non-empty strings, got %r" % (name, item))
+        check_no_control(item, name)
         if allowed is not None and item not in allowed:
             raise DefenderConfigError("%s must be among %s, got %r" % (name, ", ".join(allowed), item))
         if item not in out:
