@@ -142,10 +142,9 @@ count:
   sample: 1
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_query
 from ansible_collections.defender.endpoint.plugins.module_utils import machines
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 
 
 def run(m):
