@@ -385,7 +385,7 @@ def _read_back(client, alert_id, exc, warn, applied):
 # --- what the modules call -------------------------------------------------------------------------------------
 
 
-def check_update_params(params):
+def check_params(params):
     """``(wanted, ids, single)`` for the ``alert`` module on Graph; DefenderConfigError before any request."""
     wanted = wanted_state(params)
     single = params.get("id") is not None

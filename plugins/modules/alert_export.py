@@ -16,7 +16,7 @@ description:
     id), so the export is complete however many alerts match.
   - With O(api=graph) the alerts come from Microsoft Graph's C(/security/alerts_v2), read by time boundary
     (C(lastUpdateDateTime ge) the last one read, oldest update first, C($skip=0); a deep C($skip) stalls on Graph),
-    each alert once, with Graph's field names.
+    each alert once, with Graph's field names; JSON Lines are then written re-encoded as compact JSON.
   - The file is written to a temporary file in the same directory (mode C(0600), because alerts hold sensitive
     data) and renamed into place at the end, so O(dest) is either complete or untouched. It is replaced only when
     the new content differs from the file's (compared by SHA-256), so the task reports C(changed) only then; a
@@ -24,7 +24,8 @@ description:
   - While it runs, the task prints how many alerts were written at least every 10 seconds in the normal output
     (the collection's action plugin shows the progress the module reports while it runs; set the variable
     C(defender_progress=false) to turn that off).
-  - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)).
+  - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)); with O(api=graph), the Microsoft
+    Graph permission C(SecurityAlert.Read.All) (or C(SecurityAlert.ReadWrite.All)).
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
@@ -61,60 +62,6 @@ options:
         C(alertWebUrl).
     type: list
     elements: str
-  severity:
-    description:
-      - Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High),
-        case-insensitive).
-    type: list
-    elements: str
-  status:
-    description:
-      - Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved), case-insensitive).
-    type: list
-    elements: str
-  category:
-    description:
-      - Only alerts in one of these categories (compared exactly).
-    type: list
-    elements: str
-  machine_id:
-    description:
-      - Only alerts raised on one of these machines (machine ids), read with C(GET /api/machines/{id}/alerts) (the
-        alerts' C(machineId) is not a documented filter field), with the other filters applied there.
-    type: list
-    elements: str
-  created_after:
-    description:
-      - Only alerts created at or after this time, an ISO 8601 time (UTC when no offset is given) or an age such as
-        V(30m), V(24h), V(7d), V(2w).
-    type: str
-  created_before:
-    description:
-      - Only alerts created before this time. Same formats as O(created_after).
-    type: str
-  updated_after:
-    description:
-      - Only alerts last updated at or after this time. Same formats as O(created_after).
-    type: str
-  filter:
-    description:
-      - A raw OData C($filter) expression, joined to the other filters with C(and) (parenthesised). Sent as
-        written; quote string values yourself.
-    type: str
-  expand_evidence:
-    description:
-      - Include each alert's C(evidence) (C($expand=evidence)); makes the export much larger.
-    type: bool
-    default: false
-  limit:
-    description:
-      - Write at most this many alerts. By default every matching alert is written.
-    type: int
-  page_size:
-    description:
-      - Alerts per request (C($top)), at most 10,000 (the Defender API's cap), or 1,000 with O(api=graph).
-      - The default is the largest page of the API used.
-    type: int
 notes:
   - In check mode the alerts are read and the file that would be written is hashed but not written, so
     C(changed) predicts exactly whether a real run would replace O(dest).
@@ -125,6 +72,7 @@ seealso:
     description: Microsoft's reference for C(GET /api/alerts).
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
 extends_documentation_fragment:
+  - defender.endpoint.alert_filters
   - defender.endpoint.alerts_api
   - defender.endpoint.alerts_api.filters
   - defender.endpoint.connection
@@ -196,45 +144,18 @@ requests:
   sample: 3
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
-from ansible_collections.defender.endpoint.plugins.module_utils import export as X
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts
+from ansible_collections.defender.endpoint.plugins.module_utils import export
 from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
-from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-
-DEFAULT_COLUMNS = ["id", "incidentId", "severity", "status", "category", "title", "machineId", "computerDnsName",
-                   "alertCreationTime", "lastUpdateTime", "assignedTo", "classification", "determination",
-                   "detectionSource", "threatName"]
-
-
-def validate(params, api=graph_alerts.DEFENDER):
-    """Everything that can be wrong with the input, before a request."""
-    if params.get("limit") is not None and params["limit"] < 1:
-        raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
-    if api == graph_alerts.GRAPH:
-        page_size = graph_alerts.check_page_size(params.get("page_size"))
-        flt = graph_alerts.build_filter(params)
-    else:
-        page_size = params.get("page_size")
-        page_size = odata.check_page_size(odata.MAX_PAGE_SIZE if page_size is None else page_size)
-        flt = A.build_filter(params)
-    dest = X.check_dest(params["dest"])
-    fmt = params.get("format") or ("csv" if dest.lower().endswith(".csv") else "jsonl")
-    columns = X.check_columns(params.get("columns"))
-    if columns is not None and fmt != "csv":
-        raise DefenderConfigError("columns apply to format=csv only")
-    if fmt == "csv" and columns is None:
-        columns = list(graph_alerts.DEFAULT_COLUMNS if api == graph_alerts.GRAPH else DEFAULT_COLUMNS)
-    return flt, page_size, dest, fmt, columns
 
 
 def run(m):
     p = m.params
     api = graph_alerts.choose_api(p.get("api"), m.warn)
     graph_alerts.check_options_for_api(p, api)
-    flt, page_size, dest, fmt, columns = validate(p, api)
+    flt, page_size, dest, fmt, columns = alerts.check_export_params(p, api)
     if api == graph_alerts.GRAPH:
         # Large reads go by time boundary (ascending lastUpdateDateTime): a deep $skip stalls on Graph.
         flt, local = flt
@@ -245,8 +166,8 @@ def run(m):
         # JSON Lines: each alert is written as the JSON text the service sent (still parsed, to check it and read
         # its id), not decoded into a dict and encoded again
         raw = fmt == "jsonl"
-        pager = A.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"),
-                             expand_evidence=p["expand_evidence"], raw=raw)
+        pager = alerts.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"),
+                                  expand_evidence=p["expand_evidence"], raw=raw)
     verb = "read (check mode)" if m.check_mode else "written"
 
     def on_progress(count):
@@ -254,8 +175,8 @@ def run(m):
                                        progress.plural(pager.requests, "request")), done=count)
 
     progress.report("reading alerts", force=True)
-    out = X.export_blocks(pager.blocks(), dest, fmt=fmt, columns=columns, check_mode=m.check_mode,
-                          on_progress=on_progress, encoded=raw)
+    out = export.export_blocks(pager.blocks(), dest, fmt=fmt, columns=columns, check_mode=m.check_mode,
+                               on_progress=on_progress, encoded=raw)
     progress.report("%s %s" % (progress.plural(out["count"], "alert"), verb), done=out["count"], force=True)
     result = dict(changed=out["changed"], path=dest, count=out["count"], format=fmt, sha256=out["sha256"],
                   filter=flt, requests=pager.requests, api=api)
@@ -268,9 +189,10 @@ def main():
     m = DefenderModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
-            format=dict(type="str", choices=list(X.FORMATS)),
+            format=dict(type="str", choices=list(export.FORMATS)),
             columns=dict(type="list", elements="str"),
-            **dict(A.FILTER_ARGUMENT_SPEC, **graph_alerts.API_ARGUMENT_SPEC, **graph_alerts.GRAPH_FILTER_ARGUMENT_SPEC)
+            **dict(alerts.FILTER_ARGUMENT_SPEC, **graph_alerts.API_ARGUMENT_SPEC,
+                   **graph_alerts.GRAPH_FILTER_ARGUMENT_SPEC)
         ),
         supports_check_mode=True,
     )

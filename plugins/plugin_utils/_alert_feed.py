@@ -34,8 +34,8 @@ import json
 import os
 import tempfile
 
-from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
-from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts as G
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 
@@ -47,46 +47,45 @@ UPDATED = "updated"
 class DefenderSource:
     """Where the feed reads with the Defender API: ``/api/alerts`` by ``lastUpdateTime``."""
 
-    api = G.DEFENDER
+    api = graph_alerts.DEFENDER
     updated_field, created_field = "lastUpdateTime", "alertCreationTime"
 
     @staticmethod
     def build_filter(criteria):
-        return A.build_filter(criteria)
+        return alerts.build_filter(criteria)
 
     @staticmethod
     def check_page_size(page_size):
-        return odata.check_page_size(page_size)
+        return odata.check_page_size(odata.MAX_PAGE_SIZE if page_size is None else page_size)
 
     @staticmethod
     def read(client, criteria, start, page_size):
-        flt = A.build_filter(dict(criteria, updated_after=start))
-        return client.pages(A.ALERTS_PATH, params={"$filter": flt}, page_size=page_size)
+        flt = alerts.build_filter(dict(criteria, updated_after=start))
+        return client.pages(alerts.ALERTS_PATH, params={"$filter": flt}, page_size=page_size)
 
 
 class GraphSource:
     """Where the feed reads with Microsoft Graph: ``/security/alerts_v2`` by ``lastUpdateDateTime``, paged by time
     boundary (a deep ``$skip`` stalls on large windows)."""
 
-    api = G.GRAPH
+    api = graph_alerts.GRAPH
     updated_field, created_field = "lastUpdateDateTime", "createdDateTime"
 
     @staticmethod
     def build_filter(criteria):
-        return G.build_filter(criteria)[0]
+        return graph_alerts.build_filter(criteria)[0]
 
     @staticmethod
     def check_page_size(page_size):
-        # The feed's default page (the Defender API's 10,000) is more than Graph takes: Graph's largest instead.
-        return G.check_page_size(None if page_size == odata.MAX_PAGE_SIZE else page_size)
+        return graph_alerts.check_page_size(page_size)
 
     @staticmethod
     def read(client, criteria, start, page_size):
-        return G.GraphAlertPages(client, G.build_filter(criteria)[0], page_size=page_size, by_time=True,
-                                 since=odata.datetime_literal(start))
+        return graph_alerts.GraphAlertPages(client, graph_alerts.build_filter(criteria)[0], page_size=page_size,
+                                            by_time=True, since=odata.datetime_literal(start))
 
 
-SOURCES = {G.DEFENDER: DefenderSource, G.GRAPH: GraphSource}
+SOURCES = {graph_alerts.DEFENDER: DefenderSource, graph_alerts.GRAPH: GraphSource}
 
 
 def _when(text):
@@ -125,8 +124,8 @@ def write_json_atomically(path, data, durable=False):
 class AlertFeed:
     """One feed. ``poll()`` reads (blocking; run it in a thread), ``mark(alert)`` records a handed-over event."""
 
-    def __init__(self, client, criteria, since, overlap=300, state_file=None, page_size=odata.MAX_PAGE_SIZE,
-                 scope="", warn=None, now=None, api=G.DEFENDER):
+    def __init__(self, client, criteria, since, overlap=300, state_file=None, page_size=None,
+                 scope="", warn=None, now=None, api=graph_alerts.DEFENDER):
         self.client = client
         self.api = api
         self.source = SOURCES[api]
@@ -136,7 +135,7 @@ class AlertFeed:
         self.page_size = self.source.check_page_size(page_size)
         self.warn = warn or (lambda msg: None)
         # The state belongs to one tenant, API and query: another one starts from `since` again.
-        key = [scope, self.source.build_filter(self.criteria)] + ([api] if api != G.DEFENDER else [])
+        key = [scope, self.source.build_filter(self.criteria)] + ([api] if api != graph_alerts.DEFENDER else [])
         self.scope = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
         self.watermark = odata.parse_time(since, "since", now=now)
         # The overlap re-reads changes near the last one emitted; it never reaches before the user's since.

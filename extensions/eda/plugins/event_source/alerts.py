@@ -38,19 +38,29 @@ options:
     default: 60
   severity:
     description:
-      - Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High)).
-      - With O(api=graph) Graph's spellings (V(unknown), V(informational), ..., V(high)) are sent; either is accepted.
+      - Only alerts with one of these severities.
+      - One or more of V(UnSpecified), V(Informational), V(Low), V(Medium), V(High), matched case-insensitively
+        and sent in the API's spelling (with O(api=graph) Graph's, V(unknown) for V(UnSpecified)).
     type: list
     elements: str
   status:
     description:
-      - Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved)), in either API's
-        spelling.
+      - Only alerts with one of these statuses.
+      - One or more of V(Unknown), V(New), V(InProgress), V(Resolved), matched case-insensitively and sent in the
+        API's spelling (with O(api=graph) Graph's, such as V(inProgress)).
     type: list
     elements: str
   filter:
     description:
-      - A raw OData C($filter) expression, combined with the others with C(and), in the field names of the API used.
+      - A raw OData C($filter) expression, sent as written but always as one parenthesised clause joined to the
+        other filters with C(and), so an C(or) inside it stays inside.
+      - Quote string values yourself (C(title eq 'x'), a quote inside doubled, C('O''Brien')). Quotes and
+        parentheses must balance and control characters (a newline, a tab) are refused, so the expression cannot
+        close the parenthesis around it and widen the query; write it on one line (or fold it with YAML's C(>-)).
+      - Only the fields and operators Microsoft documents for alerts are accepted by the service (see the
+        List alerts API page); others are answered with HTTP 400. With O(api=graph) they are Graph's (C(assignedTo),
+        C(classification), C(determination), C(createdDateTime), C(lastUpdateDateTime), C(severity),
+        C(serviceSource), C(status)).
     type: str
   since:
     description:
@@ -72,10 +82,10 @@ options:
     default: 300
   page_size:
     description:
-      - Alerts per request (C($top)), 1 to 10000 (Defender API) or 1 to 1000 (Microsoft Graph; the default 10000 then
-        means 1000).
+      - Alerts per request (C($top)), at most 10,000 (the Defender API's cap), or 1,000 with O(api=graph).
+      - The default is the largest page of the API used.
+      - Smaller pages mean more requests against the API's per-minute limit.
     type: int
-    default: 10000
   tenant_id:
     description: As in the modules; E(AZURE_TENANT_ID) when not set.
     type: str
@@ -227,7 +237,8 @@ def build(args, warn=None):
                          % (", ".join(unknown), ", ".join(sorted(known))))
     interval = _int(args, "interval", 60, 1)
     overlap = _int(args, "overlap", 300, 0)
-    page_size = _int(args, "page_size", 10000, 1)
+    # None: the largest page of the API used (10,000 Defender API, 1,000 Graph)
+    page_size = _int(args, "page_size", None, 1) if args.get("page_size") is not None else None
     state_file = args.get("state_file")
     if state_file is not None:
         state_file = os.path.abspath(os.path.expanduser(str(state_file)))
