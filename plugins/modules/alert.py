@@ -218,8 +218,8 @@ def run(m):
     # Same options, same result shape; Graph's updater sends a PATCH and a comment POST per alert.
     updater = graph_alerts if api == graph_alerts.GRAPH else alert_update
     wanted, ids, single = updater.check_params(m.params)
-    result, failure = updater.update(m.client(api=api), wanted, ids, single, check_mode=m.check_mode, diff=m.diff,
-                                     warn=m.warn)
+    client = m.client(api=api) if api == graph_alerts.GRAPH else m.client()
+    result, failure = updater.update(client, wanted, ids, single, check_mode=m.check_mode, diff=m.diff, warn=m.warn)
     result["api"] = api
     if failure is not None:
         m.fail(failure, **result)
