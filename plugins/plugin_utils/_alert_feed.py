@@ -47,7 +47,6 @@ UPDATED = "updated"
 class DefenderSource:
     """Where the feed reads with the Defender API: ``/api/alerts`` by ``lastUpdateTime``."""
 
-    api = graph_alerts.DEFENDER
     updated_field, created_field = "lastUpdateTime", "alertCreationTime"
 
     @staticmethod
@@ -68,7 +67,6 @@ class GraphSource:
     """Where the feed reads with Microsoft Graph: ``/security/alerts_v2`` by ``lastUpdateDateTime``, paged by time
     boundary (a deep ``$skip`` stalls on large windows)."""
 
-    api = graph_alerts.GRAPH
     updated_field, created_field = "lastUpdateDateTime", "createdDateTime"
 
     @staticmethod
