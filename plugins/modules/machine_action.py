@@ -248,36 +248,27 @@ diff:
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import registry, results, specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine
 
 
 def run(m):
     p = m.params
-    refs, single = A.check_common_params(p)
-    since = A.check_one_shot_params(p)
-    client = A.client_for(m, refs)
-    dest = p["dest"]
-    engine = A.Engine(client, A.one_shot_spec(p, since), p["comment"], m.check_mode, wait=p["wait"] or bool(dest),
-                      wait_timeout=p["wait_timeout"], wait_sleep=p["wait_sleep"])
-    results = engine.execute(refs, max_parallel=p["max_parallel"])
-    if dest:
-        s = m.settings
-        downloader = A.PackageDownloader(client, s.validate_certs, s.ca_path, s.timeout)
-        A.collect_packages(results, dest, downloader, m.check_mode, p["wait_timeout"], p["wait_sleep"])
-    out = dict(diff=A.state_diff(results)) if m.diff else {}
-    results = [A.one_shot_result(r) for r in results]
-    out["results"] = results
-    if single:
-        out.update(action_id=results[0]["action_id"], status=results[0]["status"])
-    A.finish(m, results, out)
+    refs, single = specs.check_common_params(p)
+    entry, spec = specs.one_shot(p)
+    client = specs.client_for(m, refs)
+    work = Engine.for_task(client, spec, p, m.check_mode, wait=p["wait"] or entry.waits(p))
+    found = work.execute(refs, p["max_parallel"])
+    if entry.follow_up:
+        entry.follow_up(m, client, found)
+    results.finish_one_shot(m, found, single)
 
 
 def main():
     m = DefenderModule(
-        argument_spec=A.action_argument_spec(
-            action=dict(type="str", required=True,
-                        choices=["av_scan", "collect_investigation_package", "stop_and_quarantine_file", "offboard"]),
-            scan_type=dict(type="str", choices=["quick", "full"]),
+        argument_spec=specs.action_argument_spec(
+            action=dict(type="str", required=True, choices=list(registry.ONE_SHOT)),
+            scan_type=dict(type="str", choices=list(registry.SCAN_TYPES)),
             sha1=dict(type="str"),
             dest=dict(type="path"),
             confirm_offboard=dict(type="bool", default=False),

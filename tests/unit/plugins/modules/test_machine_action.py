@@ -14,7 +14,9 @@ import stat
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import package, specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.results import one_shot_result
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine
 from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
@@ -63,10 +65,10 @@ def params(**over):
 
 def run(fake, refs, check_mode=False, **over):
     p = params(**over)
-    since = A.check_one_shot_params(p)
+    entry, spec = specs.one_shot(p)
     clock = Clock()
-    engine = A.Engine(fake, A.one_shot_spec(p, since), p["comment"], check_mode, wait=p["wait"] or bool(p["dest"]),
-                      wait_timeout=p["wait_timeout"], wait_sleep=p["wait_sleep"], sleeper=clock.sleep, clock=clock)
+    engine = Engine.for_task(fake, spec, p, check_mode, wait=p["wait"] or entry.waits(p), sleeper=clock.sleep,
+                             clock=clock)
     return engine.execute(refs, max_parallel=4)
 
 
@@ -335,9 +337,9 @@ def collect(fake, tmp_path, session, refs=None, check_mode=False, **over):
     fake.on_get_action = lambda f, a: a.update(status="Succeeded")
     results = run(fake, refs or [mid(1)], check_mode=check_mode, dest=dest, **over)
     clock = Clock()
-    downloader = A.PackageDownloader(fake, session=session, sleeper=clock.sleep, clock=clock)
-    A.collect_packages(results, dest, downloader, check_mode, 60, 5)
-    return [A.one_shot_result(r) for r in results], dest, clock
+    downloader = package.PackageDownloader(fake, session=session, sleeper=clock.sleep, clock=clock)
+    package.collect_packages(results, dest, downloader, check_mode, 60, 5)
+    return [one_shot_result(r) for r in results], dest, clock
 
 
 def _no_secret(obj):
@@ -369,9 +371,9 @@ def test_download_never_carries_an_authorization_header():
     import requests
 
     request = requests.Request("GET", PACKAGE_URL, headers={"Authorization": "Bearer aaa.bbb.ccc"}).prepare()
-    assert "Authorization" not in A._no_auth(request).headers
-    downloader = A.PackageDownloader(FakeMachines(), validate_certs=True)
-    assert downloader.session.auth is A._no_auth and "Authorization" not in downloader.session.headers
+    assert "Authorization" not in package._no_auth(request).headers
+    downloader = package.PackageDownloader(FakeMachines(), validate_certs=True)
+    assert downloader.session.auth is package._no_auth and "Authorization" not in downloader.session.headers
 
 
 def test_rerun_with_the_package_there_downloads_nothing(tmp_path):
@@ -446,7 +448,7 @@ def test_failed_collection_downloads_nothing(tmp_path):
     dest = str(tmp_path / "case")
     fake.on_get_action = lambda f, a: a.update(status="Failed")
     results = run(fake, [mid(1)], action="collect_investigation_package", dest=dest)
-    A.collect_packages(results, dest, A.PackageDownloader(fake, session=session), False, 60, 5)
+    package.collect_packages(results, dest, package.PackageDownloader(fake, session=session), False, 60, 5)
     assert results[0]["failed"] and not session.gets and "package_path" not in results[0]
 
 
