@@ -139,6 +139,11 @@ def updated_at(action):
     return _time(last_update(action))
 
 
+def parse_seen(machine):
+    """The machine's ``lastSeen`` as a datetime (the epoch when missing or unreadable)."""
+    return _time(machine.get("lastSeen")) if isinstance(machine, dict) else _EPOCH
+
+
 def normalize_action(action):
     """A copy that always carries ``lastUpdateDateTimeUtc`` (from ``lastUpdateTimeUtc`` if needed)."""
     if not isinstance(action, dict):

@@ -124,10 +124,14 @@ class Engine:
             res.update(changed=False, action=action, msg=self.spec.none_msg(state, action))
             return res
         # PLAN_SEND
+        note = self.spec.send_note(acts, machine)
         if self.check_mode:
             res.update(changed=True, state=self.spec.predicted(), action=None, msg="would send %s" % self.kind)
-            return res
-        return self._send(res, history)
+        else:
+            self._send(res, history)
+        if note:
+            res["msg"] = "%s; %s" % (note, res["msg"])
+        return res
 
     def _send(self, res, history):
         known = set(a.get("id") for a in history)

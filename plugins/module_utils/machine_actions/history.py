@@ -119,6 +119,9 @@ class ToggleSpec:
     def predicted(self):
         return self.wanted
 
+    def send_note(self, acts, machine):
+        return ""
+
     def matches(self, action):
         return action.get("type") == self.kind
 
@@ -187,7 +190,13 @@ class OneShotSpec:
                       and machines.updated_at(a) >= self.since]
             if recent and self.entry.still_holds(recent[-1], machine):
                 return PLAN_NONE, STATE_DONE, [recent[-1]]
+            if recent:
+                return PLAN_SEND, STATE_NONE, [recent[-1]]  # a success that no longer holds
         return PLAN_SEND, STATE_NONE, []
+
+    def send_note(self, acts, machine):
+        """Why the action is sent although one succeeded (``acts`` from :meth:`plan`), or ""."""
+        return self.entry.resend_reason(acts[-1], machine) if acts and machine is not None else ""
 
     def state(self, history):
         return self.plan(history)[1]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.defender.endpoint.plugins.module_utils import machines
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import package
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.history import Toggle
@@ -33,7 +34,7 @@ class ActionKind:
 
     def __init__(self, name, api_type, path, permission, options=(), check=None, body=None, same=None,
                  satisfies=None, busy_400=False, state=None, pending_state=None, done_forever=False,
-                 still_holds=None, follow_up=None, waits=None):
+                 still_holds=None, no_longer_holds=None, follow_up=None, waits=None, default_within=None):
         self.name = name                    # the option value (machine_action's ``action``) or the toggle's state
         self.api_type = api_type            # MachineAction ``type``
         self.path = path                    # POST /api/machines/{id}/<path>
@@ -46,7 +47,9 @@ class ActionKind:
         self.busy_400 = busy_400            # a plain 400 can mean "one is running": read back before failing
         self.state, self.pending_state = state, pending_state   # toggles only
         self.done_forever = done_forever    # a success counts however long ago (without skip_if_done_within)
+        self.default_within = default_within  # skip_if_done_within when the task does not set it
         self._still_holds = still_holds     # still_holds(action, machine): a success that still holds
+        self._no_longer_holds = no_longer_holds  # no_longer_holds(action, machine): why it is sent again
         self.follow_up = follow_up          # follow_up(module, client, results): after the engine, e.g. download
         self._waits = waits                 # waits(params): the task must wait for the actions (e.g. dest)
 
@@ -71,6 +74,10 @@ class ActionKind:
 
     def still_holds(self, action, machine):
         return self._still_holds(action, machine) if self._still_holds and machine is not None else True
+
+    def resend_reason(self, action, machine):
+        """Why a success that counted (``action``) no longer does, for the result's message."""
+        return self._no_longer_holds(action, machine) if self._no_longer_holds else ""
 
     def waits(self, params):
         return bool(self._waits and self._waits(params))
@@ -164,18 +171,29 @@ def _check_offboard(p):
                                   "from the API; set confirm_offboard: true to offboard")
 
 
+def _not_seen_since(action, machine):
+    """An offboard only stops the sensor: a machine seen (``lastSeen``, a full report) after the offboard completed
+    is back under the same id and may be offboarded again."""
+    return machines.parse_seen(machine) <= machines.updated_at(action)
+
+
+def _seen_again(action, machine):
+    name = machine.get("computerDnsName") or machine.get("id")
+    return "%s was seen at %s, after %s: it is back" % (name, machine.get("lastSeen"), machines.action_summary(action))
+
+
 AV_SCAN = ActionKind(
     "av_scan", "RunAntiVirusScan", "runAntiVirusScan", "Machine.Scan", options=("scan_type",), check=_check_scan,
-    body=lambda p: {"ScanType": _scan_type(p)}, satisfies=_scan_satisfies)
+    body=lambda p: {"ScanType": _scan_type(p)}, satisfies=_scan_satisfies, default_within="24h")
 COLLECT = ActionKind(
     "collect_investigation_package", "CollectInvestigationPackage", "collectInvestigationPackage",
     "Machine.CollectForensics", options=("dest",), check=_check_dest, busy_400=True,
-    follow_up=_download_packages, waits=lambda p: bool(p.get("dest")))
+    follow_up=_download_packages, waits=lambda p: bool(p.get("dest")), default_within="24h")
 QUARANTINE = ActionKind(
     "stop_and_quarantine_file", "StopAndQuarantineFile", "StopAndQuarantineFile", "Machine.StopAndQuarantine",
     options=("sha1",), check=_check_sha1, body=lambda p: {"Sha1": p["sha1"].strip().lower()}, same=_same_file)
 OFFBOARD = ActionKind(
     "offboard", "Offboard", "offboard", "Machine.Offboard", options=("confirm_offboard",), check=_check_offboard,
-    done_forever=True)
+    done_forever=True, still_holds=_not_seen_since, no_longer_holds=_seen_again)
 
 ONE_SHOT = dict((k.name, k) for k in (AV_SCAN, COLLECT, QUARANTINE, OFFBOARD))

@@ -87,7 +87,8 @@ def one_shot(p, now=None):
             if other is not entry and option not in entry.options and _given(p.get(option)):
                 raise DefenderConfigError("%s is only used with action=%s" % (option, other.name))
     entry.check(p)
-    within = p.get("skip_if_done_within")
+    # A rerun of the same play changes nothing: a scan or collection done within the entry's default window counts.
+    within = p.get("skip_if_done_within") if p.get("skip_if_done_within") is not None else entry.default_within
     since = parse_time(within, "skip_if_done_within", now=now) if within is not None else None
     if since is None and entry.done_forever:
         since = parse_time("1970-01-01T00:00:00Z")
