@@ -170,9 +170,8 @@ diff:
   sample: {before: {"1e5b...": [Finance-EU]}, after: {"1e5b...": [Finance-EU, INC-1234]}}
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_tags as T
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import specs
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.results import finish, results_diff
 

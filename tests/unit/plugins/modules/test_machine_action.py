@@ -17,7 +17,7 @@ import pytest
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import package, specs
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.results import one_shot_result
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine
-from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget
+from ansible_collections.defender.endpoint.plugins.module_utils.rate import RateBudget
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
