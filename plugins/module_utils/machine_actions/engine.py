@@ -62,6 +62,7 @@ class Engine:
         if clock is not None:
             self.kw["clock"] = clock
         self.lock = threading.Lock()
+        self.notes = {}     # machine id -> why the action was sent although one succeeded (kept after wait)
 
     @classmethod
     def for_task(cls, client, spec, params, check_mode, wait=None, sleeper=None, clock=None):
@@ -130,6 +131,7 @@ class Engine:
         else:
             self._send(res, history)
         if note:
+            self.notes[res["machine_id"]] = note
             res["msg"] = "%s; %s" % (note, res["msg"])
         return res
 
@@ -305,7 +307,8 @@ class Engine:
             for r in todo:
                 self.spec.confirm(r, None)
                 if not r["failed"]:
-                    r["msg"] = M.action_summary(r["action"])
+                    note = self.notes.get(r["machine_id"])
+                    r["msg"] = "; ".join(x for x in (note, M.action_summary(r["action"])) if x)
             return
         try:
             history = self.history(ids)
