@@ -92,8 +92,13 @@ def handle(core, method, path, query, raw):
             return _state(core, parts[1:], query)
         if key == ("POST", "alerts"):
             items = body if isinstance(body, list) else body.get("alerts", [body])
+            # "graph": Graph-only values of the alert as alerts_v2 shows it (e.g. serviceSource, detectionSource)
+            graph_only = [dict(i.pop("graph", None) or {}) for i in items]
             with store_lock:
                 created = core.store.add_alerts(items)
+                for a, extra in zip(created, graph_only):
+                    if extra:
+                        core.store.graph_overrides[a["id"]] = extra
                 return 200, [core.store.alert_public(a) for a in created]
         if key == ("POST", "machines"):
             items = body if isinstance(body, list) else body.get("machines", [body])

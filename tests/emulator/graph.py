@@ -22,6 +22,7 @@ import urllib.parse
 
 import api
 import data as D
+import graph_alerts
 import graph_security
 from emulator_odata import datetime_key
 
@@ -483,13 +484,15 @@ def _security(core, method, path, headers, body, pairs, claims, entry):
     parts = [urllib.parse.unquote(s) for s in path.split("/") if s]
     if len(parts) < 3 or parts[0].lower() != "v1.0" or parts[1] != "security":
         return None
-    if parts[2] == "incidents":
+    if parts[2] in ("incidents", "alerts_v2"):
         with core.lock:
             scale = float(core.config["time_scale"])
         retry = core.throttle.check(("graph", claims["tid"], claims["appid"]), "security", scale)
         if retry is not None:
             core.count("throttled")
             raise GraphError(429, "TooManyRequests", "Too many requests.", {"Retry-After": retry})
+        if parts[2] == "alerts_v2":
+            return graph_alerts.handle(core, method, parts[3:], path, headers, body, pairs, claims, entry)
         return graph_security.handle(core, method, parts[3:], path, headers, body, pairs, claims, entry)
     return None
 

@@ -49,7 +49,9 @@ DETERMINATIONS = ("unknown", "apt", "malware", "securityPersonnel", "securityTes
                   "clean", "notMalicious", "insufficientData", "notEnoughDataToValidate", "confirmedUserActivity",
                   "confirmedActivity", "lineOfBusinessApplication")
 # Members declared after unknownFutureValue: hidden without the Prefer header.
-EVOLVABLE = {"status": ("awaitingAction",), "serviceSource": ("microsoftDefenderForCloud", "microsoftSentinel")}
+EVOLVABLE = {"status": ("awaitingAction",), "serviceSource": ("microsoftDefenderForCloud", "microsoftSentinel"),
+             "detectionSource": ("microsoftSentinel", "scheduledAlerts", "nrtAlerts", "microsoftDefenderForCloud",
+                                 "microsoftInsiderRiskManagement", "builtInMl", "microsoftThreatIntelligence")}
 PREFER_UNKNOWN = "include-unknown-enum-members"
 PORTAL = "https://security.microsoft.com"
 
@@ -165,6 +167,8 @@ def to_graph_alert(store, alert, prefer_unknown=True):
         "resolvedDateTime": alert.get("resolvedTime"), "firstActivityDateTime": alert.get("firstEventTime"),
         "lastActivityDateTime": alert.get("lastEventTime"), "alertPolicyId": None, "additionalData": {},
         "systemTags": [], "comments": comments, "evidence": _graph_evidence(store, alert),
+        # Graph-only values given through the control interface (POST /_emulator/alerts [{"graph": {...}}])
+        **(getattr(store, "graph_overrides", {}).get(alert["id"]) or {}),
     }
 
 

@@ -38,7 +38,8 @@ options:
   since:
     description:
       - How far back the first poll looks (no state yet), as an age such as V(1h) or V(2d), or an ISO 8601 time.
-      - The first poll also covers O(overlap) before it.
+      - Nothing updated before it is emitted, also not through O(overlap) (which applies to changes already
+        seen, never to the look-back asked for).
     type: str
     default: 1h
   state_file:
