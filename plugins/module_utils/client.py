@@ -15,6 +15,7 @@ Retry policy (urllib3's ``Retry``, with one rule changed, and the client's own h
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
 import json
 import math
@@ -49,6 +50,11 @@ MAX_RETRY_WAIT = 300  # default of the shared option max_retry_wait: the longest
 THROTTLE_RETRIES = 10  # 429 answers to one request before it fails (the budget slows down meanwhile)
 
 
+# Set (per thread) while a request whose server error is an answer, not a passing fault, is sent: a 5xx is then
+# handed back at once instead of retried with back-off (Graph's $expand=alerts fails for good on large tenants).
+_SERVER_ERROR_IS_ANSWER = threading.local()
+
+
 class DefenderRetry(Retry):
     """urllib3's Retry, except that a 429 is retried whatever the method (for sign-in; the API's 429s are left to
     :class:`DefenderClient`, which pauses every worker sharing the budget: ``retry_throttled`` False)."""
@@ -59,6 +65,8 @@ class DefenderRetry(Retry):
     def is_retry(self, method, status_code, has_retry_after=False):
         if status_code == 429:
             return self.retry_throttled
+        if status_code >= 500 and getattr(_SERVER_ERROR_IS_ANSWER, "on", False):
+            return False
         return super().is_retry(method, status_code, has_retry_after)
 
     def new(self, **kw):
@@ -583,6 +591,18 @@ class DefenderClient:
 
     def get(self, path, params=None, parse=None):
         return self.request("GET", path, params=params, parse=parse)
+
+    @contextlib.contextmanager
+    def server_errors_final(self):
+        """Within it, a GET's server error is an answer (raised at once as DefenderError), not retried with back-off:
+        for reads with an alternative when they fail (incidents' ``$expand=alerts``, which fails for good on large
+        tenants)."""
+        before = getattr(_SERVER_ERROR_IS_ANSWER, "on", False)
+        _SERVER_ERROR_IS_ANSWER.on = True
+        try:
+            yield self
+        finally:
+            _SERVER_ERROR_IS_ANSWER.on = before
 
     def get_or_none(self, path, params=None):
         return get_or_none(self, path, params=params)

@@ -166,7 +166,8 @@ class Reader:
         path = incident_path(incident_id)
         if self.include_alerts and self.expand_works:
             try:
-                inc = self.client.get(path, params={"$expand": "alerts"})
+                with self.client.server_errors_final():
+                    inc = self.client.get(path, params={"$expand": "alerts"})
                 self.alerts_source = "expand"
                 return inc
             except DefenderError as exc:
@@ -189,8 +190,9 @@ class Reader:
             params["$orderby"] = orderby
         if self.include_alerts and self.expand_works:
             try:
-                items = _collection(self.client, INCIDENTS_PATH, dict(params, **{"$expand": "alerts"}), limit,
-                                    page_size)
+                with self.client.server_errors_final():
+                    items = _collection(self.client, INCIDENTS_PATH, dict(params, **{"$expand": "alerts"}), limit,
+                                        page_size)
                 self.alerts_source = "expand"
                 return items
             except DefenderError as exc:

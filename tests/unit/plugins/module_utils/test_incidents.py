@@ -6,6 +6,7 @@ $expand fallback."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 
 import pytest
@@ -115,8 +116,19 @@ class FakeClient:
     def __init__(self, expand_fails=False):
         self.expand_fails = expand_fails
         self.calls = []
+        self.final = False
+
+    @contextlib.contextmanager
+    def server_errors_final(self):
+        self.final = True
+        try:
+            yield self
+        finally:
+            self.final = False
 
     def _expand(self, params, path):
+        if (params or {}).get("$expand") == "alerts":
+            assert self.final  # the expand is never retried with back-off
         if (params or {}).get("$expand") == "alerts" and self.expand_fails:
             raise DefenderError("An error has occurred.", status=500, method="GET", path=path)
 
@@ -183,3 +195,14 @@ def test_reader_other_errors_are_not_swallowed():
 def test_reader_unknown_id_is_none():
     assert I.Reader(FakeClient(), include_alerts=True).one("404") is None
     assert I.Reader(FakeClient()).one("404") is None
+
+
+def test_server_errors_are_final_only_inside_the_block():
+    from ansible_collections.defender.endpoint.plugins.module_utils import client as C
+    retry = C.build_retry()
+    dc = C.DefenderClient.__new__(C.DefenderClient)  # the context needs no connection
+    assert retry.is_retry("GET", 500) and retry.is_retry("GET", 503)
+    with dc.server_errors_final():
+        assert not retry.is_retry("GET", 500) and not retry.is_retry("GET", 502)
+        assert retry.is_retry("GET", 429)
+    assert retry.is_retry("GET", 500)
