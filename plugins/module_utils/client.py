@@ -619,6 +619,9 @@ class DefenderClient:
     def _send(self, method, url, params, body, token, budget):
         sent_at = budget.acquire() if budget is not None else None
         headers = {"Authorization": "Bearer " + token}
+        if self.api == "graph":
+            # Without it Graph hides enum members added after v1.0 (awaitingAction...) as unknownFutureValue.
+            headers["Prefer"] = "include-unknown-enum-members"
         kwargs = {"params": params, "headers": headers, "timeout": self.timeout}
         if body is not None:
             kwargs["data"] = json.dumps(body).encode("utf-8")
