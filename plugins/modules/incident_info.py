@@ -142,8 +142,7 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: >-
       {{ triage.incidents | map(attribute='alerts') | flatten | map(attribute='evidence') | flatten
-         | selectattr('@odata.type', 'equalto', '#microsoft.graph.security.deviceEvidence')
-         | map(attribute='deviceDnsName') | unique }}
+         | selectattr('deviceDnsName', 'defined') | map(attribute='deviceDnsName') | unique }}
 
 - name: One incident
   defender.endpoint.incident_info:
