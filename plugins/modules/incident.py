@@ -155,7 +155,7 @@ diff:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils import incidents as I
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError, DefenderOutcomeUnknownError
 
 

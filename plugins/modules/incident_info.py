@@ -202,7 +202,7 @@ api:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils import incidents as I
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 
 

@@ -156,7 +156,7 @@ def _import_collection():
         if len(parts) < 9 or parts[-8] != "ansible_collections":
             raise
         sys.path.insert(0, os.sep.join(parts[:-8]) or os.sep)
-    from ansible_collections.defender.endpoint.plugins.module_utils import common
+    from ansible_collections.defender.endpoint.plugins.module_utils import settings as common
     from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
     from ansible_collections.defender.endpoint.plugins.plugin_utils import _event_source as E
     from ansible_collections.defender.endpoint.plugins.plugin_utils._alert_feed import AlertFeed
