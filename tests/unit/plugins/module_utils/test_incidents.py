@@ -198,8 +198,8 @@ def test_reader_unknown_id_is_none():
 
 
 def test_server_errors_are_final_only_inside_the_block():
-    from ansible_collections.defender.endpoint.plugins.module_utils import client as C
-    retry = C.build_retry()
+    from ansible_collections.defender.endpoint.plugins.module_utils import client as C, transport
+    retry = transport.build_retry()
     dc = C.DefenderClient.__new__(C.DefenderClient)  # the context needs no connection
     assert retry.is_retry("GET", 500) and retry.is_retry("GET", 503)
     with dc.server_errors_final():
