@@ -4,12 +4,13 @@
 """Microsoft Graph security incidents (``/v1.0/security/incidents``), shared by ``incident_info``, ``incident``, the
 incidents event source and the incident_response role.
 
-Facts (graph-liveresponse-tvm-facts.md section A): ``$top`` above 50 answers 400; ``$filter`` on assignedTo,
-classification, createdDateTime, determination, lastUpdateDateTime, severity and status; ``$expand=alerts`` fails
-with a 500 on large tenants, so an incident's alerts are then read from ``/security/incidents/{id}/alerts``; PATCH
-answers the whole incident; a comment is a POST answering every comment, and comments cannot be edited, so one is
-added only when its text is not there yet. Enums are camelCase; the documentation mixes casings, so values are
-compared case-insensitively.
+Microsoft's pages (https://learn.microsoft.com/en-us/graph/api/resources/security-incident and the list, update
+and comment pages beside it) and what users observed: ``$top`` above 50 answers 400 (wazuh/wazuh#28070);
+``$filter`` on assignedTo, classification, createdDateTime, determination, lastUpdateDateTime, severity and status;
+``$expand=alerts`` fails with a 500 on large tenants (elastic/integrations#18144), so an incident's alerts are then
+read from ``/security/incidents/{id}/alerts``; PATCH answers the whole incident; a comment is a POST answering every
+comment, and comments cannot be edited, so one is added only when its text is not there yet. Enums are camelCase;
+the documentation mixes casings, so values are compared case-insensitively.
 """
 
 from __future__ import annotations

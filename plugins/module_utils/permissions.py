@@ -39,7 +39,7 @@ ROLES = {
     # Microsoft Graph: advanced hunting through security/runHuntingQuery
     # (https://learn.microsoft.com/en-us/graph/api/security-security-runhuntingquery#permissions).
     "ThreatHunting.Read.All": (GRAPH, "Run hunting queries"),
-    # Microsoft Graph security incidents and alerts (graph-liveresponse-tvm-facts.md A.1; MERILL display names).
+    # Microsoft Graph security incidents and alerts (https://learn.microsoft.com/en-us/graph/permissions-reference).
     "SecurityIncident.Read.All": (GRAPH, "Read all security incidents"),
     "SecurityIncident.ReadWrite.All": (GRAPH, "Read and write to all security incidents"),
     "SecurityAlert.Read.All": (GRAPH, "Read all security alerts"),
