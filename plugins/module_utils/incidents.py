@@ -18,10 +18,9 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils.alert_update import comment_texts, has_comment
 from ansible_collections.defender.endpoint.plugins.module_utils.alerts import (
     _strings as strings,
-    comment_texts,
-    has_comment,
     normalize,
     normalize_list,
 )
