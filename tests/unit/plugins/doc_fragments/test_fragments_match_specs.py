@@ -14,6 +14,7 @@ import yaml
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import specs
+from ansible_collections.defender.endpoint.plugins.module_utils.settings import CONNECTION_ARGUMENT_SPEC
 
 ROOT = os.path.join(os.path.dirname(__file__), *[os.pardir] * 4)
 
@@ -37,6 +38,7 @@ def fragment_options(name):
 
 
 PAIRS = [
+    ("connection", CONNECTION_ARGUMENT_SPEC),
     ("alert_filters", alerts.FILTER_ARGUMENT_SPEC),
     ("machine_selection", specs.MACHINE_SELECTION_SPEC),
     ("machine_actions", specs.ACTION_SPEC),
