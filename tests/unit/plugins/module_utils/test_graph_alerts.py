@@ -111,7 +111,7 @@ def test_pages_apply_local_match_before_limit(monkeypatch):
         made.update(path=path, params=params, limit=limit)
         return FakePager(pages)
 
-    monkeypatch.setattr(G.odata, "NextLinkPager", fake, raising=False)
+    monkeypatch.setattr(G, "NextLinkPager", fake)
     got = list(G.GraphAlertPages(object(), "status eq 'new'", G.local_match({"category": ["Malware"]}), limit=7))
     assert [a["id"] for a in got] == ["1", "3", "5", "7", "9", "11", "13"]
     assert made == {"path": "/v1.0/security/alerts_v2", "params": {"$filter": "status eq 'new'"}, "limit": None}
@@ -124,7 +124,7 @@ def test_pages_by_time_use_the_time_boundary_pager(monkeypatch):
         made.update(time_field=time_field, since=since, limit=limit, page_size=page_size)
         return FakePager([[{"id": "a"}]])
 
-    monkeypatch.setattr(G.odata, "TimeBoundaryPager", fake, raising=False)
+    monkeypatch.setattr(G, "TimeBoundaryPager", fake)
     assert [a["id"] for a in G.GraphAlertPages(object(), by_time=True, since="1h", limit=5, page_size=500)] == ["a"]
     assert made == {"time_field": "lastUpdateDateTime", "since": "1h", "limit": 5, "page_size": 500}
 
