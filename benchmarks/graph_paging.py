@@ -2,8 +2,9 @@
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark of the Microsoft Graph pagers: every incident (5,000) and every alerts_v2 alert (60,000) read through
-the collection's shared client, by ``@odata.nextLink`` (``odata.NextLinkPager``) and by time boundary
-(``odata.TimeBoundaryPager``: ``lastUpdateDateTime ge <cursor>``, ascending, ``$skip=0``), against a bare
+the collection's shared client, by ``@odata.nextLink`` and by time boundary (``lastUpdateDateTime ge <cursor>``,
+ascending, ``$skip=0``), with the pagers the alert modules use (``graph_alerts.NextLinkPager`` and
+``TimeBoundaryPager``), against a bare
 ``requests`` loop over the same pages (same page size, same queries, same token; no retries, no de-duplication, no
 checks). Each read must return every item exactly once (ids counted); the figure is the pager's items per second as a
 ratio of the loop's, measured in the same run against the same emulator (a separate process, throttling off), the
@@ -48,8 +49,8 @@ def collection_imports(tmp):
     if not os.path.exists(link):
         os.symlink(REPO, link)
     sys.path.insert(0, root)
-    from ansible_collections.defender.endpoint.plugins.module_utils import odata, rate, settings as S
-    return odata, rate, S
+    from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts, rate, settings as S
+    return graph_alerts, rate, S
 
 
 def alerts_for_incidents(seed, wanted):
@@ -110,12 +111,13 @@ def bare_time_boundary(session, base, token, path):
             cursor, seen_at_cursor, skip = last, tail, 0
 
 
-def pager_read(odata, client, path, by_time):
+def pager_read(pagers, client, path, by_time):
+    """Every item through the pager the alert modules use (graph_alerts picks the shared client's)."""
     if by_time:
-        pager = odata.TimeBoundaryPager(client, path, "lastUpdateDateTime", page_size=PAGE[path])
+        pager = pagers.TimeBoundaryPager(client, path, "lastUpdateDateTime", page_size=PAGE[path])
     else:
-        pager = odata.NextLinkPager(client, path, page_size=PAGE[path])
-    ids = [item["id"] for item in pager]
+        pager = pagers.NextLinkPager(client, path, page_size=PAGE[path])
+    ids = [item["id"] for _ids, block in pager.blocks() for item in block]
     return ids, pager.requests
 
 
@@ -135,7 +137,7 @@ def main():
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="graph-paging-")
-    odata, rate, S = collection_imports(tmp)
+    pagers, rate, S = collection_imports(tmp)
     sys.path.insert(0, EMULATOR_DIR)
     from control import EmulatorControl, start_emulator, stop_emulator  # pylint: disable=import-error
 
@@ -171,7 +173,7 @@ def main():
                 ours, bare, pages = [], [], None
                 bare_func = functools.partial(bare_time_boundary if by_time else bare_next_link, session, base, token,
                                               path)
-                pager_func = functools.partial(pager_read, odata, client, path, by_time)
+                pager_func = functools.partial(pager_read, pagers, client, path, by_time)
                 bare_func()  # warm-up, untimed: the emulator caches each alert's JSON on first read
                 pager_func()
                 for n in range(args.rounds):
