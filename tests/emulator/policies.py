@@ -25,7 +25,11 @@ class Throttle:
                 # (batch_windows: the batch limits); seconds are scaled by time_scale like the documented windows
                 "windows": None, "batch_windows": None,
                 "ti_bulk_per_minute": 30, "ti_bulk_per_hour": 1500,
-                "hunting_per_minute": 45, "hunting_per_hour": 100000}
+                "hunting_per_minute": 45, "hunting_per_hour": 100000,
+                # vulnerability management (facts C.1/C.2): per-machine vulnerabilities, JSON and files exports
+                "tvm_machine_per_minute": 50, "tvm_machine_per_hour": 1500,
+                "tvm_json_per_minute": 30, "tvm_json_per_hour": 1000,
+                "tvm_files_per_minute": 5, "tvm_files_per_hour": 20}
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -80,6 +84,8 @@ class Throttle:
                 limits = ((s["ti_bulk_per_minute"], 60.0), (s["ti_bulk_per_hour"], 3600.0))
             elif bucket == "hunting":  # Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
                 limits = ((s["hunting_per_minute"], 60.0), (s["hunting_per_hour"], 3600.0))
+            elif bucket in ("tvm_machine", "tvm_json", "tvm_files"):
+                limits = ((s[bucket + "_per_minute"], 60.0), (s[bucket + "_per_hour"], 3600.0))
             else:
                 limits = ((s["per_minute"], 60.0), (s["per_hour"], 3600.0))
             now = time.monotonic()
