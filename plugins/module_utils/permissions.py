@@ -35,6 +35,11 @@ ROLES = {
     "Ti.ReadWrite": (WDATP, "Read and write Indicators"),
     "Ti.ReadWrite.All": (WDATP, "Read and write All Indicators"),
     "Ip.Read.All": (WDATP, "Read IP address profiles"),
+    # Vulnerability management (graph-liveresponse-tvm-facts.md C.1, C.2)
+    "Vulnerability.Read.All": (WDATP, "Read Threat and Vulnerability Management vulnerability information"),
+    "Software.Read.All": (WDATP, "Read Threat and Vulnerability Management software information"),
+    "SecurityRecommendation.Read.All": (WDATP, "Read Threat and Vulnerability Management security recommendation "
+                                               "information"),
     # Microsoft Graph (facts sheet 11.3): advanced hunting through security/runHuntingQuery.
     "ThreatHunting.Read.All": (GRAPH, "Run hunting queries"),
 }
@@ -74,6 +79,13 @@ CONTENT = (
     ("module", "indicator_info", (TI,), "`Ti.ReadWrite` lists only the indicators this app created"),
     ("module", "advanced_hunting", (("ThreatHunting.Read.All",),),
      "a Microsoft Graph permission: the same credential gets a second token, for Graph"),
+    ("module", "vulnerability_info", (("Vulnerability.Read.All",),),
+     "`Machine.Read.All` too to resolve a computer name or name the machines of `exposed_machines`"),
+    ("module", "vulnerability_export", (("Vulnerability.Read.All",),), ""),
+    ("module", "software_info", (("Software.Read.All",),),
+     "`Vulnerability.Read.All` too for `include_vulnerabilities`; `Machine.Read.All` to resolve a computer name"),
+    ("module", "recommendation_info", (("SecurityRecommendation.Read.All",),),
+     "`Machine.Read.All` too to resolve a computer name"),
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
