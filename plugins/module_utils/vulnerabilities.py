@@ -528,4 +528,3 @@ def decoded(blocks):
     """Blocks of JSON texts as blocks of dicts (for CSV)."""
     for block in blocks:
         yield [json.loads(t) for t in block]
-

@@ -176,8 +176,8 @@ class Tvm:
         p = cve["product"]
         m = self.store.machines[mi]
         version = self.version(mi, p)
-        return {"id": "%s-_-%s-_-%s-_-%s-_-%s-_-%s" % (m["id"], cve["id"], PRODUCTS[p][1], PRODUCTS[p][0], version,
-                                                      cve["kb"] or ""),
+        row_id = "-_-".join((m["id"], cve["id"], PRODUCTS[p][1], PRODUCTS[p][0], version, cve["kb"] or ""))
+        return {"id": row_id,
                 "cveId": cve["id"], "machineId": m["id"], "fixingKbId": cve["kb"], "productName": PRODUCTS[p][0],
                 "productVendor": PRODUCTS[p][1], "productVersion": version, "severity": cve["severity"]}
 

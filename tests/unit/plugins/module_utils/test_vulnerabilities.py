@@ -148,8 +148,8 @@ def test_json_export_follows_next_links_page_by_page():
 
 def test_json_export_refuses_a_next_link_to_another_host():
     def route(params):
-        return {"value": [{"id": "1"}], "@odata.nextLink": "https://evil.example/api/machines/"
-                                                          "SoftwareVulnerabilitiesByMachine?$skiptoken=1"}
+        link = "https://evil.example/api/machines/SoftwareVulnerabilitiesByMachine?$skiptoken=1"
+        return {"value": [{"id": "1"}], "@odata.nextLink": link}
     pages = V.JsonExportPages(FakeClient({V.EXPORT_JSON: route}), V.EXPORT_JSON)
     with pytest.raises(DefenderError) as info:
         list(pages.blocks())
