@@ -26,7 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
-from ansible_collections.defender.endpoint.plugins.module_utils.client import build_session, segment
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.transport import build_session
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_text
 

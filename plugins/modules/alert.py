@@ -187,9 +187,8 @@ diff:
             "comments": ["Build server running the nightly signing job (CHG-4711)."]}
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,

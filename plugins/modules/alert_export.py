@@ -183,12 +183,11 @@ requests:
   sample: 3
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
 from ansible_collections.defender.endpoint.plugins.module_utils import export as X
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 
 DEFAULT_COLUMNS = ["id", "incidentId", "severity", "status", "category", "title", "machineId", "computerDnsName",

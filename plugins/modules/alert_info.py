@@ -203,10 +203,9 @@ requests:
   sample: 3
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
 

@@ -145,8 +145,7 @@ count:
 import datetime
 import ipaddress
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
     and_all,

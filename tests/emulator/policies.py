@@ -26,6 +26,9 @@ class Throttle:
                 "windows": None, "batch_windows": None,
                 "ti_bulk_per_minute": 30, "ti_bulk_per_hour": 1500,
                 "hunting_per_minute": 45, "hunting_per_hour": 100000,
+                "live_response_per_minute": 10, "live_response_per_hour": 100000,
+                # Graph /security: 150 per minute per app and tenant [uncertain which resources it covers]
+                "security_per_minute": 150, "security_per_hour": 100000,
                 # vulnerability management (facts C.1/C.2): per-machine vulnerabilities, JSON and files exports
                 "tvm_machine_per_minute": 50, "tvm_machine_per_hour": 1500,
                 "tvm_json_per_minute": 30, "tvm_json_per_hour": 1000,
@@ -82,10 +85,14 @@ class Throttle:
                 limits = ((s["package_per_minute"], 60.0), (s["package_per_hour"], 3600.0))
             elif bucket in ("ti_import", "ti_delete"):  # one window each, the same limits
                 limits = ((s["ti_bulk_per_minute"], 60.0), (s["ti_bulk_per_hour"], 3600.0))
+            elif bucket == "live_response":  # runliveresponse: 10 calls a minute, no hourly figure documented
+                limits = ((s["live_response_per_minute"], 60.0), (s["live_response_per_hour"], 3600.0))
             elif bucket == "hunting":  # Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
                 limits = ((s["hunting_per_minute"], 60.0), (s["hunting_per_hour"], 3600.0))
             elif bucket in ("tvm_machine", "tvm_json", "tvm_files"):
                 limits = ((s[bucket + "_per_minute"], 60.0), (s[bucket + "_per_hour"], 3600.0))
+            elif bucket == "security":
+                limits = ((s["security_per_minute"], 60.0), (s["security_per_hour"], 3600.0))
             else:
                 limits = ((s["per_minute"], 60.0), (s["per_hour"], 3600.0))
             now = time.monotonic()

@@ -23,7 +23,7 @@ import sys
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
-from ansible_collections.defender.endpoint.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC, Settings
+from ansible_collections.defender.endpoint.plugins.module_utils.settings import CONNECTION_ARGUMENT_SPEC, Settings
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 
