@@ -90,6 +90,31 @@ options:
     description: Machines per request (C($top)), 1 to 10000.
     type: int
     default: 10000
+  exposure:
+    description:
+      - Vulnerability exposure of each host (off by default, it costs requests; needs C(Vulnerability.Read.All)).
+      - Adds the host variables C(defender_cves) (CVE ids), C(defender_fixing_kbs) (KB numbers, digits only) and
+        C(defender_exposure_severity) (the worst severity, or V(null)), and the groups C(cve_<id>) and C(kb_<id>)
+        (non-alphanumerics become C(_), for example C(cve_CVE_2024_21412), C(kb_5034441)) and
+        C(exposure_low), C(exposure_medium), C(exposure_high), C(exposure_critical) by the worst severity.
+      - Read with as few requests as the API allows, never one per machine. With O(exposure.cves), one query per
+        CVE (C(machinesVulnerabilities) filtered by C(cveId); more only past 10,000 exposed machines); otherwise
+        one sweep of those rows filtered by severity, 10,000 a request. O(exposure.exploit_available) adds the CVE
+        list (8,000 a request). See the collection's C(docs/vulnerabilities.md).
+      - Unknown keys are an error.
+    type: dict
+    suboptions:
+      cves:
+        description: Only these CVEs (C(CVE-2024-21412)).
+        type: list
+        elements: str
+      min_severity:
+        description: Only CVEs of this severity or worse.
+        type: str
+        choices: [Low, Medium, High, Critical]
+      exploit_available:
+        description: V(true) only CVEs with a known exploit, V(false) only those without.
+        type: bool
 notes:
   - With O(cache=true), the machines read from the API are cached (not the hosts), so changing O(compose),
     O(groups) or O(keyed_groups) applies at once; changing the tenant, the API or O(filters) reads again.
@@ -138,6 +163,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import vulnerabilities as V
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 from ansible_collections.defender.endpoint.plugins.plugin_utils._connection import (
     check_known_keys,
@@ -233,13 +259,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError("hostnames must be a list of machine field names such as computer_dns_name")
         hostnames = [h.strip() for h in hostnames]
         flt, tags = build_query(self.get_option("filters"))
+        try:
+            exposure = V.check_exposure_option(self.get_option("exposure"))
+        except DefenderError as exc:
+            raise AnsibleParserError(str(exc)) from None
         settings = plugin_settings(self)  # credential errors surface before the cache is consulted
         fingerprint = hashlib.sha256(json.dumps(
-            [settings.endpoints.api_url, settings.tenant_id, flt], sort_keys=True).encode()).hexdigest()
+            [settings.endpoints.api_url, settings.tenant_id, flt] + ([exposure] if exposure else []),
+            sort_keys=True).encode()).hexdigest()
 
         use_cache = self.get_option("cache") and cache
         cache_key = self.get_cache_key(path)
-        machines = None
+        machines = table = None
         if use_cache:
             try:
                 cached = self._cache[cache_key]
@@ -247,13 +278,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 cached = None
             if isinstance(cached, dict) and cached.get("query") == fingerprint:
                 machines = cached.get("machines")
+                table = cached.get("exposure")
         fetched = machines is None
         if fetched:
             machines = self._read(flt)
+            table = self._exposure(exposure) if exposure else None
             if self.get_option("cache"):
                 machines = list(machines)
-                self._cache[cache_key] = {"query": fingerprint, "machines": machines}
-        self._populate(machines, hostnames, self.get_option("exclude_potential_duplicates"), tags)
+                self._cache[cache_key] = {"query": fingerprint, "machines": machines, "exposure": table}
+        self._populate(machines, hostnames, self.get_option("exclude_potential_duplicates"), tags, table)
+
+    def _exposure(self, options):
+        """``{machine id: {cves, kbs, severity}}`` (vulnerabilities.exposure: per CVE or one severity sweep)."""
+        try:
+            client, _provider = plugin_client(self)
+            return V.exposure(client, options["cves"], options["min_severity"], options["exploit_available"]).as_table()
+        except DefenderError as exc:
+            raise AnsibleError("defender.endpoint.machines: exposure: %s" % exc) from None
 
     def _read(self, flt):
         """The machines, as a generator: without a cache only one page is held at a time."""
@@ -276,7 +317,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 return value
         return machine_id
 
-    def _populate(self, machines, hostnames, exclude_duplicates, tags):
+    def _populate(self, machines, hostnames, exclude_duplicates, tags, exposure=None):
         strict = self.get_option("strict")
         taken = {}
         renamed = 0
@@ -292,9 +333,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             host = self._hostname(hostvars, hostnames, machine_id, taken)
             renamed += host != self._hostname(hostvars, hostnames, machine_id, {})
             taken[host] = machine_id
+            groups = ()
+            if exposure is not None:
+                extra, groups = V.host_exposure(exposure, machine_id)
+                hostvars.update(extra)
             self.inventory.add_host(host)
             for key, value in hostvars.items():
                 self.inventory.set_variable(host, key, value)
+            for group in groups:
+                self.inventory.add_group(group)
+                self.inventory.add_host(host, group=group)
             self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)

@@ -23,6 +23,11 @@ LIMITS = {
     # Microsoft Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure (facts §11.5); its host
     # differs from the Defender API's, so this budget is its own.
     "graph_hunting": ((45, 60.0), (2700, 3600.0)),
+    # Vulnerability management (graph-liveresponse-tvm-facts.md C.1, C.2): one machine's vulnerabilities, the JSON
+    # assessment exports (full and delta), the file export
+    "machine_vulnerabilities": ((50, 60.0), (1500, 3600.0)),
+    "vulnerability_export_json": ((30, 60.0), (1000, 3600.0)),
+    "vulnerability_export_files": ((5, 60.0), (20, 3600.0)),
 }
 _BUCKET_PATHS = (
     ("/api/alerts/batchupdate", "alerts_batch_update"),
@@ -30,6 +35,9 @@ _BUCKET_PATHS = (
     ("/api/indicators/batchdelete", "indicators_batch_delete"),
     ("/api/advancedqueries", "advanced_queries"),
     ("/v1.0/security/runhuntingquery", "graph_hunting"),
+    ("/api/machines/softwarevulnerabilitiesbymachine", "vulnerability_export_json"),
+    ("/api/machines/softwarevulnerabilitychangesbymachine", "vulnerability_export_json"),
+    ("/api/machines/softwarevulnerabilitiesexport", "vulnerability_export_files"),
 )
 
 
@@ -41,6 +49,8 @@ def bucket_for(path):
             return bucket
     if low.startswith("/api/machineactions/") and low.endswith("/getpackageuri"):
         return "investigation_package"
+    if low.startswith("/api/machines/") and low.endswith("/vulnerabilities"):
+        return "machine_vulnerabilities"
     return "default"
 
 

@@ -306,6 +306,10 @@ class Exposure:
                                   SEVERITIES.index(sev) > SEVERITIES.index(entry["severity"])):
             entry["severity"] = sev
 
+    def as_table(self):
+        """``{machine id: {"cves", "kbs", "severity"}}`` with lists (JSON, for the inventory cache)."""
+        return dict((mid, self.host(mid)) for mid in self.machines)
+
     def host(self, machine_id):
         """``{"cves": [...], "kbs": [...], "severity": ...}`` of one machine (empty lists when not exposed)."""
         entry = self.machines.get((machine_id or "").lower())
@@ -529,3 +533,40 @@ def decoded(blocks):
     """Blocks of JSON texts as blocks of dicts (for CSV)."""
     for block in blocks:
         yield [json.loads(t) for t in block]
+
+
+# --- the machines inventory's exposure option --------------------------------------------------------------------
+
+EXPOSURE_KEYS = ("cves", "min_severity", "exploit_available")
+
+
+def check_exposure_option(value):
+    """The inventory's ``exposure`` option as ``{cves, min_severity, exploit_available}``, or None when off."""
+    if value in (None, False, {}):
+        return None
+    if not isinstance(value, dict):
+        raise DefenderConfigError("exposure must be a dictionary with cves, min_severity and/or exploit_available")
+    unknown = sorted(set(value) - set(EXPOSURE_KEYS))
+    if unknown:
+        raise DefenderConfigError("exposure has unknown keys %s (known: %s)" % (", ".join(unknown),
+                                                                              ", ".join(EXPOSURE_KEYS)))
+    cves = check_cves(value.get("cves"), "exposure.cves") if value.get("cves") is not None else None
+    if value.get("cves") is not None and not cves:
+        raise DefenderConfigError("exposure.cves must name at least one CVE")
+    exploit = value.get("exploit_available")
+    if exploit is not None and not isinstance(exploit, bool):
+        raise DefenderConfigError("exposure.exploit_available must be true or false")
+    return {"cves": cves, "min_severity": check_severity(value.get("min_severity"), "exposure.min_severity"),
+            "exploit_available": exploit}
+
+
+def host_exposure(table, machine_id):
+    """``(host variables, group names)`` of one machine from :meth:`Exposure.as_table`: ``defender_cves``,
+    ``defender_fixing_kbs``, ``defender_exposure_severity``; ``cve_<id>``, ``kb_<id>``, ``exposure_<severity>``."""
+    host = table.get((machine_id or "").lower()) or {"cves": [], "kbs": [], "severity": None}
+    hostvars = {"defender_cves": host["cves"], "defender_fixing_kbs": host["kbs"],
+                "defender_exposure_severity": host["severity"]}
+    groups = [group_name("cve", c) for c in host["cves"]] + [group_name("kb", k) for k in host["kbs"]]
+    if host["severity"]:
+        groups.append("exposure_%s" % host["severity"].lower())
+    return hostvars, groups

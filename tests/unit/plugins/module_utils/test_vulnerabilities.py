@@ -12,6 +12,7 @@ import json
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import rate
 from ansible_collections.defender.endpoint.plugins.module_utils import vulnerabilities as V
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 
@@ -228,3 +229,15 @@ def test_export_input_checks():
     with pytest.raises(DefenderConfigError):
         V.check_sas_hours(7)
     assert V.check_page_size(200000) == 200000
+
+
+@pytest.mark.parametrize("path, bucket, limits", [
+    ("/api/machines/0123/vulnerabilities", "machine_vulnerabilities", ((50, 60.0), (1500, 3600.0))),
+    ("/api/machines/SoftwareVulnerabilitiesByMachine", "vulnerability_export_json", ((30, 60.0), (1000, 3600.0))),
+    ("/api/machines/SoftwareVulnerabilityChangesByMachine", "vulnerability_export_json", ((30, 60.0), (1000, 3600.0))),
+    ("/api/machines/SoftwareVulnerabilitiesExport", "vulnerability_export_files", ((5, 60.0), (20, 3600.0))),
+    ("/api/vulnerabilities/machinesVulnerabilities", "default", ((100, 60.0), (1500, 3600.0))),
+    ("/api/machines/0123/software", "default", ((100, 60.0), (1500, 3600.0))),
+])
+def test_documented_limits_of_the_vulnerability_paths(path, bucket, limits):
+    assert rate.bucket_for(path) == bucket and rate.LIMITS[bucket] == limits
