@@ -23,8 +23,8 @@ LIMITS = {
     # Microsoft Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure (facts §11.5); its host
     # differs from the Defender API's, so this budget is its own.
     "graph_hunting": ((45, 60.0), (2700, 3600.0)),
-    # Vulnerability management (graph-liveresponse-tvm-facts.md C.1, C.2): one machine's vulnerabilities, the JSON
-    # assessment exports (full and delta), the file export
+    # Vulnerability management: one machine's vulnerabilities (get-discovered-vulnerabilities), the JSON assessment
+    # exports, full and delta, and the file export (get-assessment-software-vulnerabilities)
     "machine_vulnerabilities": ((50, 60.0), (1500, 3600.0)),
     "vulnerability_export_json": ((30, 60.0), (1000, 3600.0)),
     "vulnerability_export_files": ((5, 60.0), (20, 3600.0)),

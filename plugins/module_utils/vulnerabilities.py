@@ -2,7 +2,9 @@
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Vulnerability management (Defender Vulnerability Management, "TVM"): CVEs, the machines exposed to them, software,
-security recommendations, and the assessment exports (graph-liveresponse-tvm-facts.md section C).
+security recommendations, and the assessment exports (Microsoft's pages under defender-endpoint/api/:
+get-all-vulnerabilities, get-all-vulnerabilities-by-machines, get-discovered-vulnerabilities, get-software,
+get-all-recommendations, get-assessment-software-vulnerabilities).
 
 Used by ``vulnerability_info``, ``software_info``, ``recommendation_info``, ``vulnerability_export``, the machines
 inventory (``exposure``) and the ``patch_exposed`` playbook (through ``vulnerability_info``).
@@ -359,7 +361,7 @@ def exposure(client, cves=None, min_severity=None, exploit_available=None, page_
     return out
 
 
-# --- assessment exports (facts C.2) ------------------------------------------------------------------------------
+# --- assessment exports (get-assessment-software-vulnerabilities) -------------------------------------------------
 
 EXPORT_KINDS = ("pages", "files", "changes")
 

@@ -858,7 +858,7 @@ def route(core, req):
     raise ApiError(404, "NotFound", f"No API route for {m} {req.path}")
 
 
-# Vulnerability management routes under /api/machines (facts C.1, C.2); tvm uses this module's helpers
+# Vulnerability management routes under /api/machines; tvm uses this module's helpers
 import tvm  # noqa: E402  pylint: disable=wrong-import-position
 
 TVM_EXPORTS = {"softwarevulnerabilitiesbymachine": tvm.export_by_machine,
@@ -871,7 +871,7 @@ TVM_MACHINE = {"vulnerabilities": tvm.machine_vulnerabilities, "software": tvm.m
 def bucket_for(req):
     low = req.path.lower().rstrip("/")
     if low.endswith("/softwarevulnerabilitiesexport"):
-        return "tvm_files"  # 5 calls per minute, 20 per hour (facts C.2)
+        return "tvm_files"  # 5 calls per minute, 20 per hour (get-assessment-software-vulnerabilities)
     if low.endswith("/softwarevulnerabilitiesbymachine") or low.endswith("/softwarevulnerabilitychangesbymachine"):
         return "tvm_json"  # 30 calls per minute, 1,000 per hour
     if low.startswith("/api/machines/") and low.endswith("/vulnerabilities"):

@@ -29,7 +29,8 @@ class Throttle:
                 "live_response_per_minute": 10, "live_response_per_hour": 100000,
                 # Graph /security: 150 per minute per app and tenant [uncertain which resources it covers]
                 "security_per_minute": 150, "security_per_hour": 100000,
-                # vulnerability management (facts C.1/C.2): per-machine vulnerabilities, JSON and files exports
+                # vulnerability management: per-machine vulnerabilities, JSON and files exports (Microsoft pages
+                # get-discovered-vulnerabilities, get-assessment-software-vulnerabilities)
                 "tvm_machine_per_minute": 50, "tvm_machine_per_hour": 1500,
                 "tvm_json_per_minute": 30, "tvm_json_per_hour": 1000,
                 "tvm_files_per_minute": 5, "tvm_files_per_hour": 20}

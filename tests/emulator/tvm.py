@@ -1,5 +1,8 @@
 """Vulnerability management (TVM): vulnerabilities, software, recommendations, machine x CVE rows and the
-assessment exports, derived from the store's machines (graph-liveresponse-tvm-facts.md section C).
+assessment exports, derived from the store's machines (Microsoft's pages under defender-endpoint/api/:
+get-all-vulnerabilities, get-all-vulnerabilities-by-machines, get-discovered-vulnerabilities, get-software,
+get-all-recommendations, get-assessment-software-vulnerabilities; the files' gzip JSON Lines and the expired
+link's 403 as Elastic's integration observed them, elastic/integrations packages/m365_defender).
 
 The catalogue of products and CVEs is fixed (the same for every seed), so tests and docs can name CVEs; which
 machine has which of them depends on the seed. Rows are kept as small tuples and turned into API objects only
@@ -223,7 +226,7 @@ class Tvm:
 
     def _export_machine(self, mi):
         m = self.store.machines[mi]
-        # "2020-12-30 14:17:26": no T, no zone (facts C.2)
+        # "2020-12-30 14:17:26": no T, no zone (get-assessment-methods-properties)
         return {"deviceId": m["id"], "rbacGroupName": m["rbacGroupName"], "deviceName": m["computerDnsName"],
                 "osPlatform": m["osPlatform"], "osVersion": m["version"],
                 "lastSeenTimestamp": m["lastSeen"][:19].replace("T", " "),
@@ -439,7 +442,7 @@ def software_machines(core, req, key):
 
 
 def software_vulnerabilities(core, req, key):
-    A._require_roles(req, VULN_READ)  # [uncertain] the page may accept Software.Read.All too (facts C.1)
+    A._require_roles(req, VULN_READ)  # [uncertain] the page may accept Software.Read.All too
     with core.lock:
         t = _tvm(core)
         p = _software(key)
@@ -467,7 +470,7 @@ def get_recommendation(core, req, key):
     raise A.ApiError(404, "NotFound", f"Recommendation {key} was not found")
 
 
-# --- assessment exports (facts C.2) -------------------------------------------------------------------------
+# --- assessment exports (get-assessment-software-vulnerabilities) --------------------------------------------
 
 
 def _page_size(req):
@@ -495,7 +498,7 @@ def _skiptoken(req):
 
 def _export_page(core, req, records_of, make, context):
     """JSON pages: ``pageSize`` records and a nextLink with an opaque ``$skiptoken``; with ``$top`` only the first
-    ``$top`` records and never a nextLink (facts C.2)."""
+    ``$top`` records and never a nextLink (get-assessment-software-vulnerabilities)."""
     size = _page_size(req)
     top = A._int_option(req, "$top")
     offset = _skiptoken(req)
@@ -577,7 +580,7 @@ def export_files(core, req):
 
 def download_export(core, headers, path, query):
     """GET /tvmexport/<part>?…&sig=…: the signature alone authorizes, a bearer header is refused, an expired link
-    gets the storage service's 403 (facts C.2)."""
+    gets the storage service's 403 (as elastic/integrations observed it)."""
     if headers.get("Authorization"):
         return A.error_reply(400, "InvalidAuthenticationInfo", "Authorization header is not accepted together with "
                              "a shared access signature.", None)

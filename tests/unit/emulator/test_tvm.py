@@ -1,6 +1,6 @@
 """The emulator's vulnerability management API: consistency with its machines, documented filters only, paging,
 the assessment exports (JSON pages, signed file links that expire and refuse a bearer header, delta), roles and
-limits (graph-liveresponse-tvm-facts.md section C)."""
+limits (Microsoft's defender-endpoint/api pages on vulnerability management)."""
 
 import gzip
 import json
