@@ -18,7 +18,8 @@ WDATP = "WindowsDefenderATP"
 GRAPH = "Microsoft Graph"
 
 # Application permissions: name -> (the API the permission belongs to, the name the Entra portal shows).
-# WindowsDefenderATP: facts sheet 1.6 (DD permission tables of each API page).
+# WindowsDefenderATP: the permission table of each API page under
+# https://learn.microsoft.com/en-us/defender-endpoint/api/
 ROLES = {
     "Alert.Read.All": (WDATP, "Read all alerts"),
     "Alert.ReadWrite.All": (WDATP, "Read and write all alerts"),
@@ -35,12 +36,14 @@ ROLES = {
     "Ti.ReadWrite": (WDATP, "Read and write Indicators"),
     "Ti.ReadWrite.All": (WDATP, "Read and write All Indicators"),
     "Ip.Read.All": (WDATP, "Read IP address profiles"),
-    # Vulnerability management (graph-liveresponse-tvm-facts.md C.1, C.2)
+    # Vulnerability management (the permission tables of get-all-vulnerabilities, get-software and
+    # get-all-recommendations under https://learn.microsoft.com/en-us/defender-endpoint/api/)
     "Vulnerability.Read.All": (WDATP, "Read Threat and Vulnerability Management vulnerability information"),
     "Software.Read.All": (WDATP, "Read Threat and Vulnerability Management software information"),
     "SecurityRecommendation.Read.All": (WDATP, "Read Threat and Vulnerability Management security recommendation "
                                                "information"),
-    # Microsoft Graph (facts sheet 11.3): advanced hunting through security/runHuntingQuery.
+    # Microsoft Graph: advanced hunting through security/runHuntingQuery
+    # (https://learn.microsoft.com/en-us/graph/api/security-security-runhuntingquery#permissions).
     "ThreatHunting.Read.All": (GRAPH, "Run hunting queries"),
 }
 
