@@ -28,6 +28,11 @@ ROWS = [
 ]
 
 
+class Pages(list):
+    """What client.pages returns: iterable, with the number of requests it took."""
+    requests = 1
+
+
 class RowsClient:
     def __init__(self, machines):
         self.machines = machines
@@ -36,9 +41,9 @@ class RowsClient:
     def pages(self, path, params=None, page_size=None, limit=None):
         self.calls.append((path, dict(params or {})))
         if path == "/api/machines":
-            return iter(self.machines)
+            return Pages(self.machines)
         flt = (params or {}).get("$filter") or ""
-        return iter([r for r in ROWS if "cveId" not in flt or ("'%s'" % r["cveId"]) in flt])
+        return Pages([r for r in ROWS if "cveId" not in flt or ("'%s'" % r["cveId"]) in flt])
 
 
 def parse(tmp_path, monkeypatch, config, machines):
