@@ -118,7 +118,7 @@ def test_files_export_links_are_credentials(client, ctl, truth):
     time.sleep(1.3)
     r = client.raw("GET", short)
     assert r.status_code == 403 and "Signature not valid in the specified key time frame" in r.text
-    log = [e for e in ctl.requests(kind="download")]
+    log = list(ctl.requests(kind="download"))
     assert log and all(set(e["query"].values()) == {None} for e in log)  # the signature is never logged
 
 
