@@ -128,3 +128,31 @@ def test_refuses_without_a_query(emulator, ansible, tmp_path):
     run = ansible.playbook(PLAYBOOK, extra_vars={"patch_tasks": "x.yml"})
     assert run.rc != 0 and "Set cve_id" in run.stdout
     assert not emulator.control.requests(kind="api")
+
+
+def test_inventory_exposure_groups_hosts_by_cve_kb_and_severity(emulator, ansible):
+    """ansible-inventory with exposure against the emulator: the groups hold exactly the exposed machines, read with
+    one request per CVE plus the machine list (never one per machine)."""
+    from test_fleet_inventory import listing  # pylint: disable=import-outside-toplevel
+
+    emulator.reset()
+    truth = emulator.control.vulnerabilities()
+    cves = [c for c, v in sorted(truth["cves"].items()) if v["fixing_kb"] and len(v["machine_ids"]) >= 2][:2]
+    emulator.control.clear_requests()
+    listed = listing(ansible, {"exposure": {"cves": cves}, "exclude_potential_duplicates": False})
+    api = list(emulator.control.requests(kind="api"))
+    assert len(api) == 1 + len(cves), [r["path"] for r in api]
+    hostvars = listed["_meta"]["hostvars"]
+    by_id = {v["defender_id"]: name for name, v in hostvars.items()}
+    for cve in cves:
+        group = "cve_" + cve.replace("-", "_")
+        assert sorted(listed[group]["hosts"]) == sorted(by_id[i] for i in truth["cves"][cve]["machine_ids"])
+        kb_group = "kb_" + truth["cves"][cve]["fixing_kb"]
+        assert set(listed[group]["hosts"]) <= set(listed[kb_group]["hosts"])
+        for host in listed[group]["hosts"]:
+            assert cve in hostvars[host]["defender_cves"]
+            assert truth["cves"][cve]["fixing_kb"] in hostvars[host]["defender_fixing_kbs"]
+            severity = hostvars[host]["defender_exposure_severity"]
+            assert host in listed["exposure_" + severity.lower()]["hosts"]
+    unexposed = [h for h, v in hostvars.items() if not v["defender_cves"]]
+    assert unexposed and all(hostvars[h]["defender_exposure_severity"] is None for h in unexposed)
