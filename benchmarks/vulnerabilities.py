@@ -224,8 +224,9 @@ def markdown(out):
     e = out.get("exposure")
     if e:
         loop = e["per_machine_loop"]
-        lines += ["## Inventory with exposure: %s machines, %s vulnerability rows" % (format(e["machines"], ","),
-                                                                                    format(e["rows"], ",")), "",
+        title = "## Inventory with exposure: %s machines, %s vulnerability rows" % (
+            format(e["machines"], ","), format(e["rows"], ","))
+        lines += [title, "",
                   "| run | API requests | wall (s) | peak RSS (MiB) | exposed hosts |", "|---|---|---|---|---|"]
         for label in ("no_exposure", "by_severity_all_rows", "by_10_cves"):
             r = e[label]
@@ -243,8 +244,8 @@ def markdown(out):
         lines += ["## Export memory", "", "| run | rows | wall (s) | peak RSS (MiB) | requests |", "|---|---|---|---|---|"]
         for key in sorted(k for k in x if isinstance(x[k], dict)):
             r = x[key]
-            lines.append("| %s | %s | %s | %s | %s |" % (key, format(r["rows"], ","), r["wall"], r["rss_mib"],
-                                                          r.get("requests", "")))
+            lines.append("| %s | %s | %s | %s | %s |" % (
+                key, format(r["rows"], ","), r["wall"], r["rss_mib"], r.get("requests", "")))
         lines += ["", "Peak RSS growth from the small to the big export: pages %s, files %s, plain requests loop %s "
                       "(goal: at most 1.2)." % (x["pages_rss_growth"], x["files_rss_growth"], x["plain_rss_growth"]),
                   "Wall vs the plain loop at the big size: pages %s, files %s." % (

@@ -550,8 +550,8 @@ def check_exposure_option(value):
         raise DefenderConfigError("exposure must be a dictionary with cves, min_severity and/or exploit_available")
     unknown = sorted(set(value) - set(EXPOSURE_KEYS))
     if unknown:
-        raise DefenderConfigError("exposure has unknown keys %s (known: %s)" % (", ".join(unknown),
-                                                                              ", ".join(EXPOSURE_KEYS)))
+        raise DefenderConfigError("exposure has unknown keys %s (known: %s)"
+                                  % (", ".join(unknown), ", ".join(EXPOSURE_KEYS)))
     cves = check_cves(value.get("cves"), "exposure.cves") if value.get("cves") is not None else None
     if value.get("cves") is not None and not cves:
         raise DefenderConfigError("exposure.cves must name at least one CVE")
