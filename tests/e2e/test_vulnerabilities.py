@@ -52,7 +52,7 @@ def _pick_cve(emulator):
     raise AssertionError("no CVE with three plainly named machines in the seed data")
 
 
-def _setup(emulator, tmp_path, ansible):
+def _setup(emulator, tmp_path):
     emulator.reset()
     cve, exposed = _pick_cve(emulator)
     ids = sorted(exposed)
@@ -79,7 +79,7 @@ def _tags(emulator, ids):
 
 
 def test_check_mode_changes_nothing(emulator, ansible, tmp_path):
-    cve, exposed, left_out, _bystanders, inventory, markers, extra = _setup(emulator, tmp_path, ansible)
+    cve, exposed, left_out, _bystanders, inventory, markers, extra = _setup(emulator, tmp_path)
     tags_before = _tags(emulator, exposed)
     run = ansible.playbook(PLAYBOOK, extra_vars=extra, inventory=str(inventory), check=True)
     assert run.rc == 0, run.explain()
@@ -96,7 +96,7 @@ def test_check_mode_changes_nothing(emulator, ansible, tmp_path):
 
 
 def test_patches_exactly_the_exposed_hosts_and_reports_before_after(emulator, ansible, tmp_path):
-    cve, exposed, left_out, bystanders, inventory, markers, extra = _setup(emulator, tmp_path, ansible)
+    cve, exposed, left_out, bystanders, inventory, markers, extra = _setup(emulator, tmp_path)
     run = ansible.playbook(PLAYBOOK, extra_vars=extra, inventory=str(inventory))
     assert run.rc == 0, run.explain()
     patched = sorted(p.name for p in markers.iterdir())
@@ -123,7 +123,7 @@ def test_patches_exactly_the_exposed_hosts_and_reports_before_after(emulator, an
     assert [(r["machine_id"], r["status"]) for r in report["hosts"]] == [(left_out, "not_in_inventory")]
 
 
-def test_refuses_without_a_query(emulator, ansible, tmp_path):
+def test_refuses_without_a_query(emulator, ansible):
     emulator.reset()
     run = ansible.playbook(PLAYBOOK, extra_vars={"patch_tasks": "x.yml"})
     assert run.rc != 0 and "Set cve_id" in run.stdout
