@@ -386,8 +386,8 @@ class TokenProvider:
             # msal raises ValueError for a bad authority or credential shape; its text carries no secret.
             raise DefenderAuthError("sign-in could not start at %s: %s" % (s.endpoints.login_url, exc)) from None
         except Exception as exc:  # requests' transport errors, msal's discovery failures
-            from ansible_collections.defender.endpoint.plugins.module_utils.client import _certificate_rejected
-            if _certificate_rejected(exc):
+            from ansible_collections.defender.endpoint.plugins.module_utils.transport import certificate_rejected
+            if certificate_rejected(exc):
                 raise DefenderAuthError("TLS verification failed for the sign-in host %s: set ca_path to the CA bundle "
                                         "that signs it (validate_certs: false only for tests)"
                                         % s.endpoints.login_url) from None

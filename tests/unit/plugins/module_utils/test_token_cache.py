@@ -17,7 +17,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.auth import (
     TokenProvider,
     default_cache_dir,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.common import Settings
+from ansible_collections.defender.endpoint.plugins.module_utils.settings import Settings
 
 from .fake_idp import FakeIdP
 from .token_helpers import CLIENT, LOGIN, OTHER_TENANT, TENANT
