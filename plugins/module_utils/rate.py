@@ -235,7 +235,12 @@ def scaled_limits(limits, per_minute):
 class SharedRateBudget(RateBudget):
     """A :class:`RateBudget` whose state lives in a small file, so that every process on this controller using the
     same credential, API host and limit bucket (playbooks run at once, the tasks of one playbook, inventory updates)
-    spends one budget: the same windows, pacing, pause on 429 and learnt rate.
+    spends one budget.
+
+    Shared: the windows (what every process sent), the pause after a 429 and the learnt rate, so together the
+    processes never exceed a documented window and all of them slow down after a 429. Each process keeps its own
+    pacing (its small burst and even spacing): a short task is not made to wait for the pace of another run, at the
+    price that N runs at once may send N bursts together (still within every window).
 
     Each use of the budget's state (a few microseconds of arithmetic; never a sleep) runs under ``flock`` on a lock
     file beside the state file: the kernel releases it when its holder exits or is killed, so a crashed run cannot
@@ -247,9 +252,6 @@ class SharedRateBudget(RateBudget):
     there the cooperative 429 pause does it, each process pausing at the service's ``Retry-After`` and slowing down
     (see :class:`RateBudget`), which converges on a share of the limit at the cost of a few 429s.
     """
-
-    FIELDS = ("sent", "refused", "first_sent", "refilled", "tokens", "paused_until", "learnt", "last_cut",
-              "last_change")
 
     def __init__(self, path, limits=None, clock=time.time, sleep=time.sleep):
         self.path = path
@@ -281,8 +283,7 @@ class SharedRateBudget(RateBudget):
             self.sent = collections.deque(min(at(t), now) for t in state["sent"])
             self.refused = collections.deque(min(at(t), now) for t in state["refused"])
             self.first_sent = at(state["first_sent"])
-            self.refilled = min(at(state["refilled"]), now)
-            self.tokens = min(float(state["tokens"]), self.burst)
+            self.refilled = min(self.refilled, now)  # this process's own pacing, on the same clock
             self.paused_until = at(state["paused_until"])
             self.rate = self.max_rate * min(1.0, max(self.MIN_FRACTION, float(state["learnt"])))
             self.last_cut = at(state["last_cut"])
@@ -299,7 +300,7 @@ class SharedRateBudget(RateBudget):
         while self.refused and self.refused[0] <= now - self.longest:
             self.refused.popleft()
         state = {"format": 1, "written": now, "sent": list(self.sent), "refused": list(self.refused), "first_sent": self.first_sent,
-                 "refilled": self.refilled, "tokens": self.tokens, "paused_until": self.paused_until,
+                 "paused_until": self.paused_until,
                  "learnt": self.rate / self.max_rate, "last_cut": self.last_cut, "last_change": self.last_change}
         tmp = None
         try:
