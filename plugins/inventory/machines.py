@@ -452,7 +452,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if renamed:
             display.warning("%s: %d machine(s) share their preferred host name with another machine and were named "
                             "by a later entry of hostnames (or their id)" % (name, renamed))
-        expressions = list((self.get_option("compose") or {}).values()) + list((self.get_option("groups") or {}).values())
+        expressions = list((self.get_option("compose") or {}).values())
+        expressions += list((self.get_option("groups") or {}).values())
         expressions += [k.get("key") for k in self.get_option("keyed_groups") or () if isinstance(k, dict)]
         flat, nested = expression_fields(e for e in expressions if e)
         chosen = seen if fields is None else set(fields) & seen

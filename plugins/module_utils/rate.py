@@ -299,7 +299,8 @@ class SharedRateBudget(RateBudget):
             self.sent.popleft()
         while self.refused and self.refused[0] <= now - self.longest:
             self.refused.popleft()
-        state = {"format": 1, "written": now, "sent": list(self.sent), "refused": list(self.refused), "first_sent": self.first_sent,
+        state = {"format": 1, "written": now, "sent": list(self.sent), "refused": list(self.refused),
+                 "first_sent": self.first_sent,
                  "paused_until": self.paused_until,
                  "learnt": self.rate / self.max_rate, "last_cut": self.last_cut, "last_change": self.last_change}
         tmp = None
