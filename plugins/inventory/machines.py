@@ -19,6 +19,11 @@ description:
     as environment variables (a custom credential type's C(env) injector), since AWX does not pass C(extra_vars)
     injectors to inventory updates.
   - Unknown keys in the inventory file are an error, so a misspelt option cannot widen the inventory.
+  - Only machines onboarded to Defender for Endpoint become hosts unless O(filters.onboarding_status) says
+    otherwise, because the API also lists devices that device discovery found (printers, routers, unmanaged computers).
+  - A machine whose host name would be C(localhost), C(localhost.localdomain) or a loopback address such as
+    C(127.0.0.1) would be a host that points at the controller; it is named by the next entry of O(hostnames)
+    that is not such a name (its id at worst), with a warning.
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
@@ -96,6 +101,14 @@ options:
         type: list
         elements: str
         choices: [None, Low, Medium, High]
+      onboarding_status:
+        description:
+          - Only devices with one of these onboarding states (C(onboardingStatus)), compared case-insensitively on
+            this side (the API spells V(Onboarded) both ways). A record without the field counts as V(Onboarded).
+          - When not set, V(Onboarded) only.
+        type: list
+        elements: str
+        choices: [Onboarded, CanBeOnboarded, Unsupported, InsufficientInfo]
       tags:
         description:
           - Only machines carrying at least one of these tags (C(machineTags)), compared exactly.
@@ -123,6 +136,9 @@ notes:
     the API, O(filters), O(exclude_potential_duplicates), O(hostnames) or O(hostvar_fields) reads again.
   - The inventory cache defaults to the fact cache's plugin, which is V(memory) unless configured. Set
     O(cache_plugin) (for example V(ansible.builtin.jsonfile)) and O(cache_connection) to reuse it across runs.
+  - A file cache holds the hosts' names and chosen variables (by default names, IP addresses, device ids), so keep
+    O(cache_connection) private (mode 0700, owned by the user running Ansible). A folder that others can read or
+    enter gets a warning.
 seealso:
   - module: defender.endpoint.machine_info
 """
@@ -158,8 +174,11 @@ cache_timeout: 3600
 
 import functools
 import hashlib
+import ipaddress
 import json
+import os
 import re
+import stat
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
@@ -182,7 +201,9 @@ HOSTVAR_DICT = "defender"
 ALL_FIELDS = "all"
 LAYOUTS = ("flat", "dict")
 CACHE_FORMAT = 2  # entries of another format (or none) are read again
-FILTER_KEYS = tuple(option for option, _field, _allowed in machine_query.LIST_FILTERS) + ("tags", "filter")
+ONBOARDING_STATES = ("Onboarded", "CanBeOnboarded", "Unsupported", "InsufficientInfo")
+FILTER_KEYS = tuple(option for option, _field, _allowed in machine_query.LIST_FILTERS) + (
+    "onboarding_status", "tags", "filter")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 # defender_<field> (flat layout), defender.<field> or defender['<field>'] (dict layout) inside an expression
@@ -192,6 +213,27 @@ _EXPRESSION_FIELD = re.compile(r"\bdefender(?:_([a-z0-9_]+)|\.([a-z0-9_]+)|\[\s*
 def snake(name):
     """``computerDnsName`` -> ``computer_dns_name``, ``aadDeviceId`` -> ``aad_device_id``."""
     return _CAMEL.sub("_", name).lower()
+
+
+def onboarding_states(filters):
+    """The onboarding states kept (lower case): ``filters.onboarding_status``, by default onboarded only."""
+    try:
+        states = machine_query.string_list((filters or {}).get("onboarding_status"), "filters.onboarding_status",
+                                           ONBOARDING_STATES)
+    except DefenderError as exc:
+        raise AnsibleParserError(str(exc)) from None
+    return frozenset(s.lower() for s in (states or ["Onboarded"]))
+
+
+def points_at_controller(name):
+    """``localhost`` and loopback addresses: as a host name, Ansible would run that host's tasks on the controller."""
+    text = str(name).strip().rstrip(".").lower()
+    if text in ("localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6"):
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
 
 
 def build_query(filters):
@@ -238,8 +280,11 @@ def _valid_name(name):
     return True
 
 
-def keep(machine, exclude_duplicates, tags):
+def keep(machine, exclude_duplicates, tags, onboarding=frozenset(["onboarded"])):
     if not isinstance(machine, dict) or not machine.get("id"):
+        return False
+    status = machine.get("onboardingStatus")
+    if (status.lower() if isinstance(status, str) else "onboarded") not in onboarding:
         return False
     if exclude_duplicates and (machine.get("isPotentialDuplication") or machine.get("mergedIntoMachineId")):
         return False
@@ -277,24 +322,32 @@ class HostRows:
         return plan
 
     def _name(self, machine, name_keys, machine_id):
-        """The first usable name in ``hostnames`` order that no other machine holds; the unique id at worst."""
-        preferred = None
+        """The first usable name in ``hostnames`` order that no other machine holds and that does not point at the
+        controller; the unique id at worst."""
+        preferred = controller_like = None
+        host = machine_id
         for key in name_keys:
             value = machine[key]
             if value is None or value == "" or isinstance(value, (list, dict, bool)):
                 continue
             value = str(value)
+            if points_at_controller(value):
+                controller_like = controller_like or value
+                continue
             if preferred is None:
                 preferred = value
             if self._taken.get(value, machine_id) == machine_id:
-                self.renamed += value != preferred
-                return value
-        self.renamed += preferred is not None and preferred != machine_id
-        return machine_id
+                host = value
+                break
+        self.renamed += preferred is not None and preferred != host
+        if controller_like:
+            display.warning("defender.endpoint.machines: machine %s is named %s, which would be a host pointing at "
+                            "the controller; it is the host %s instead" % (machine_id, controller_like, host))
+        return host
 
-    def rows(self, machines, exclude_duplicates, tags):
+    def rows(self, machines, exclude_duplicates, tags, onboarding):
         for machine in machines:
-            if not keep(machine, exclude_duplicates, tags):
+            if not keep(machine, exclude_duplicates, tags, onboarding):
                 continue
             pairs, name_keys = self._plan(machine)
             machine_id = str(machine["id"])
@@ -335,12 +388,29 @@ def expression_fields(expressions):
     return flat, nested
 
 
+def _names_this_plugin(path):
+    """The file is YAML whose ``plugin`` key names this plugin (read only when its name does not fit)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(65536)
+    except (OSError, UnicodeError):
+        return False
+    return re.search(r"^plugin:\s*[\"']?defender\.endpoint\.machines[\"']?\s*(#.*)?$", head, re.M) is not None
+
+
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     NAME = "defender.endpoint.machines"
 
     def verify_file(self, path):
-        return super().verify_file(path) and path.endswith(FILE_SUFFIXES)
+        if not super().verify_file(path):
+            return False
+        if path.endswith(FILE_SUFFIXES):
+            return True
+        if _names_this_plugin(path):  # otherwise Ansible only says "could not be verified"
+            display.warning("defender.endpoint.machines: the inventory file %s names this plugin, but its name must "
+                            "end in %s (for example prod.%s)" % (path, " or ".join(FILE_SUFFIXES), FILE_SUFFIXES[0]))
+        return False
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
@@ -359,12 +429,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError("hostvar_layout must be flat or dict, got %r" % (layout,))
         flt, tags = build_query(self.get_option("filters"))
         exclude_duplicates = self.get_option("exclude_potential_duplicates")
+        onboarding = onboarding_states(self.get_option("filters"))
         settings = plugin_settings(self)  # credential errors surface before the cache is consulted
         # everything that decides which hosts and variables exist; compose, groups and the layout do not
         fingerprint = hashlib.sha256(json.dumps(
             [CACHE_FORMAT, settings.endpoints.api_url, settings.tenant_id, flt, tags, bool(exclude_duplicates),
-             hostnames, fields], sort_keys=True).encode()).hexdigest()
+             sorted(onboarding), hostnames, fields], sort_keys=True).encode()).hexdigest()
 
+        if self.get_option("cache"):
+            self._check_cache_folder()
         cache_key = self.get_cache_key(path)
         entry = None
         if self.get_option("cache") and cache:
@@ -385,7 +458,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             seen, renamed = set(stored["seen"]), stored["renamed"]
         else:
             builder = HostRows(fields, hostnames)
-            rows = builder.rows(self._read(flt), exclude_duplicates, tags)
+            rows = builder.rows(self._read(flt), exclude_duplicates, tags, onboarding)
             if self.get_option("cache"):
                 rows = list(rows)
                 columns, packed = pack(rows)
@@ -398,6 +471,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             seen, renamed = builder.seen, builder.renamed
         if seen:
             self._warn(seen, renamed, hostnames, fields, layout)
+
+    def _check_cache_folder(self):
+        folder = self.get_option("cache_connection")
+        if not folder:
+            return
+        folder = os.path.expanduser(str(folder))
+        try:
+            mode = stat.S_IMODE(os.stat(folder).st_mode)
+        except OSError:
+            display.warning("defender.endpoint.machines: the inventory cache folder %s will be created with your umask; "
+                            "it holds machine records: create it with mode 0700 first" % folder)
+            return
+        if mode & 0o077:
+            display.warning("defender.endpoint.machines: the inventory cache folder %s (mode %04o) is readable by "
+                            "others and holds machine records: chmod 700 it" % (folder, mode))
 
     def _read(self, flt):
         """The machines, as a generator."""
