@@ -229,7 +229,7 @@ def markdown(s):
         "vs static floor (wall / CPU / memory) |" % (s["machines"], s["repeats"]),
         "|---|---|---|---|---|---|",
     ]
-    for name, v in s["variants"].items():
+    for v in s["variants"].values():
         options = ", ".join("%s: %s" % (k, json.dumps(x)) for k, x in v["options"].items()) or "defaults"
         inv, floor, r = v["inventory"], v["static_floor"], v["vs_static_floor"]
         lines.append("| plugin, %s | %d | %.1f s | %.1f s | %.0f MiB | %.2fx / %.2fx / %.2fx |" % (

@@ -261,12 +261,12 @@ class SharedRateBudget(RateBudget):
     def _new_lock(self):
         return _StateLock(self)
 
-    def _open(self):
+    def lock_fd(self):
         if self._fd is None:
             self._fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         return self._fd
 
-    def _load(self):
+    def load_state(self):
         """Take the shared state (if any, and sane) into this object."""
         try:
             with open(self.path + ".json", encoding="utf-8") as handle:
@@ -293,7 +293,7 @@ class SharedRateBudget(RateBudget):
         except (OSError, ValueError, TypeError, KeyError):
             return  # unreadable or from another version: this budget's own state goes on, and replaces it
 
-    def _save(self):
+    def save_state(self):
         now = self.clock()
         while self.sent and self.sent[0] <= now - self.longest:
             self.sent.popleft()
@@ -330,7 +330,7 @@ class _StateLock:
         self.threads.acquire()
         b = self.budget
         try:
-            fd = b._open()
+            fd = b.lock_fd()
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             self.held = True
@@ -340,7 +340,7 @@ class _StateLock:
         # the first configure() of a new budget has no windows yet to read the state against (nor to write)
         self.synced = getattr(b, "max_rate", None) is not None
         if self.synced:
-            b._load()
+            b.load_state()
         return self
 
     def __exit__(self, *exc):
@@ -348,9 +348,9 @@ class _StateLock:
         try:
             if self.held:
                 if self.synced:
-                    b._save()
+                    b.save_state()
                 if fcntl is not None:
-                    fcntl.flock(b._fd, fcntl.LOCK_UN)
+                    fcntl.flock(b.lock_fd(), fcntl.LOCK_UN)
         finally:
             self.held = False
             self.threads.release()
