@@ -563,12 +563,17 @@ def check_exposure_option(value):
 
 
 def host_exposure(table, machine_id):
-    """``(host variables, group names)`` of one machine from :meth:`Exposure.as_table`: ``defender_cves``,
-    ``defender_fixing_kbs``, ``defender_exposure_severity``; ``cve_<id>``, ``kb_<id>``, ``exposure_<severity>``."""
+    """The exposure variables of one machine from :meth:`Exposure.as_table` (the inventory names them
+    ``defender_cves``, ``defender_fixing_kbs``, ``defender_exposure_severity``)."""
     host = table.get((machine_id or "").lower()) or {"cves": [], "kbs": [], "severity": None}
-    hostvars = {"defender_cves": host["cves"], "defender_fixing_kbs": host["kbs"],
-                "defender_exposure_severity": host["severity"]}
-    groups = [group_name("cve", c) for c in host["cves"]] + [group_name("kb", k) for k in host["kbs"]]
-    if host["severity"]:
-        groups.append("exposure_%s" % host["severity"].lower())
-    return hostvars, groups
+    return {"cves": host["cves"], "fixing_kbs": host["kbs"], "exposure_severity": host["severity"]}
+
+
+def exposure_groups(variables):
+    """The groups of a host with :func:`host_exposure`'s variables: ``cve_<id>``, ``kb_<id>``,
+    ``exposure_<severity>``."""
+    groups = [group_name("cve", c) for c in variables.get("cves") or ()]
+    groups += [group_name("kb", k) for k in variables.get("fixing_kbs") or ()]
+    if variables.get("exposure_severity"):
+        groups.append("exposure_%s" % str(variables["exposure_severity"]).lower())
+    return groups
