@@ -185,7 +185,9 @@ def export_scenario(args, ctl, settings, work, root, out):
         per_machine = max(1, size // machines)
         ctl.reset(machines=machines, alerts=10, vulnerabilities_per_machine=per_machine, export_file_rows=100000)
         rows = ctl.vulnerabilities()["rows"]
-        for kind in ("pages", "files"):
+        for kind in args.kinds.split(","):
+            if kind == "plain":
+                continue
             dest = os.path.join(work, "export-%s-%d.jsonl" % (kind, size))
             args_path = os.path.join(work, "args-%s-%d.json" % (kind, size))
             with open(args_path, "w", encoding="utf-8") as fh:
@@ -203,15 +205,17 @@ def export_scenario(args, ctl, settings, work, root, out):
                                                "rss_mib": round(m["rss_kib"] / 1024.0, 1),
                                                "requests": result["requests"]}
             os.unlink(dest)
+        if "plain" not in args.kinds.split(","):
+            continue
         dest = os.path.join(work, "plain-%d.jsonl" % size)
         m = measure([sys.executable, script, os.path.join(work, "settings.json"), dest], env,
                     os.path.join(work, "plain-%d.out" % size))
         results["plain_%d" % size] = {"rows": rows, "wall": round(m["wall"], 2), "rss_mib": round(m["rss_kib"] / 1024.0, 1)}
         os.unlink(dest)
-    for kind in ("pages", "files", "plain"):
+    for kind in args.kinds.split(","):
         small, big = results["%s_%d" % (kind, args.small)], results["%s_%d" % (kind, args.big)]
         results["%s_rss_growth" % kind] = round(big["rss_mib"] / small["rss_mib"], 3)
-    for kind in ("pages", "files"):
+    for kind in [k for k in args.kinds.split(",") if k != "plain" and "plain" in args.kinds.split(",")]:
         results["%s_wall_vs_plain_%d" % (kind, args.big)] = round(
             results["%s_%d" % (kind, args.big)]["wall"] / results["plain_%d" % args.big]["wall"], 3)
     out["export"] = results
@@ -262,6 +266,7 @@ def main():
     p.add_argument("--small", type=int, default=50000)
     p.add_argument("--big", type=int, default=500000)
     p.add_argument("--only", default="exposure,export")
+    p.add_argument("--kinds", default="pages,files,plain", help="exports to measure: pages, files, plain (the loop)")
     p.add_argument("--json")
     p.add_argument("--markdown")
     args = p.parse_args()
