@@ -90,7 +90,9 @@ CONTENT = (
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
-     "`Alert.ReadWrite.All` when it updates alerts (the default); each optional step adds the permissions of its "
+     "`Alert.ReadWrite.All` when it updates alerts (the default); by incident (`incident_response_incident_id`, "
+     "playbook `respond_incident`) the Microsoft Graph permission `SecurityIncident.ReadWrite.All` instead of the alert "
+     "ones; each optional step adds the permissions of its "
      "module"),
 )
 
