@@ -89,6 +89,15 @@ def sign_in_error(result, settings):
     return DefenderAuthError(message, code=("AADSTS" + codes[0]) if codes else result.get("error"))
 
 
+def _age(seconds):
+    seconds = int(seconds)
+    if seconds < 120:
+        return "%d s" % seconds
+    if seconds < 7200:
+        return "%d min" % (seconds // 60)
+    return "%d h" % (seconds // 3600)
+
+
 def jwt_claims(token):
     """Claims of a JWT without checking it (for display and expiry only)."""
     try:
@@ -219,14 +228,28 @@ class TokenProvider:
         is_graph = isinstance(aud, str) and aud.rstrip("/").lower() in graph
         return is_graph if self.api == "graph" else not is_graph
 
-    def acquire(self, force_refresh=False):
+    def _given_token_expired(self, refuse):
+        """The given token's exp (read locally, no signature needed) is past: with no credential to get another,
+        say so before any request is sent (the service would only answer 401)."""
+        exp = jwt_claims(self.settings.access_token).get("exp")
+        if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp > time.time():
+            return False
+        if refuse:
+            raise DefenderAuthError(
+                "the access_token expired %s ago (at %s UTC): get a new token (the defender.endpoint.token lookup or "
+                "module) and pass it, or set credentials so that one is acquired"
+                % (_age(time.time() - exp), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))))
+        return True
+
+    def acquire(self, force_refresh=False, check_expiry=True):
+        """``check_expiry=False`` hands a given token over even when expired (token_info validates and reports it)."""
         s = self.settings
         if s.access_token and not force_refresh and self.api != "defender" and not self._given_token_fits():
             if s.credential_kind is None:
                 raise DefenderAuthError("access_token is not a Microsoft Graph token (its audience is not %s): get one "
                                         "with the defender.endpoint.token lookup or module and api=graph, or set "
                                         "credentials" % s.endpoints.graph_resource)
-        elif s.access_token and not force_refresh:
+        elif s.access_token and not force_refresh and not (check_expiry and self._given_token_expired(s.credential_kind is None)):
             claims = jwt_claims(s.access_token)
             self.last = {"access_token": s.access_token, "expires_on": claims.get("exp"), "source": "given"}
             return self.last
@@ -363,8 +386,8 @@ class TokenProvider:
             # msal raises ValueError for a bad authority or credential shape; its text carries no secret.
             raise DefenderAuthError("sign-in could not start at %s: %s" % (s.endpoints.login_url, exc)) from None
         except Exception as exc:  # requests' transport errors, msal's discovery failures
-            from ansible_collections.defender.endpoint.plugins.module_utils.client import _certificate_rejected
-            if _certificate_rejected(exc):
+            from ansible_collections.defender.endpoint.plugins.module_utils.transport import certificate_rejected
+            if certificate_rejected(exc):
                 raise DefenderAuthError("TLS verification failed for the sign-in host %s: set ca_path to the CA bundle "
                                         "that signs it (validate_certs: false only for tests)"
                                         % s.endpoints.login_url) from None

@@ -99,8 +99,7 @@ dest:
   sample: /var/lib/soc/hunt.jsonl
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils import export as E
 from ansible_collections.defender.endpoint.plugins.module_utils import hunting as H
 from ansible_collections.defender.endpoint.plugins.module_utils import progress

@@ -271,8 +271,7 @@ diff:
   sample: {before: {"1e5b...": released}, after: {"1e5b...": isolation_pending}}
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 

@@ -166,10 +166,9 @@ diff:
   sample: {before: {"1e5b...": [Finance-EU]}, after: {"1e5b...": [Finance-EU, INC-1234]}}
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_tags as T
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import finish, results_diff
 

@@ -162,8 +162,7 @@ source:
   sample: given
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import _bytecode_cache  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.token_validation import (
     MAX_LEEWAY,
@@ -187,7 +186,7 @@ def run(m):
         m.warn("verify_signature is false: only the claims are checked, and anyone can write a token with any "
                "claims; do not rely on this result for trust decisions")
     provider = m.token_provider
-    got = provider.acquire()
+    got = provider.acquire(check_expiry=False)  # an expired given token is reported with its reasons
     if p["roles_only"]:
         result = roles_only(got["access_token"], required)
     else:

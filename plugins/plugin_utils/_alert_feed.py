@@ -4,8 +4,10 @@
 """The alert feed behind the ``defender.endpoint.alerts`` event source: poll by ``lastUpdateTime``, emit each
 change of an alert once, and keep the position in a state file so a restart neither loses nor repeats changes.
 
-Position: a watermark ``W`` (the newest ``lastUpdateTime`` emitted) and ``recent``, the ``lastUpdateTime`` of every
-alert emitted at or after ``W - overlap``. Each poll asks for ``lastUpdateTime ge W - overlap``:
+Position: a watermark ``W`` (the newest ``lastUpdateTime`` emitted; ``since`` at the first start) and ``recent``, the
+``lastUpdateTime`` of every alert emitted at or after ``W - overlap``. Each poll asks for ``lastUpdateTime ge
+W - overlap``, but never before ``since`` (kept in the state as ``floor``: the overlap is for changes near those
+already seen, it does not widen the look-back the user asked for):
 
 - the overlap catches an alert that becomes visible later than an alert updated after it (the service indexes
   with some delay), and alerts whose ``lastUpdateTime`` equals ``W`` (several alerts can share a timestamp,
@@ -32,7 +34,7 @@ import json
 import os
 import tempfile
 
-from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 
@@ -86,8 +88,10 @@ class AlertFeed:
         self.page_size = odata.check_page_size(page_size)
         self.warn = warn or (lambda msg: None)
         # The state belongs to one tenant, API and query: another one starts from `since` again.
-        self.scope = hashlib.sha256(json.dumps([scope, A.build_filter(self.criteria)]).encode()).hexdigest()[:16]
+        self.scope = hashlib.sha256(json.dumps([scope, alerts.build_filter(self.criteria)]).encode()).hexdigest()[:16]
         self.watermark = odata.parse_time(since, "since", now=now)
+        # The overlap re-reads changes near the last one emitted; it never reaches before the user's since.
+        self.floor = self.watermark
         self.recent = {}  # alert id -> lastUpdateTime text of the change emitted
         self.dirty = False
         self._load()
@@ -115,28 +119,30 @@ class AlertFeed:
             raise DefenderConfigError("state_file %s is damaged (no watermark); move it away to start again from "
                                       "since" % self.state_file)
         self.watermark = watermark
+        self.floor = _when(state.get("floor")) or watermark - self.overlap  # states written before floor was kept
         self.recent = {str(k): v for k, v in recent.items() if _when(v) is not None}
 
     def save(self, durable=False):
         if not self.state_file or not self.dirty:
             return
         write_json_atomically(self.state_file, {"version": STATE_VERSION, "scope": self.scope,
-                                                "watermark": _text(self.watermark), "recent": self.recent},
+                                                "watermark": _text(self.watermark), "floor": _text(self.floor),
+                                                "recent": self.recent},
                               durable=durable)
         self.dirty = False
 
     # --- polling -------------------------------------------------------------------------------------------
 
     def window_start(self):
-        return self.watermark - self.overlap
+        return max(self.watermark - self.overlap, self.floor)
 
     def poll(self):
         """``[(alert, change)]`` not emitted yet, oldest change first."""
         start = self.window_start()
         params = dict(self.criteria, updated_after=start)
-        flt = A.build_filter(params)
+        flt = alerts.build_filter(params)
         fresh = []
-        for alert in self.client.pages(A.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size):
+        for alert in self.client.pages(alerts.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size):
             if not isinstance(alert, dict) or not alert.get("id"):
                 continue
             updated = _when(alert.get("lastUpdateTime")) or _when(alert.get("alertCreationTime"))

@@ -10,7 +10,7 @@ import os
 from ansible.errors import AnsibleError
 from ansible.utils.display import Display
 
-from ansible_collections.defender.endpoint.plugins.module_utils.common import CONNECTION_ARGUMENT_SPEC, Settings, connect
+from ansible_collections.defender.endpoint.plugins.module_utils.settings import CONNECTION_ARGUMENT_SPEC, Settings, connect
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import unknown_options
 

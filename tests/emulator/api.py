@@ -734,6 +734,36 @@ def batch_delete_indicators(core, req):
     return Reply(204)
 
 
+# --- retired APIs ----------------------------------------------------------------------------
+
+# What each retirable API covers (first path segment after /api, or machines/{id}/alerts). Microsoft's notice
+# MC1220762 retires the Defender for Endpoint API fully on 2027-02-01 (its scope is disputed: Microsoft cites it
+# from the advanced hunting pages only); what a retired endpoint answers is not documented, so the status is a
+# setting (410 Gone by default, or 404) and the body is the usual error envelope.
+RETIRED_APIS = {"alerts": ("alerts",), "hunting": ("advancedqueries", "advancedhunting")}
+
+
+def retired_reply(core, req):
+    """The answer of a retired endpoint (before authentication: the endpoint is gone), or None."""
+    with core.lock:
+        retired = list(core.config.get("retired") or ())
+        status = int(core.config.get("retired_status") or 410)
+    if not retired:
+        return None
+    path = req.path
+    if path.lower().startswith("/api/v1.0/"):
+        path = "/api/" + path[len("/api/v1.0/"):]
+    parts = [p.lower() for p in path.split("/") if p][1:]
+    for name in retired:
+        heads = RETIRED_APIS[name]
+        if (parts and parts[0] in heads) or (name == "alerts" and len(parts) == 3 and parts[0] == "machines"
+                                             and parts[2] == "alerts"):
+            return error_reply(status, "Gone" if status == 410 else "NotFound",
+                               "This Microsoft Defender for Endpoint API has been retired (MC1220762). Use the "
+                               "Microsoft Graph security API instead.", req.request_id)
+    return None
+
+
 # --- routing ----------------------------------------------------------------------------------
 
 

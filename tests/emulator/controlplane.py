@@ -92,8 +92,13 @@ def handle(core, method, path, query, raw):
             return _state(core, parts[1:], query)
         if key == ("POST", "alerts"):
             items = body if isinstance(body, list) else body.get("alerts", [body])
+            # "graph": Graph-only values of the alert as alerts_v2 shows it (e.g. serviceSource, detectionSource)
+            graph_only = [dict(i.pop("graph", None) or {}) for i in items]
             with store_lock:
                 created = core.store.add_alerts(items)
+                for a, extra in zip(created, graph_only):
+                    if extra:
+                        core.store.graph_overrides[a["id"]] = extra
                 return 200, [core.store.alert_public(a) for a in created]
         if key == ("POST", "machines"):
             items = body if isinstance(body, list) else body.get("machines", [body])
@@ -155,6 +160,12 @@ def _state(core, parts, query):
                 d["_completesAt"] = D.iso(r["t_done"])
                 out.append(d)
             return 200, out
+        if parts[:1] == ["incidents"] and len(parts) == 2:
+            import graph_security
+            inc = graph_security.book(store).incident(parts[1])
+            if inc is None:
+                raise ControlError(404, f"incident {parts[1]} not found")
+            return 200, inc
         if parts == ["specials"]:
             return 200, dict(store.specials)
     raise ControlError(404, f"no state route {'/'.join(parts)}")
@@ -199,24 +210,43 @@ def _query(core, entity, text):
 
 
 def _incident(core, body):
-    """One fresh high-severity New alert on a healthy machine with a unique name."""
+    """A fresh high-severity New incident: ``alerts`` alerts (default 1) on ``machines`` new healthy machines with
+    unique names (default 1), one ``incidentId``; ``graph`` sets fields of the Graph incident (e.g. status
+    ``awaitingAction``, ``systemTags``). The first machine and alert keep the historic keys."""
+    import graph_security
+    count, n_machines = int(body.get("alerts", 1)), int(body.get("machines", 1))
+    if count < 1 or n_machines < 1:
+        raise ValueError("alerts and machines must be >= 1")
     with core.lock:
         store = core.store
+        incident_id = int(body.get("incidentId") or 0) or max([a["incidentId"] for a in store.alerts] + [100000]) + 1
+        machines = []
         n = sum(1 for m in store.machines if m["computerDnsName"].startswith("incident-"))
-        name = body.get("computerDnsName") or f"incident-{n + 1:03d}.contoso.com"
-        while name.lower() in store.machines_by_name:
-            n += 1
-            name = f"incident-{n + 1:03d}.contoso.com"
-        m = store.new_machine(len(store.machines) + 200000, name, healthStatus="Active", riskScore="High",
-                              lastSeen=D.iso(time.time() - 60))
-        store.add_machine(m)
-        partial = {"machineId": m["id"], "severity": "High", "status": "New", "assignedTo": None,
-                   "classification": None, "determination": None, "resolvedTime": None,
-                   "title": body.get("title", "Ransomware activity detected"), "category": "Ransomware"}
-        if body.get("evidence") is not None:
-            partial["evidence"] = body["evidence"]  # e.g. File evidence with hashes
-        alert = store.add_alerts([partial])[0]
-        return {"alert_id": alert["id"], "machine_id": m["id"], "machine_name": m["computerDnsName"]}
+        for k in range(n_machines):
+            name = body.get("computerDnsName") if k == 0 and body.get("computerDnsName") else None
+            while name is None or name.lower() in store.machines_by_name:
+                n += 1
+                name = f"incident-{n:03d}.contoso.com"
+            m = store.new_machine(len(store.machines) + 200000, name, healthStatus="Active", riskScore="High",
+                                  lastSeen=D.iso(time.time() - 60))
+            store.add_machine(m)
+            machines.append(m)
+        partials = []
+        for k in range(count):
+            partial = {"machineId": machines[k % n_machines]["id"], "severity": body.get("severity", "High"),
+                       "status": "New", "assignedTo": None, "classification": None, "determination": None,
+                       "resolvedTime": None, "title": body.get("title", "Ransomware activity detected"),
+                       "category": "Ransomware", "incidentId": incident_id}
+            if body.get("evidence") is not None:
+                partial["evidence"] = body["evidence"]  # e.g. File evidence with hashes
+            partials.append(partial)
+        alerts = store.add_alerts(partials)
+        if body.get("graph"):
+            graph_security.book(store).changes.setdefault(str(incident_id), {}).update(body["graph"])
+        return {"alert_id": alerts[0]["id"], "machine_id": machines[0]["id"],
+                "machine_name": machines[0]["computerDnsName"], "incident_id": str(incident_id),
+                "alert_ids": [a["id"] for a in alerts], "machine_ids": [m["id"] for m in machines],
+                "machine_names": [m["computerDnsName"] for m in machines]}
 
 
 def _keys(core, method, parts, body):

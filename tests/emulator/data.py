@@ -137,6 +137,8 @@ class Store:
         self.alerts = []          # default order: alertCreationTime, then id
         self.alerts_by_id = {}
         self.alert_json = {}      # id -> cached JSON (without evidence)
+        self.graph_json = {}      # (id, prefer unknown enum members) -> cached Graph alerts_v2 JSON
+        self.graph_overrides = {}  # id -> Graph-only values set through the control interface (e.g. serviceSource)
         self.evidence = {}        # id -> explicitly set evidence (else generated)
         self.machines = []
         self.machines_by_id = {}
@@ -337,6 +339,8 @@ class Store:
 
     def alert_changed(self, alert_id_):
         self.alert_json.pop(alert_id_, None)
+        self.graph_json.pop((alert_id_, False), None)
+        self.graph_json.pop((alert_id_, True), None)
 
     def alert_to_json(self, alert, with_evidence=False):
         if with_evidence:

@@ -18,9 +18,12 @@ import datetime as _dt
 import json
 import re
 import time
+import urllib.parse
 
 import api
 import data as D
+import graph_alerts
+import graph_security
 from emulator_odata import datetime_key
 
 HUNT_ROLE = "ThreatHunting.Read.All"
@@ -468,15 +471,33 @@ def timespan_bounds(text, now=None):
 # --- the handler ----------------------------------------------------------------------------------
 
 
-def handle(core, method, path, headers, body, request_id, entry):
+def handle(core, method, path, headers, body, request_id, entry, pairs=()):
     """One request to the Graph host; returns an api.Reply."""
     try:
-        return _handle(core, method, path, headers, body, request_id, entry)
-    except GraphError as exc:
+        return _handle(core, method, path, headers, body, request_id, entry, pairs)
+    except (GraphError, graph_security.GraphCallError) as exc:
         return error_reply(exc.status, exc.code, exc.message, request_id, exc.headers)
 
 
-def _handle(core, method, path, headers, body, request_id, entry):
+def _security(core, method, path, headers, body, pairs, claims, entry):
+    """``/v1.0/security/...`` other than hunting: the resource's module, or None for an unknown one."""
+    parts = [urllib.parse.unquote(s) for s in path.split("/") if s]
+    if len(parts) < 3 or parts[0].lower() != "v1.0" or parts[1] != "security":
+        return None
+    if parts[2] in ("incidents", "alerts_v2"):
+        with core.lock:
+            scale = float(core.config["time_scale"])
+        retry = core.throttle.check(("graph", claims["tid"], claims["appid"]), "security", scale)
+        if retry is not None:
+            core.count("throttled")
+            raise GraphError(429, "TooManyRequests", "Too many requests.", {"Retry-After": retry})
+        if parts[2] == "alerts_v2":
+            return graph_alerts.handle(core, method, parts[3:], path, headers, body, pairs, claims, entry)
+        return graph_security.handle(core, method, parts[3:], path, headers, body, pairs, claims, entry)
+    return None
+
+
+def _handle(core, method, path, headers, body, request_id, entry, pairs=()):
     auth = headers.get("Authorization") or ""
     if auth[:7].lower() != "bearer " or not auth[7:].strip():
         raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.",
@@ -491,6 +512,9 @@ def _handle(core, method, path, headers, body, request_id, entry):
     core.count("api_requests")
     core.count("api_requests_by_app", claims["appid"])
     if path.rstrip("/").lower() != "/v1.0/security/runhuntingquery":
+        reply = _security(core, method, path, headers, body, pairs, claims, entry)
+        if reply is not None:
+            return reply
         segment = [s for s in path.split("/") if s][-1:] or [""]
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment[0]}'.")
     if method != "POST":

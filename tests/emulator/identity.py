@@ -33,8 +33,10 @@ DEFAULT_RESOURCE = RESOURCES[0]
 GRAPH_RESOURCES = ("https://graph.microsoft.com", "https://graph.microsoft.us", "https://dod-graph.microsoft.us")
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 # Microsoft Graph application permissions per app (WindowsDefenderATP roles are in APP_SPECS).
-GRAPH_ROLES = {"full": ["ThreatHunting.Read.All"], "cert": ["ThreatHunting.Read.All"],
-               "federated": ["ThreatHunting.Read.All"], "partner": ["ThreatHunting.Read.All"]}
+_GRAPH_FULL = ["ThreatHunting.Read.All", "SecurityIncident.ReadWrite.All", "SecurityAlert.ReadWrite.All"]
+GRAPH_ROLES = {"full": _GRAPH_FULL, "cert": _GRAPH_FULL, "federated": _GRAPH_FULL, "partner": _GRAPH_FULL,
+               "readonly": ["SecurityIncident.Read.All", "SecurityAlert.Read.All"],
+               "no_isolate": ["SecurityIncident.Read.All", "SecurityAlert.ReadWrite.All"]}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
 FEDERATED_SUBJECT = "repo:defender/endpoint:ref:refs/heads/main"

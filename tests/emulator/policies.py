@@ -26,7 +26,9 @@ class Throttle:
                 "windows": None, "batch_windows": None,
                 "ti_bulk_per_minute": 30, "ti_bulk_per_hour": 1500,
                 "hunting_per_minute": 45, "hunting_per_hour": 100000,
-                "live_response_per_minute": 10, "live_response_per_hour": 100000}
+                "live_response_per_minute": 10, "live_response_per_hour": 100000,
+                # Graph /security: 150 per minute per app and tenant [uncertain which resources it covers]
+                "security_per_minute": 150, "security_per_hour": 100000}
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -83,6 +85,8 @@ class Throttle:
                 limits = ((s["live_response_per_minute"], 60.0), (s["live_response_per_hour"], 3600.0))
             elif bucket == "hunting":  # Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
                 limits = ((s["hunting_per_minute"], 60.0), (s["hunting_per_hour"], 3600.0))
+            elif bucket == "security":
+                limits = ((s["security_per_minute"], 60.0), (s["security_per_hour"], 3600.0))
             else:
                 limits = ((s["per_minute"], 60.0), (s["per_hour"], 3600.0))
             now = time.monotonic()

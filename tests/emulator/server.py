@@ -37,6 +37,12 @@ DEFAULT_CONFIG = {
     "token_expiry_after_calls": None,
     "retry_after_fractional": False,
     "package_url_lifetime": 60,         # seconds a getPackageUri link stays valid
+    "retired": [],                      # retired Defender APIs: "alerts" (/api/alerts...), "hunting" (advanced queries)
+    "retired_status": 410,              # what a retired endpoint answers: 410 Gone or 404 NotFound
+    "graph_next_link": "skip",          # Graph nextLinks carry $skip=N (skip) or an opaque $skiptoken (skiptoken)
+    "graph_skip_stall": 0,              # Graph: a $skip beyond N answers an empty last page (deep paging stall); 0 off
+    "graph_alerts_max_top": 1000,       # Graph alerts_v2: the largest $top accepted
+    "incidents_expand_fails": False,    # Graph incidents: $expand=alerts answers 500 (large tenants)
     "live_response": {},                # liveresponse.DEFAULTS keys: library size, session cap, tenant settings...
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")
@@ -141,6 +147,14 @@ class Emulator:
                             raise ValueError(f"action_outcome values must be one of {ACTION_OUTCOMES}")
                     self.config["action_outcome"] = {k.lower(): v for k, v in value.items()}
                     continue
+                if key == "retired":
+                    unknown = set(value) - set(api.RETIRED_APIS)
+                    if not isinstance(value, list) or unknown:
+                        raise ValueError(f"retired must be a list of {sorted(api.RETIRED_APIS)}")
+                if key == "retired_status" and value not in (404, 410):
+                    raise ValueError("retired_status must be 404 or 410")
+                if key == "graph_next_link" and value not in ("skip", "skiptoken"):
+                    raise ValueError("graph_next_link must be skip or skiptoken")
                 if key == "live_response":
                     self.live.configure(value)
                     continue
@@ -436,7 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if isinstance(parsed, dict):
                 entry["body_keys"] = list(parsed)
-            if kind == "api":
+            if kind in ("api", "graph"):
                 entry["body"] = parsed
 
     def _process(self, core, kind, path, pairs, body, request_id, entry):
@@ -455,7 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return liveresponse.download_result(core, path, self.headers, dict(pairs))
             return api.download_package(core, self.headers, dict(pairs))
         if kind == "graph":
-            return graph.handle(core, self.command, path, self.headers, body, request_id, entry)
+            return graph.handle(core, self.command, path, self.headers, body, request_id, entry, pairs)
         return api.error_reply(404, "NotFound", f"No route for {self.command} {path}", request_id)
 
     def _token(self, core, path, body, entry):
@@ -508,6 +522,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, core, path, pairs, body, request_id, entry):
         req = api.Request(self.command, path, pairs, self.headers, body, request_id)
+        retired = api.retired_reply(core, req)
+        if retired is not None:
+            return retired
         auth = self.headers.get("Authorization") or ""
         unauthorized = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         if auth[:7].lower() != "bearer " or not auth[7:].strip():

@@ -25,20 +25,34 @@ options:
     type: int
     default: 60
   severity:
-    description: Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High)).
+    description:
+      - Only alerts with one of these severities.
+      - One or more of V(UnSpecified), V(Informational), V(Low), V(Medium), V(High), matched case-insensitively
+        and sent in the API's spelling.
     type: list
     elements: str
   status:
-    description: Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved)).
+    description:
+      - Only alerts with one of these statuses.
+      - One or more of V(Unknown), V(New), V(InProgress), V(Resolved), matched case-insensitively and sent in the
+        API's spelling.
     type: list
     elements: str
   filter:
-    description: A raw OData C($filter) expression, combined with the others with C(and).
+    description:
+      - A raw OData C($filter) expression, sent as written but always as one parenthesised clause joined to the
+        other filters with C(and), so an C(or) inside it stays inside.
+      - Quote string values yourself (C(title eq 'x'), a quote inside doubled, C('O''Brien')). Quotes and
+        parentheses must balance and control characters (a newline, a tab) are refused, so the expression cannot
+        close the parenthesis around it and widen the query; write it on one line (or fold it with YAML's C(>-)).
+      - Only the fields and operators Microsoft documents for alerts are accepted by the service (see the
+        List alerts API page); others are answered with HTTP 400.
     type: str
   since:
     description:
       - How far back the first poll looks (no state yet), as an age such as V(1h) or V(2d), or an ISO 8601 time.
-      - The first poll also covers O(overlap) before it.
+      - Nothing updated before it is emitted, also not through O(overlap) (which applies to changes already
+        seen, never to the look-back asked for).
     type: str
     default: 1h
   state_file:
@@ -53,7 +67,9 @@ options:
     type: int
     default: 300
   page_size:
-    description: Alerts per request (C($top)), 1 to 10000.
+    description:
+      - Alerts per request (C($top)), at most 10,000 (the API's cap).
+      - Smaller pages mean more requests against the API's 100 calls per minute.
     type: int
     default: 10000
   tenant_id:
@@ -150,16 +166,16 @@ def _import_collection():
         if len(parts) < 9 or parts[-8] != "ansible_collections":
             raise
         sys.path.insert(0, os.sep.join(parts[:-8]) or os.sep)
-    from ansible_collections.defender.endpoint.plugins.module_utils import common
+    from ansible_collections.defender.endpoint.plugins.module_utils import settings as connection_settings
     from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
     from ansible_collections.defender.endpoint.plugins.plugin_utils._alert_feed import AlertFeed
-    return common, DefenderError, AlertFeed
+    return connection_settings, DefenderError, AlertFeed
 
 
-def _options(args, common):
+def _options(args, connection_settings):
     """The connection options from ``args`` or, as in the modules, their environment variables."""
     options = {}
-    for name, spec in common.CONNECTION_ARGUMENT_SPEC.items():
+    for name, spec in connection_settings.CONNECTION_ARGUMENT_SPEC.items():
         value = args.get(name)
         if value is None and spec.get("fallback"):
             for env in spec["fallback"][1]:
@@ -188,9 +204,9 @@ def _int(args, name, default, minimum):
 
 def build(args, warn=None):
     """``(feed, interval)`` from the source's arguments; ValueError for anything wrong, before any request."""
-    common, DefenderError, AlertFeed = _import_collection()
+    connection_settings, DefenderError, AlertFeed = _import_collection()
     args = {k: v for k, v in (args or {}).items() if not str(k).startswith("eda_")}
-    known = set(OWN) | set(common.CONNECTION_ARGUMENT_SPEC)
+    known = set(OWN) | set(connection_settings.CONNECTION_ARGUMENT_SPEC)
     unknown = sorted(str(k) for k in args if k not in known)
     if unknown:
         raise ValueError("defender.endpoint.alerts: unknown argument(s) %s; valid arguments are %s"
@@ -204,8 +220,8 @@ def build(args, warn=None):
         if not os.path.isdir(os.path.dirname(state_file)):
             raise ValueError("defender.endpoint.alerts: the directory of state_file %s does not exist" % state_file)
     try:
-        settings = common.Settings(_options(args, common))
-        client, _provider = common.connect(settings, warn=warn)
+        settings = connection_settings.Settings(_options(args, connection_settings))
+        client, _provider = connection_settings.connect(settings, warn=warn)
         criteria = {k: args.get(k) for k in ("severity", "status", "filter") if args.get(k) is not None}
         feed = AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap,
                          state_file=state_file, page_size=page_size,

@@ -77,9 +77,21 @@ def test_first_poll_orders_changes_and_tells_created_from_updated(tmp_path):
     f = feed(client, tmp_path)
     assert drain(f) == [("da0001", "updated"), ("da0002", "created"), ("da0003", "created")]
     assert "severity eq 'High'" in client.filters[0]
-    # the window starts at since minus the overlap
-    assert "lastUpdateTime ge 2026-03-01T10:55:00Z" in client.filters[0]
+    # the first window starts at since itself (the overlap is for changes already seen, not for since)
+    assert "lastUpdateTime ge 2026-03-01T11:00:00Z" in client.filters[0]
     assert drain(f) == []
+
+
+def test_since_is_not_widened_by_the_overlap(tmp_path):
+    """Issue 22 item 9: alerts updated up to `overlap` before `since` were emitted on the first start."""
+    before_since = alert(7, "2026-03-01T10:57:00.0000001Z")
+    client = FakeClient([before_since, alert(8, "2026-03-01T11:01:00.0000001Z")])
+    f = feed(client, tmp_path)
+    assert drain(f) == [("da0008", "created")]
+    # the watermark is now 11:01, its overlap reaches 10:56: still nothing from before since, also after a restart
+    assert drain(f) == []
+    assert drain(feed(client, tmp_path)) == []
+    assert all("lastUpdateTime ge 2026-03-01T11:00:00Z" in flt for flt in client.filters)
 
 
 def test_equal_timestamps_at_the_watermark_survive_a_restart(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.loader import init_plugin_loader, lookup_loader
 
-from ansible_collections.defender.endpoint.plugins.module_utils import auth, common
+from ansible_collections.defender.endpoint.plugins.module_utils import auth, settings
 
 from ..module_utils.fake_idp import FakeIdP
 from ..module_utils.token_helpers import CLIENT, LOGIN, TENANT, Key, make_token
@@ -53,7 +53,7 @@ def lookup(monkeypatch, tmp_path):
 @pytest.fixture
 def idp(monkeypatch):
     fake = FakeIdP()
-    monkeypatch.setattr(common, "build_session", lambda *a, **kw: fake)
+    monkeypatch.setattr(settings, "build_session", lambda *a, **kw: fake)
     return fake
 
 
@@ -83,7 +83,7 @@ def test_token_cache_env_off(lookup, idp, monkeypatch, tmp_path):
 
 
 def test_given_token_is_returned(lookup, monkeypatch):
-    monkeypatch.setattr(common, "build_session", lambda *a, **kw: None)
+    monkeypatch.setattr(settings, "build_session", lambda *a, **kw: None)
     tok = make_token(Key("kid-one"))
     assert lookup.run([], variables={}, access_token=tok) == [tok]
 
@@ -103,7 +103,7 @@ def test_config_error_is_clean(lookup):
 def test_sign_in_error_is_clean(lookup, monkeypatch):
     fake = FakeIdP(error={"error": "invalid_grant", "error_codes": [65001],
                           "error_description": "AADSTS65001: The user or administrator has not consented."})
-    monkeypatch.setattr(common, "build_session", lambda *a, **kw: fake)
+    monkeypatch.setattr(settings, "build_session", lambda *a, **kw: fake)
     with pytest.raises(AnsibleLookupError) as info:
         lookup.run([], variables={}, tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET, login_url=LOGIN)
     msg = str(info.value)

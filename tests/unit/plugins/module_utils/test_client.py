@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import client as http
+from ansible_collections.defender.endpoint.plugins.module_utils import client as http, rate, transport
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
@@ -85,7 +85,7 @@ class Tokens:
 
 
 def make_client(server, tokens=None, timeout=5, backoff=0.01):
-    session = http.build_session(retries=3, backoff=backoff)
+    session = transport.build_session(retries=3, backoff=backoff)
     return http.DefenderClient(server.url, tokens or Tokens(), session, timeout=timeout)
 
 
@@ -188,7 +188,7 @@ def test_connection_refused_before_sending_is_not_outcome_unknown():
     port.bind(("127.0.0.1", 0))
     address = port.getsockname()[1]
     port.close()
-    session = http.build_session(retries=1, backoff=0.01)
+    session = transport.build_session(retries=1, backoff=0.01)
     client = http.DefenderClient("http://127.0.0.1:%d" % address, Tokens(), session, timeout=2)
     with pytest.raises(DefenderError) as info:
         client.post("/api/machines/m/isolate", {"Comment": "c"})
@@ -200,10 +200,10 @@ def test_ca_path_wins_over_requests_ca_bundle(monkeypatch, tmp_path):
     bundle = tmp_path / "ca.pem"
     bundle.write_text("x")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
-    session = http.build_session(ca_path=str(bundle))
+    session = transport.build_session(ca_path=str(bundle))
     settings = session.merge_environment_settings("https://example.invalid/", {}, None, None, None)
     assert settings["verify"] == str(bundle)
-    assert http.build_session(validate_certs=False).merge_environment_settings(
+    assert transport.build_session(validate_certs=False).merge_environment_settings(
         "https://example.invalid/", {}, None, None, None)["verify"] is False
 
 
@@ -222,7 +222,7 @@ def test_rate_budget_spaces_requests():
         slept.append(seconds)
         now[0] += seconds
 
-    budget = http.RateBudget(2, period=60, clock=lambda: now[0], sleep=sleep)
+    budget = rate.RateBudget(2, period=60, clock=lambda: now[0], sleep=sleep)
     stamps = []
     for _attempt in range(5):
         budget.acquire()
@@ -237,7 +237,7 @@ def test_rate_budget_burst_is_not_twice_the_limit():
     def sleep(seconds):
         now[0] += seconds
 
-    budget = http.RateBudget(100, period=60, clock=lambda: now[0], sleep=sleep)
+    budget = rate.RateBudget(100, period=60, clock=lambda: now[0], sleep=sleep)
     stamps = []
     for _attempt in range(300):
         budget.acquire()
@@ -258,7 +258,7 @@ def test_retries_spend_the_budget(server):
         def throttled(self, retry_after, sent_at=None):
             told.append((retry_after, sent_at))
 
-    session = http.build_session(retries=3, backoff=0.01)
+    session = transport.build_session(retries=3, backoff=0.01)
     client = http.DefenderClient(server.url, Tokens(), session, timeout=5, rate_budget=Budget())
     client.get("/api/alerts")
     assert len(spent) == 2  # the first send and the retry after the 429

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import client as http, common
+from ansible_collections.defender.endpoint.plugins.module_utils import client as http, rate, transport
+from ansible_collections.defender.endpoint.plugins.module_utils import settings as connection_settings
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.test_client import (  # noqa: F401  pylint: disable=unused-import
     Tokens,
@@ -32,7 +33,7 @@ class Clock:
 
 
 def budget(clock, limits=((100, 60.0), (1500, 3600.0))):
-    return http.RateBudget(limits=limits, clock=clock, sleep=clock.sleep)
+    return rate.RateBudget(limits=limits, clock=clock, sleep=clock.sleep)
 
 
 def stamps_of(b, n):
@@ -59,7 +60,7 @@ def test_no_window_ever_holds_more_than_its_limit():
 
 
 def test_a_429_pauses_every_worker_until_retry_after():
-    b = http.RateBudget(limits=((100, 60.0),))  # real clock, real threads
+    b = rate.RateBudget(limits=((100, 60.0),))  # real clock, real threads
     b.acquire()
     b.throttled(0.6)
     went = []
@@ -149,13 +150,13 @@ def test_plan_says_when_the_hourly_quota_is_exceeded_and_how_long_it_takes():
 
 def test_shared_budget_is_one_per_credential_host_and_bucket():
     owner = ("app", "t-shared", "c-shared")
-    one = http.shared_budget(owner, "https://api.example.test/x")
-    assert http.shared_budget(owner, "https://API.example.test") is one
-    assert http.shared_budget(("app", "t-shared", "other"), "https://api.example.test") is not one
-    assert http.shared_budget(owner, "https://eu.example.test") is not one
-    batch = http.shared_budget(owner, "https://api.example.test", "alerts_batch_update")
+    one = rate.shared_budget(owner, "https://api.example.test/x")
+    assert rate.shared_budget(owner, "https://API.example.test") is one
+    assert rate.shared_budget(("app", "t-shared", "other"), "https://api.example.test") is not one
+    assert rate.shared_budget(owner, "https://eu.example.test") is not one
+    batch = rate.shared_budget(owner, "https://api.example.test", "alerts_batch_update")
     assert batch is not one and batch.limits == ((10, 60.0), (500, 3600.0))
-    assert http.shared_budget(owner, "https://api.example.test", per_minute=50) is one
+    assert rate.shared_budget(owner, "https://api.example.test", per_minute=50) is one
     assert one.limits == ((50, 60.0), (750, 3600.0))
 
 
@@ -169,11 +170,11 @@ def test_shared_budget_is_one_per_credential_host_and_bucket():
     ("/api/machines/m/isolate", "default"),
 ])
 def test_paths_map_to_their_documented_limit(path, bucket):
-    assert http.bucket_for(path) == bucket
+    assert rate.bucket_for(path) == bucket
 
 
 def make_client(server, **kw):  # noqa: F811
-    session = http.build_session(retries=3, backoff=0.01)
+    session = transport.build_session(retries=3, backoff=0.01)
     return http.DefenderClient(server.url, Tokens(), session, timeout=5, **kw)
 
 
@@ -198,10 +199,10 @@ def test_fractional_and_date_retry_after_are_understood():
     class R:
         def __init__(self, value):
             self.headers = {"Retry-After": value}
-    assert http.retry_after_seconds(R("0.250")) == 0.25
-    assert http.retry_after_seconds(R("Wed, 21 Oct 2015 07:28:00 GMT")) == 0.0  # in the past: go now
-    assert http.retry_after_seconds(R("soon")) is None
-    assert http.retry_after_seconds(R("")) is None
+    assert transport.retry_after_seconds(R("0.250")) == 0.25
+    assert transport.retry_after_seconds(R("Wed, 21 Oct 2015 07:28:00 GMT")) == 0.0  # in the past: go now
+    assert transport.retry_after_seconds(R("soon")) is None
+    assert transport.retry_after_seconds(R("")) is None
 
 
 def test_a_429_pauses_the_other_workers_of_the_client(server):  # noqa: F811
@@ -232,7 +233,7 @@ def test_persistent_429_gives_up_with_the_throttling_hint(server):  # noqa: F811
 
 def test_sign_in_on_the_same_session_keeps_urllib3_retrying_429(server):  # noqa: F811
     server.plan = [(429, {"Retry-After": "0"}, {}), (200, {}, {"access_token": "x"})]
-    session = http.build_session(retries=3, backoff=0.01)
+    session = transport.build_session(retries=3, backoff=0.01)
     http.DefenderClient(server.url + "/api-host-elsewhere", Tokens(), session, timeout=5)
     # the API adapter is mounted for the API's scheme and host; sign-in (another host in real life) keeps its own
     login = session.get_adapter("https://login.example.test/")
@@ -248,41 +249,41 @@ CLIENT = "66666666-7777-8888-9999-000000000000"
 def settings(**over):
     opts = dict(tenant_id=TENANT, client_id=CLIENT, client_secret="s3cr3t-value", api_url="https://api.example.test")
     opts.update(over)
-    return common.Settings(opts)
+    return connection_settings.Settings(opts)
 
 
 def test_max_retry_wait_default_env_and_bounds(monkeypatch):
-    assert settings().max_retry_wait == http.MAX_RETRY_WAIT == 300
+    assert settings().max_retry_wait == transport.MAX_RETRY_WAIT == 300
     assert settings(max_retry_wait=30).max_retry_wait == 30
     assert settings(max_retry_wait="600").max_retry_wait == 600  # plugins pass strings from the environment
     for bad in (-1, 86401, "five"):
         with pytest.raises(DefenderConfigError) as info:
             settings(max_retry_wait=bad)
         assert "max_retry_wait" in str(info.value)
-    spec = common.CONNECTION_ARGUMENT_SPEC["max_retry_wait"]
+    spec = connection_settings.CONNECTION_ARGUMENT_SPEC["max_retry_wait"]
     assert spec["type"] == "int" and spec["fallback"][1] == ["DEFENDER_MAX_RETRY_WAIT"]
 
 
 def test_the_budget_owner_is_the_application_never_a_secret():
     import base64
     import json
-    owner = common.budget_owner(settings())
+    owner = connection_settings.budget_owner(settings())
     assert owner == ("app", TENANT, CLIENT)
     claims = base64.urlsafe_b64encode(json.dumps({"appid": CLIENT.upper(), "tid": TENANT}).encode()).decode()
     token = "eyJhbGciOiJub25lIn0.%s.c2ln" % claims.rstrip("=")
-    s = common.Settings(dict(access_token=token, api_url="https://api.example.test"))
-    assert common.budget_owner(s) == owner  # a token of the same app shares the credentials' budget
-    opaque = common.Settings(dict(access_token="a.b.c", api_url="https://api.example.test"))
-    key = common.budget_owner(opaque)
+    s = connection_settings.Settings(dict(access_token=token, api_url="https://api.example.test"))
+    assert connection_settings.budget_owner(s) == owner  # a token of the same app shares the credentials' budget
+    opaque = connection_settings.Settings(dict(access_token="a.b.c", api_url="https://api.example.test"))
+    key = connection_settings.budget_owner(opaque)
     assert key[0] == "token" and "a.b.c" not in repr(key)
     assert "s3cr3t" not in repr(owner)
 
 
 def test_clients_of_one_application_share_budgets_and_max_retry_wait(monkeypatch):
-    one, _provider = common.connect(settings(max_retry_wait=42))
-    two, _provider = common.connect(settings())
+    one, _provider = connection_settings.connect(settings(max_retry_wait=42))
+    two, _provider = connection_settings.connect(settings())
     assert one.rate_budget is two.rate_budget and one.max_retry_wait == 42
     assert one.budget_for("/api/alerts/batchUpdate") is two.budget_for("/api/alerts/batchUpdate")
     assert one.budget_for("/api/alerts/batchUpdate") is not one.rate_budget
-    other, _provider = common.connect(settings(api_url="https://eu.example.test"))
+    other, _provider = connection_settings.connect(settings(api_url="https://eu.example.test"))
     assert other.rate_budget is not one.rate_budget

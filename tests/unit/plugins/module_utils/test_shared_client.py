@@ -11,7 +11,8 @@ import ssl
 import pytest
 import requests
 
-from ansible_collections.defender.endpoint.plugins.module_utils import auth, common, client as http, odata
+from ansible_collections.defender.endpoint.plugins.module_utils import auth, module as module_base, odata, transport
+from ansible_collections.defender.endpoint.plugins.module_utils import settings as connection_settings
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
@@ -72,29 +73,30 @@ def test_5xx_on_a_write_is_outcome_unknown_and_not_resent(server):  # noqa: F811
 
 def test_cut_get_body_is_read_again():
     exc = requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
-    assert http._body_lost(exc)
-    assert not http._body_lost(requests.exceptions.ConnectTimeout("x"))
+    assert transport.body_lost(exc)
+    assert not transport.body_lost(requests.exceptions.ConnectTimeout("x"))
 
 
 def test_only_certificate_failures_are_called_tls_verification_failures():
     verify = requests.exceptions.SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed"))
     record = requests.exceptions.SSLError(ssl.SSLError(1, "decryption failed or bad record mac"))
-    assert http._certificate_rejected(verify) and not http._was_sent(verify)
-    assert not http._certificate_rejected(record) and http._was_sent(record)
-    assert http._body_lost(record) and not http._body_lost(verify)
+    assert transport.certificate_rejected(verify) and not transport.was_sent(verify)
+    assert not transport.certificate_rejected(record) and transport.was_sent(record)
+    assert transport.body_lost(record) and not transport.body_lost(verify)
 
 
 def test_validate_certs_typo_is_an_error_not_false():
     for name in ("validate_certs", "token_cache"):
         with pytest.raises(DefenderConfigError) as info:
-            common.Settings({"access_token": "a.b.c", name: "ture"})
+            connection_settings.Settings({"access_token": "a.b.c", name: "ture"})
         assert name in str(info.value)
-    assert common.Settings({"access_token": "a.b.c", "validate_certs": "no"}).validate_certs is False
+    assert connection_settings.Settings({"access_token": "a.b.c", "validate_certs": "no"}).validate_certs is False
 
 
 def test_process_token_cache_is_keyed_by_the_credential(monkeypatch):
-    settings = common.Settings({"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000aa",
-                                "client_secret": "right-secret", "token_cache": False})
+    settings = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com",
+                                             "client_id": "00000000-0000-0000-0000-0000000000aa",
+                                             "client_secret": "right-secret", "token_cache": False})
     calls = []
 
     def fake_msal(self, force_refresh):
@@ -105,8 +107,9 @@ def test_process_token_cache_is_keyed_by_the_credential(monkeypatch):
     monkeypatch.setattr(auth, "_PROCESS_TOKENS", {})
     auth.TokenProvider(settings, None).token()
     auth.TokenProvider(settings, None).token()
-    wrong = common.Settings({"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000aa",
-                             "client_secret": "wrong-secret", "token_cache": False})
+    wrong = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com",
+                                          "client_id": "00000000-0000-0000-0000-0000000000aa",
+                                          "client_secret": "wrong-secret", "token_cache": False})
     auth.TokenProvider(wrong, None).token()
     assert calls == ["right-secret", "wrong-secret"]
 
@@ -114,8 +117,9 @@ def test_process_token_cache_is_keyed_by_the_credential(monkeypatch):
 @pytest.mark.parametrize("content", ["[1]", '{"AccessToken": [1]}', '{"AccessToken": {"k": {"expires_on": "soon"}}}'])
 def test_cache_of_the_wrong_shape_is_ignored_not_a_crash(tmp_path, monkeypatch, content):
     import msal
-    settings = common.Settings({"tenant_id": "contoso.onmicrosoft.com", "client_id": "00000000-0000-0000-0000-0000000000aa",
-                                "client_secret": "s3cret"})
+    settings = connection_settings.Settings({"tenant_id": "contoso.onmicrosoft.com",
+                                             "client_id": "00000000-0000-0000-0000-0000000000aa",
+                                             "client_secret": "s3cret"})
     settings.token_cache_dir = str(tmp_path / "tokens")
     warnings = []
     provider = auth.TokenProvider(settings, None, warn=warnings.append)
@@ -136,7 +140,7 @@ def test_unexpected_exceptions_become_a_clean_failure(monkeypatch):
     from ansible_collections.defender.endpoint.tests.unit.plugins.modules.utils import run_module
 
     def main():
-        m = common.DefenderModule(argument_spec={}, supports_check_mode=True)
+        m = module_base.DefenderModule(argument_spec={}, supports_check_mode=True)
 
         def boom(_module):
             raise KeyError("-".join(("secret", "looking", "text")))  # not in the source line
@@ -152,7 +156,7 @@ def test_os_errors_are_reported_with_the_file(monkeypatch, tmp_path):
     target = os.path.join(str(tmp_path), "missing", "x.jsonl")
 
     def main():
-        m = common.DefenderModule(argument_spec={}, supports_check_mode=True)
+        m = module_base.DefenderModule(argument_spec={}, supports_check_mode=True)
         m.run(lambda _m: open(target, "w", encoding="utf-8"))
 
     result, failed = run_module(main, {"access_token": "a.b.c"}, monkeypatch)

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import auth
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import TokenProvider, consent_url, sign_in_error
-from ansible_collections.defender.endpoint.plugins.module_utils.common import Settings
+from ansible_collections.defender.endpoint.plugins.module_utils.settings import Settings
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderAuthError
 
 from .fake_idp import FakeIdP

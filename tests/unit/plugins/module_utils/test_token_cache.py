@@ -17,7 +17,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.auth import (
     TokenProvider,
     default_cache_dir,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.common import Settings
+from ansible_collections.defender.endpoint.plugins.module_utils.settings import Settings
 
 from .fake_idp import FakeIdP
 from .token_helpers import CLIENT, LOGIN, OTHER_TENANT, TENANT
@@ -315,3 +315,21 @@ def test_expires_on_is_the_tokens_own_exp(tmp_path):
     idp.expires_in_answered = 3599
     got = new_task(idp).acquire()
     assert got["expires_on"] == auth.jwt_claims(got["access_token"])["exp"]
+
+
+def test_expired_given_token_refused_before_any_request():
+    """Issue 22 item 13: an expired access_token is refused locally (its exp), saying to get a new token."""
+    import time as _time
+    from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderAuthError
+    from .token_helpers import Key, make_token
+    tok = make_token(Key("kid-one"), exp=int(_time.time()) - 600)
+    idp = FakeIdP()
+    prov = TokenProvider(Settings(dict(access_token=tok)), idp)
+    with pytest.raises(DefenderAuthError) as err:
+        prov.acquire()
+    assert "expired" in str(err.value) and "new token" in str(err.value)
+    assert tok not in str(err.value)
+    # with credentials as well, the expired token is not used: a new one is acquired instead
+    prov = new_task(idp, access_token=tok)
+    got = prov.acquire()
+    assert got["access_token"] != tok and got["source"] != "given"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils.common import Settings
+from ansible_collections.defender.endpoint.plugins.module_utils.settings import Settings
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.token_validation import (
     ROLE_DISPLAY_NAMES,

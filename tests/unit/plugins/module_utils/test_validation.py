@@ -12,7 +12,7 @@ import pytest
 
 from ansible.module_utils import basic
 from ansible_collections.defender.endpoint.plugins.module_utils import client as http
-from ansible_collections.defender.endpoint.plugins.module_utils import common, validation
+from ansible_collections.defender.endpoint.plugins.module_utils import module as module_base, validation
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.utils import run_module
 
@@ -69,7 +69,7 @@ def test_check_text_refuses_empty_and_long():
                          fromlist=["raw_clause"]).raw_clause("a eq '%s'" % v),
     lambda v: __import__("ansible_collections.defender.endpoint.plugins.module_utils.machines",
                          fromlist=["check_machine_ref"]).check_machine_ref("host" + v),
-    lambda v: __import__("ansible_collections.defender.endpoint.plugins.module_utils.alerts",
+    lambda v: __import__("ansible_collections.defender.endpoint.plugins.module_utils.alert_update",
                          fromlist=["check_ids"]).check_ids(["da1" + v]),
 ])
 @pytest.mark.parametrize("char", ["\x00", "\t", "\n", "\r", "\x1b", "\x7f"])
@@ -124,7 +124,7 @@ def test_client_method_uses_the_same_helper():
 
 def _module_main(body, **spec_kwargs):
     def main():
-        m = common.DefenderModule(argument_spec=dict(x=dict(type="str")), supports_check_mode=True, **spec_kwargs)
+        m = module_base.DefenderModule(argument_spec=dict(x=dict(type="str")), supports_check_mode=True, **spec_kwargs)
         m.run(body)
     return main
 

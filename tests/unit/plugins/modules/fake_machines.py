@@ -205,15 +205,15 @@ class FakeMachines:
 
 def install(monkeypatch, fake):
     """Make DefenderModule.client() return ``fake``."""
-    from ansible_collections.defender.endpoint.plugins.module_utils import common
+    from ansible_collections.defender.endpoint.plugins.module_utils import module as module_base
 
-    monkeypatch.setattr(common.DefenderModule, "client", lambda self, **kw: fake)
+    monkeypatch.setattr(module_base.DefenderModule, "client", lambda self, **kw: fake)
 
 
 def refuse_client(monkeypatch):
-    from ansible_collections.defender.endpoint.plugins.module_utils import common
+    from ansible_collections.defender.endpoint.plugins.module_utils import module as module_base
 
     def refuse(self, **kw):
         raise AssertionError("a request was about to be sent")
 
-    monkeypatch.setattr(common.DefenderModule, "client", refuse)
+    monkeypatch.setattr(module_base.DefenderModule, "client", refuse)

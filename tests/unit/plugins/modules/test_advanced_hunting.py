@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import hunting as H
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,

@@ -224,11 +224,11 @@ def test_batch_delete_404_sends_the_rest_again(fake_ti, monkeypatch):
 
 
 def test_bulk_calls_are_paced_by_the_clients_own_limits():
-    from ansible_collections.defender.endpoint.plugins.module_utils import client
-    assert client.bucket_for(I.IMPORT_PATH) == "indicators_import"
-    assert client.bucket_for(I.BATCH_DELETE_PATH) == "indicators_batch_delete"
-    assert client.LIMITS["indicators_import"][0] == (30, 60.0)
-    assert client.LIMITS["indicators_batch_delete"][0] == (30, 60.0)
+    from ansible_collections.defender.endpoint.plugins.module_utils import rate
+    assert rate.bucket_for(I.IMPORT_PATH) == "indicators_import"
+    assert rate.bucket_for(I.BATCH_DELETE_PATH) == "indicators_batch_delete"
+    assert rate.LIMITS["indicators_import"][0] == (30, 60.0)
+    assert rate.LIMITS["indicators_batch_delete"][0] == (30, 60.0)
 
 
 # --- indicator_info ----------------------------------------------------------------------------------

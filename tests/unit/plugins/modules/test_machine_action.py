@@ -15,7 +15,7 @@ import stat
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
-from ansible_collections.defender.endpoint.plugins.module_utils.client import RateBudget
+from ansible_collections.defender.endpoint.plugins.module_utils.rate import RateBudget
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import auth, common
+from ansible_collections.defender.endpoint.plugins.module_utils import auth, settings
 from ansible_collections.defender.endpoint.plugins.modules import token as token_module
 from ansible_collections.defender.endpoint.plugins.modules import token_info as token_info_module
 
@@ -34,7 +34,7 @@ def isolated(monkeypatch, tmp_path):
 def no_network(monkeypatch):
     def refuse(*a, **kw):
         raise AssertionError("no session may be built or request sent")
-    monkeypatch.setattr(common, "build_session", refuse)
+    monkeypatch.setattr(settings, "build_session", refuse)
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def key():
 
 
 def serve(monkeypatch, session):
-    monkeypatch.setattr(common, "build_session", lambda *a, **kw: session)
+    monkeypatch.setattr(settings, "build_session", lambda *a, **kw: session)
 
 
 BAD_ARGS = [
