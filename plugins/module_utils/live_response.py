@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 
+from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
@@ -93,10 +94,11 @@ def upload(client, name, path, description=None, has_parameters=None, parameters
         fields["HasParameters"] = "true" if has_parameters else "false"
     if parameters_description is not None:
         fields["ParametersDescription"] = parameters_description
-    sha256 = file_digest(path)[0]
+    with open(path, "rb") as handle:
+        content = handle.read(MAX_LIBRARY_BYTES + 1)
+    sha256 = hashlib.sha256(content).hexdigest()
     try:
-        with open(path, "rb") as handle:
-            return client.post_form(LIBRARY_PATH, fields, files={"File": (name, handle)})
+        return client.post_form(LIBRARY_PATH, fields, files={"File": (name, content)})
     except DefenderOutcomeUnknownError:
         entry = read_library(client).get(name.lower())
         if entry is not None and (entry.get("sha256") or "").lower() == sha256:
@@ -105,7 +107,7 @@ def upload(client, name, path, description=None, has_parameters=None, parameters
 
 
 def delete(client, name):
-    client.request("DELETE", "%s/%s" % (LIBRARY_PATH, client.segment(name)))
+    client.request("DELETE", "%s/%s" % (LIBRARY_PATH, segment(name, "name")))
 
 
 # --- commands ---------------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ msg:
 
 import os
 
-from ansible_collections.defender.endpoint.plugins.module_utils.common import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils import live_response as LR
 
