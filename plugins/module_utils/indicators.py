@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ansible_collections.defender.endpoint.plugins.module_utils import progress
+from ansible_collections.defender.endpoint.plugins.module_utils import outcome, progress
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
@@ -431,28 +431,19 @@ class Sender:
 
     def _confirm(self, exc, wants):
         """After a lost response: read the indicators again; fail unless every change is visible."""
-        try:
-            now = read(self.client)
-        except DefenderError as err:
-            raise DefenderError("%s; the indicators could not be read again (%s). Nothing was re-sent: check them, "
-                                "then run the task again" % (exc.message, err), status=exc.status, code=exc.code,
-                                method=exc.method, path=exc.path) from None
-        index = {}
-        for ind in now:
-            index.setdefault(key_of(ind.get("indicatorType"), str(ind.get("indicatorValue"))), []).append(ind)
-        missing = []
-        for want in wants:
-            key = key_of(want["indicatorType"], want["indicatorValue"])
-            match = next((i for i in index.get(key, []) if not differences(i, want)), None)
-            if match is None:
-                missing.append(want["indicatorValue"])
-            else:
-                self.ids[key] = str(match.get("id"))
-        if missing:
-            raise DefenderError("%s; read again, %d of %d indicator(s) do not show the change (%s). Nothing was "
-                                "re-sent, because the service may still apply it: run the task again later"
-                                % (exc.message, len(missing), len(wants), ", ".join(missing[:10])),
-                                status=exc.status, code=exc.code, method=exc.method, path=exc.path)
+        by_key = dict((key_of(w["indicatorType"], w["indicatorValue"]), w) for w in wants)
+
+        def read_matching(keys):
+            index = {}
+            for ind in read(self.client):
+                index.setdefault(key_of(ind.get("indicatorType"), str(ind.get("indicatorValue"))), []).append(ind)
+            return dict((k, next((i for i in index.get(k, []) if not differences(i, by_key[k])), None)) for k in keys)
+
+        found = outcome.read_back(exc, list(by_key), read_matching, lambda _key, _indicator: True)
+        for key, match in found.seen.items():
+            self.ids[key] = str(match.get("id"))
+        if not found.complete:
+            raise found.error("indicator(s)")
 
     def _delete(self, ident):
         try:
@@ -502,15 +493,13 @@ class Sender:
         return [i for i in ids if i in present]
 
     def _confirm_deleted(self, exc, ids):
-        try:
-            still = self._still_there(ids)
-        except DefenderError as err:
-            raise DefenderError("%s; the indicators could not be read again (%s). Nothing was re-sent"
-                                % (exc.message, err), status=exc.status, method=exc.method, path=exc.path) from None
-        if still:
-            raise DefenderError("%s; read again, %d of %d indicator(s) still exist (%s). Nothing was re-sent: run "
-                                "the task again" % (exc.message, len(still), len(ids), ", ".join(still[:10])),
-                                status=exc.status, method=exc.method, path=exc.path)
+        def listed(keys):
+            still = set(self._still_there(keys))
+            return dict((i, i in still) for i in keys)
+
+        found = outcome.read_back(exc, ids, listed, lambda _id, still: not still)
+        if not found.complete:
+            raise found.error("indicator(s)")
 
 
 def check_cap(p, cap=MAX_ACTIVE):
