@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+from urllib.parse import urlsplit
+
+from ansible_collections.defender.endpoint.plugins.module_utils import progress
+from ansible_collections.defender.endpoint.plugins.module_utils.machines import action_summary, is_final
 
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
@@ -178,3 +183,127 @@ def parse_script_result(content):
 
     return {"script_name": data.get("script_name"), "exit_code": data.get("exit_code"),
             "output": clean(data.get("script_output")), "errors": clean(data.get("script_errors"))}
+
+
+def check_dest(dest):
+    """``dest`` (for GetFile results): an existing or creatable directory, checked before any request."""
+    if dest is None:
+        return
+    dest = os.path.abspath(dest)
+    if os.path.lexists(dest) and (os.path.islink(dest) or not os.path.isdir(dest)):
+        raise DefenderConfigError("dest %s exists and is not a directory (a symbolic link is not followed)" % dest)
+    parent = dest
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DefenderConfigError("dest %s cannot be written (%s is not a writable directory)" % (dest, parent))
+
+
+def _key(commands):
+    return [(c.get("type"), sorted((p.get("key"), p.get("value")) for p in c.get("params") or [])) for c in commands]
+
+
+def commands_of(action):
+    """The commands of a LiveResponse action as its history shows them, in the form :func:`check_commands` gives
+    (parameters in key order), so that a rerun of the same task finds its own session."""
+    shown = [c.get("command") or {} for c in sorted(action.get("commands") or [], key=lambda c: c.get("index", 0))]
+    return _key(shown)
+
+
+def same_commands(action, commands):
+    return commands_of(action) == _key(commands)
+
+
+RESULT_LINK = "/api/machineactions/%s/GetLiveResponseResultDownloadLink(index=%d)"
+MAX_SCRIPT_RESULT = 16 * 1024 * 1024
+
+
+def _link(client, action_id, index):
+    answer = client.get(RESULT_LINK % (segment(action_id, "action id"), index))
+    url = (answer.get("value") if isinstance(answer, dict) else answer) or ""
+    url = url.strip().strip('"') if isinstance(url, str) else ""
+    if urlsplit(url).scheme.lower() != "https" or not urlsplit(url).hostname:
+        raise DefenderError("the result link of command %d is not an HTTPS link; nothing was downloaded" % index)
+    return url
+
+
+def _with_fresh_link(client, action_id, index, use):
+    """``use(url)``; one new link when the first one is refused (expired: links last 30 minutes)."""
+    for attempt in (1, 2):
+        try:
+            return use(_link(client, action_id, index))
+        except DefenderError as exc:
+            if attempt == 2 or exc.status not in (401, 403):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _file_name(result, index, path):
+    machine = re.sub(r"[^A-Za-z0-9._-]", "_", result.get("computer_dns_name") or result["machine_id"]).strip(".")
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", re.split(r"[\\/]", path)[-1]).strip(".") or "file"
+    return "%s_%s_%d_%s" % (machine or result["machine_id"], result["action"]["id"], index, base)
+
+
+def _param(command, key):
+    for p in (command.get("command") or {}).get("params") or []:
+        if p.get("key") == key:
+            return p.get("value")
+    return None
+
+
+def command_results(client, downloader, result, dest):
+    """One entry per command of ``result``'s (final) action: its status and errors; a RunScript's parsed result; a
+    GetFile's file in ``dest`` (0600, renamed into place) with its SHA-256 and size. Returns (entries, failed
+    command or None)."""
+    action = result["action"]
+    entries, failed = [], None
+    for cmd in sorted(action.get("commands") or [], key=lambda c: c.get("index", 0)):
+        index, type_ = cmd.get("index", 0), (cmd.get("command") or {}).get("type")
+        entry = {"index": index, "type": type_, "status": cmd.get("commandStatus"), "errors": cmd.get("errors") or []}
+        key = COMMAND_KEYS.get(type_, (None, None))
+        if key[0]:
+            entry[key[0]] = _param(cmd, key[1])
+        if entry["status"] == "Failed" and failed is None:
+            failed = entry
+        if entry["status"] == "Completed" and type_ == "RunScript":
+            body = _with_fresh_link(client, action["id"], index, lambda url: downloader.read(url, MAX_SCRIPT_RESULT))
+            entry.update(parse_script_result(body))
+        elif entry["status"] == "Completed" and type_ == "GetFile" and dest:
+            if not os.path.isdir(dest):
+                os.makedirs(dest, mode=0o700, exist_ok=True)
+            target = os.path.join(dest, _file_name(result, index, entry["path"] or ""))
+            digest, size = _with_fresh_link(client, action["id"], index, lambda url: downloader.fetch(url, target))
+            entry.update(file_path=target, sha256=digest, size=size)
+        entries.append(entry)
+    return entries, failed
+
+
+def fetch_results(module, client, results):
+    """The live_response follow-up: after the engine, every final session's command results. Check mode fetches
+    nothing (it would write files)."""
+    from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.package import PackageDownloader
+
+    if module.check_mode:
+        for result in results:
+            if result["changed"] and not result.get("action"):
+                result["msg"] += "; would run %d command(s)" % len(module.params["commands"])
+        return
+    dest = module.params.get("dest")
+    settings = module.settings
+    downloader = PackageDownloader(client, settings.validate_certs, settings.ca_path, settings.timeout)
+    todo = [r for r in results if r["machine_id"] and r.get("action") and is_final(r["action"])]
+    for done, result in enumerate(todo):
+        progress.report("fetching the results of %s (%d of %d)" % (result["computer_dns_name"] or result["machine_id"],
+                                                                    done + 1, len(todo)), done=done, total=len(todo))
+        try:
+            result["commands"], failed = command_results(client, downloader, result, dest)
+        except (DefenderError, OSError) as exc:
+            result.update(failed=True, msg="%s; its results could not be fetched: %s" % (
+                action_summary(result["action"]), exc if isinstance(exc, DefenderError) else
+                (exc.strerror or type(exc).__name__)))
+            continue
+        if failed is not None:
+            what = failed.get("script") or failed.get("path") or failed.get("file") or ""
+            result.update(failed=True, msg="%s; command %d (%s %s) failed: %s; the commands after it were not run" % (
+                action_summary(result["action"]), failed["index"], failed["type"], what,
+                "; ".join(str(e) for e in failed["errors"]) or "no error text"))

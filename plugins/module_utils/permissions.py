@@ -79,6 +79,8 @@ CONTENT = (
     ("module", "advanced_hunting", (("ThreatHunting.Read.All",),),
      "a Microsoft Graph permission: the same credential gets a second token, for Graph"),
     ("module", "live_response_library", (("Library.Manage",),), ""),
+    ("module", "live_response", (("Machine.LiveResponse",), MACHINE_READ),
+     "names, action history and result links are read with the second"),
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),

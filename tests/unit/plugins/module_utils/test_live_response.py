@@ -80,3 +80,37 @@ def test_differences_compare_only_what_is_asked(tmp_path):
     f = tmp_path / "x"
     f.write_bytes(b"abc")
     assert LR.file_digest(str(f)) == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3)
+
+
+def _session(commands, status="Succeeded", action_id="a1", updated="2026-12-04T10:00:00Z"):
+    shown = [{"index": i, "commandStatus": "Completed", "errors": [], "command": c} for i, c in enumerate(commands)]
+    return {"id": action_id, "type": "LiveResponse", "status": status, "commands": shown,
+            "creationDateTimeUtc": updated, "lastUpdateDateTimeUtc": updated}
+
+
+def test_a_rerun_finds_its_own_session_whatever_the_parameter_order():
+    body = LR.check_commands([{"type": "RunScript", "script": "a.ps1", "parameters": "-x"}])
+    shown = [{"type": "RunScript", "params": [{"key": "Args", "value": "-x"}, {"key": "ScriptName", "value": "a.ps1"}]}]
+    assert LR.same_commands(_session(shown), body)
+    assert not LR.same_commands(_session(shown), LR.check_commands([{"type": "RunScript", "script": "a.ps1"}]))
+
+
+def test_one_session_per_machine_another_one_is_waited_for():
+    from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import history, registry, specs
+    params = {"commands": [{"type": "RunScript", "script": "a.ps1"}], "comment": "c", "dest": None,
+              "skip_if_done_within": "24h"}
+    _entry, spec = specs.one_shot(params, entry=registry.LIVE_RESPONSE, now=None)
+    mine = LR.check_commands(params["commands"])
+    other = [{"type": "GetFile", "params": [{"key": "Path", "value": "x"}]}]
+    # another session running: wait for it (never a second POST racing the service's one-per-machine rule)
+    plan, _state, acts = spec.plan([_session(other, status="InProgress", action_id="b")])
+    assert plan == history.PLAN_WAIT and [a["id"] for a in acts] == ["b"]
+    # the same session running: followed, not duplicated
+    plan, state, acts = spec.plan([_session(mine, status="Pending", action_id="c")])
+    assert (plan, state, acts[0]["id"]) == (history.PLAN_NONE, history.STATE_ACTIVE, "c")
+    # finished sessions of other commands do not block
+    plan, _state, _acts = spec.plan([_session(other, status="Succeeded", action_id="d")])
+    assert plan == history.PLAN_SEND
+    # the same one succeeded long ago: outside the 24h window, sent again
+    plan, _state, _acts = spec.plan([_session(mine, updated="2020-01-01T00:00:00Z")])
+    assert plan == history.PLAN_SEND
