@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: live_response
 short_description: Run live response commands on machines (put a file, run a script, get a file)
 description:
-  - Starts one live response session per machine (C(POST /api/machines/{id}/runliveresponse)) that runs O(commands):
+  - Starts one live response session per machine (C(POST /api/machines/{id}/runliveresponse)) that runs O(commands).
     C(PutFile) copies a library file to the machine, C(RunScript) runs a library script with parameters, C(GetFile)
     collects a file. The service runs them one at a time, in that order of types, and stops at the first that fails.
   - With the safety of M(defender.endpoint.machine_action). Each machine's live response history is read first. A
@@ -70,7 +70,7 @@ options:
   skip_if_done_within:
     description:
       - Reuse a session with the same commands that succeeded on the machine within this time, such as V(24h), V(30m)
-        or V(7d) (or after this ISO 8601 time): its results are fetched again and nothing is run
+        or V(7d) (or after this ISO 8601 time); its results are fetched again and nothing is run
         (C(changed=false)). V(0m) starts a new session whenever none with these commands is running.
     type: str
     default: 24h
