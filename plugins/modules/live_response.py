@@ -84,7 +84,7 @@ options:
     description:
       - How many seconds to wait for the sessions. A session of an offline machine is queued for up to 3 days; a
         machine whose session is not final in time fails with that session's id, and nothing is sent again
-        (rerun later: the session is followed, not duplicated).
+        (rerun later; the session is followed, not duplicated).
     type: int
     default: 1800
 notes:
