@@ -293,8 +293,9 @@ def fetch_results(module, client, results):
     downloader = PackageDownloader(client, settings.validate_certs, settings.ca_path, settings.timeout)
     todo = [r for r in results if r["machine_id"] and r.get("action") and is_final(r["action"])]
     for done, result in enumerate(todo):
-        progress.report("fetching the results of %s (%d of %d)" % (result["computer_dns_name"] or result["machine_id"],
-                                                                    done + 1, len(todo)), done=done, total=len(todo))
+        name = result["computer_dns_name"] or result["machine_id"]
+        progress.report("fetching the results of %s (%d of %d)" % (name, done + 1, len(todo)),
+                        done=done, total=len(todo))
         try:
             result["commands"], failed = command_results(client, downloader, result, dest)
         except (DefenderError, OSError) as exc:
