@@ -14,6 +14,7 @@ What the client adds to the transport:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from urllib.parse import quote, urlsplit
@@ -35,6 +36,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.rate import (
 from ansible_collections.defender.endpoint.plugins.module_utils.transport import (
     IDEMPOTENT,
     MAX_RETRY_WAIT,
+    SERVER_ERROR_IS_ANSWER,
     THROTTLE_RETRIES,
     DefenderRetry,
     HTTPAdapter,
@@ -158,6 +160,18 @@ class DefenderClient:
     def get(self, path, params=None, parse=None):
         return self.request("GET", path, params=params, parse=parse)
 
+    @contextlib.contextmanager
+    def server_errors_final(self):
+        """Within it, a GET's server error is an answer (raised at once as DefenderError), not retried with back-off:
+        for reads with an alternative when they fail (incidents' ``$expand=alerts``, which fails for good on large
+        tenants)."""
+        before = getattr(SERVER_ERROR_IS_ANSWER, "on", False)
+        SERVER_ERROR_IS_ANSWER.on = True
+        try:
+            yield self
+        finally:
+            SERVER_ERROR_IS_ANSWER.on = before
+
     def get_or_none(self, path, params=None):
         return get_or_none(self, path, params=params)
 
@@ -178,6 +192,9 @@ class DefenderClient:
     def _send(self, method, url, params, body, token, budget, form=None):
         sent_at = budget.acquire() if budget is not None else None
         headers = {"Authorization": "Bearer " + token}
+        if self.api == "graph":
+            # Without it Graph hides enum members added after v1.0 (awaitingAction...) as unknownFutureValue.
+            headers["Prefer"] = "include-unknown-enum-members"
         kwargs = {"params": params, "headers": headers, "timeout": self.timeout}
         if form is not None:
             kwargs["data"], kwargs["files"] = form  # requests writes the multipart body and its Content-Type

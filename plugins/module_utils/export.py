@@ -192,13 +192,13 @@ def _write(blocks, sink, fmt, columns, encoded, on_progress):
 
 def _columns(records, paths):
     """For each of ``paths``, the values there of each record (None where missing)."""
-    if not any("." in p for p in paths):
+    if not any("." in path for path in paths):
         try:  # C speed: the API sends every property of an alert (null when empty), so the usual block has them all
             return list(zip(*map(operator.itemgetter(*paths), records))) if len(paths) > 1 else \
                 [list(map(operator.itemgetter(paths[0]), records))]
         except (KeyError, TypeError):  # a property missing, or a record that is not an object
             pass
-    return [[lookup(r, p) for r in records] for p in paths]
+    return [[lookup(record, path) for record in records] for path in paths]
 
 
 def _cells(values):

@@ -14,6 +14,9 @@ Resolution rules (what ``resolve`` does with one reference):
   ``tolower(computerDnsName) eq '<lowercased>'`` (a service that rejects ``tolower`` just finds nothing).
   ``GET /api/machines/{name}`` is documented to accept a name but returns a single machine, which would
   hide duplicates, so it is never used to resolve a name.
+- Devices that are not onboarded (``onboardingStatus`` other than ``Onboarded``: found by device discovery, such as
+  printers and routers) are set aside first; a name that matches only such devices fails, naming them (pass the
+  id to act on one, for example to contain it with isolation type ``UnManagedDevice``).
 - One machine has the name and it is not merged into another: that one (even when flagged
   ``isPotentialDuplication``: it is the only machine with that name).
 - Several machines share the name: the ones flagged ``isPotentialDuplication`` or carrying
@@ -260,18 +263,36 @@ def _describe(m):
     return "%s (lastSeen %s%s)" % (m.get("id"), m.get("lastSeen"), ", " + ", ".join(flags) if flags else "")
 
 
+def is_onboarded(machine):
+    """Onboarded to Defender for Endpoint (``onboardingStatus``, spelt ``Onboarded`` or ``onboarded``; a record
+    without the field counts as onboarded). Device discovery also lists devices that are not (printers, routers)."""
+    status = machine.get("onboardingStatus")
+    return status is None or (isinstance(status, str) and status.lower() == "onboarded")
+
+
 def select_machine(name, candidates, margin=CLEARLY_NEWER):
     """The machine a computer name means, and a note on how it was chosen (None when unique)."""
     if not candidates:
         raise MachineResolutionError("no machine named %r was found (a computer name is matched exactly, "
                                      "case-insensitively; use machine_info to search)" % name, "NotFound")
-    if len(candidates) == 1 and not candidates[0].get("mergedIntoMachineId"):
-        return candidates[0], None
-    live = [m for m in candidates if not m.get("isPotentialDuplication") and not m.get("mergedIntoMachineId")]
+    unmanaged = [m for m in candidates if not is_onboarded(m)]
+    if unmanaged and len(unmanaged) == len(candidates):
+        raise MachineResolutionError(
+            "%r matches only devices that are not onboarded to Defender for Endpoint (found by device discovery): "
+            "%s; a name is resolved to onboarded machines only, pass the id to act on such a device"
+            % (name, "; ".join("%s (onboardingStatus %s)" % (m.get("id"), m.get("onboardingStatus"))
+                                for m in unmanaged)), "NotOnboarded", [m.get("id") for m in unmanaged])
+    onboarded = [m for m in candidates if is_onboarded(m)]
+    if len(onboarded) == 1 and not onboarded[0].get("mergedIntoMachineId"):
+        if len(candidates) == 1:
+            return candidates[0], None
+        return onboarded[0], ("%r matches %d devices; chose %s, the others are not onboarded"
+                              % (name, len(candidates), onboarded[0].get("id")))
+    live = [m for m in onboarded if not m.get("isPotentialDuplication") and not m.get("mergedIntoMachineId")]
     ids = [m.get("id") for m in candidates]
     if len(live) == 1:
-        return live[0], ("%r matches %d machines; chose %s, the others are flagged as duplicates or merged"
-                         % (name, len(candidates), live[0].get("id")))
+        return live[0], ("%r matches %d machines; chose %s, the others are flagged as duplicates or merged%s"
+                         % (name, len(candidates), live[0].get("id"), " or are not onboarded" if unmanaged else ""))
     if not live:
         raise MachineResolutionError(
             "%r matches only machines flagged as duplicates or merged: %s; pass the id of the machine to act on"

@@ -125,6 +125,7 @@ notes:
     one download per package."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_selection
   - defender.endpoint.machine_actions
   - defender.endpoint.attributes.action
 """
@@ -282,8 +283,7 @@ def main():
             dest=dict(type="path"),
             confirm_offboard=dict(type="bool", default=False),
             skip_if_done_within=dict(type="str"),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=600),
+            **specs.wait_argument_spec(timeout=600)
         ),
         supports_check_mode=True,
         mutually_exclusive=[("machine", "machines")],

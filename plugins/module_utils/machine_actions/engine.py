@@ -22,6 +22,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import outcome, 
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError, DefenderOutcomeUnknownError
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.history import PLAN_NONE, PLAN_SEND, PLAN_WAIT
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.results import machine_result
 
 
 def _list(actions):
@@ -29,18 +30,7 @@ def _list(actions):
 
 
 def new_result(ref, machine=None):
-    return {
-        "machine": ref,
-        "machine_id": machine.get("id") if machine else None,
-        "computer_dns_name": machine.get("computerDnsName") if machine else None,
-        "changed": False,
-        "action": None,
-        "previous_state": None,
-        "state": None,
-        "failed": False,
-        "msg": "",
-        "cancelled": [],
-    }
+    return machine_result(ref, machine, action=None, previous_state=None, state=None, cancelled=[])
 
 
 class Engine:
@@ -62,6 +52,7 @@ class Engine:
         if clock is not None:
             self.kw["clock"] = clock
         self.lock = threading.Lock()
+        self.notes = {}     # machine id -> why the action was sent although one succeeded (kept after wait)
 
     @classmethod
     def for_task(cls, client, spec, params, check_mode, wait=None, sleeper=None, clock=None):
@@ -130,6 +121,7 @@ class Engine:
         else:
             self._send(res, history)
         if note:
+            self.notes[res["machine_id"]] = note
             res["msg"] = "%s; %s" % (note, res["msg"])
         return res
 
@@ -305,7 +297,8 @@ class Engine:
             for r in todo:
                 self.spec.confirm(r, None)
                 if not r["failed"]:
-                    r["msg"] = M.action_summary(r["action"])
+                    note = self.notes.get(r["machine_id"])
+                    r["msg"] = "; ".join(x for x in (note, M.action_summary(r["action"])) if x)
             return
         try:
             history = self.history(ids)

@@ -135,7 +135,8 @@ class PackageDownloader:
             raise DefenderError("downloading from %s failed (%s)" % (host, type(exc).__name__)) from None
 
     def download(self, action_id, dest, timeout, sleep):
-        """Link, then download; one fresh link when the first is refused (expired) as the facts advise."""
+        """Link, then download; one fresh link when the first is refused (expired): Microsoft's get-package-sas-uri
+        page says the link is valid for a short time."""
         for attempt in (1, 2):
             url = self.link(action_id, timeout, sleep)
             try:

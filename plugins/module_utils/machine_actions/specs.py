@@ -6,6 +6,8 @@ task's options turn into (the plan of the task from its registry entry, the clie
 
 from __future__ import annotations
 
+import copy
+
 from ansible_collections.defender.endpoint.plugins.module_utils import machines
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import registry
@@ -19,17 +21,36 @@ MAX_PARALLEL = 64
 MAX_COMMENT = 1000
 
 
+# The shared argument specs; each has ONE doc fragment of the same options (tests/unit/plugins/doc_fragments keeps
+# each pair equal): MACHINE_SELECTION_SPEC is defender.endpoint.machine_selection, ACTION_SPEC
+# defender.endpoint.machine_actions, wait_argument_spec() defender.endpoint.machine_wait.
+MACHINE_SELECTION_SPEC = dict(
+    machine=dict(type="str"),
+    machines=dict(type="list", elements="str"),
+)
+ACTION_SPEC = dict(
+    comment=dict(type="str", required=True),
+    wait_sleep=dict(type="int", default=5),
+    max_parallel=dict(type="int", default=8),
+    requests_per_minute=dict(type="int", default=100),
+)
+
+
+def wait_argument_spec(timeout=300):
+    """``wait`` and ``wait_timeout`` (seconds, ``timeout`` by default)."""
+    return dict(wait=dict(type="bool", default=False), wait_timeout=dict(type="int", default=timeout))
+
+
+def machine_selection_spec():
+    """A copy of :data:`MACHINE_SELECTION_SPEC` for a module's argument spec."""
+    return copy.deepcopy(MACHINE_SELECTION_SPEC)
+
+
 def action_argument_spec(**options):
-    """The argument spec of an action module: the shared options (documented by the doc fragment
-    ``defender.endpoint.machine_actions``) and the module's own ``options``."""
-    spec = dict(
-        machine=dict(type="str"),
-        machines=dict(type="list", elements="str"),
-        comment=dict(type="str", required=True),
-        wait_sleep=dict(type="int", default=5),
-        max_parallel=dict(type="int", default=8),
-        requests_per_minute=dict(type="int", default=100),
-    )
+    """The argument spec of an action module: the machines, the shared action options and the module's own
+    ``options``."""
+    spec = machine_selection_spec()
+    spec.update(copy.deepcopy(ACTION_SPEC))
     spec.update(options)
     return spec
 

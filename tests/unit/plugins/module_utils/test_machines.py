@@ -363,3 +363,23 @@ def test_start_results_in_order_once_per_machine_with_failures():
     assert list(by_id) == [mid(1)] and machines[mid(1)]["computerDnsName"] == "web"
     assert results[1]["failed"] and "nothing was sent" in results[1]["msg"]
     assert results[2]["failed"] and sorted(results[2]["candidates"]) == [mid(2), mid(3)]
+
+
+def test_select_sets_aside_devices_that_are_not_onboarded():
+    """Issue 22 item 7: a discovered (not onboarded) device sharing a name is not an action target."""
+    onboarded = machine(1, "twin", lastSeen="2026-01-30T07:00:00Z", onboardingStatus="Onboarded")
+    printer = machine(2, "twin", lastSeen="2026-01-30T10:00:00Z", onboardingStatus="CanBeOnboarded")
+    chosen, note = M.select_machine("twin", [printer, onboarded])
+    assert chosen is onboarded and "not onboarded" in note
+    # the API's other spelling of the status counts as onboarded
+    lower = machine(3, "low", onboardingStatus="onboarded")
+    assert M.select_machine("low", [lower]) == (lower, None)
+
+
+@pytest.mark.parametrize("status", ["CanBeOnboarded", "Unsupported", "InsufficientInfo"])
+def test_select_only_unmanaged_devices_fails_naming_them(status):
+    router = machine(1, "router", onboardingStatus=status)
+    with pytest.raises(M.MachineResolutionError) as info:
+        M.select_machine("router", [router])
+    assert info.value.code == "NotOnboarded" and status in info.value.message
+    assert router["id"] in info.value.message and info.value.candidates == [router["id"]]

@@ -546,3 +546,11 @@ def test_a_machine_seen_after_its_offboard_is_back_and_offboarded_again(check_mo
     assert "kiosk was seen at 2026-01-25T10:00:00Z, after Offboard action %s is Succeeded" % done["id"] in r["msg"]
     assert "it is back" in r["msg"]
     assert len(posts(fake)) == (0 if check_mode else 1)
+
+
+def test_the_reason_an_offboard_is_sent_again_stays_after_wait():
+    done = action(mid(1), "Offboard", "Succeeded", OLD, scope=None)
+    fake = FakeMachines([machine(1, "kiosk", lastSeen="2026-01-25T10:00:00Z")], [done])
+    fake.on_get_action = lambda f, a: a.update(status="Succeeded")
+    [r] = run(fake, [mid(1)], action="offboard", confirm_offboard=True, wait=True)
+    assert r["changed"] and r["action"]["status"] == "Succeeded" and "it is back" in r["msg"]
