@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from urllib.parse import urlsplit
@@ -147,6 +148,36 @@ class PackageDownloader:
         raise AssertionError("unreachable")
 
 
+def _record(path):
+    """Where the SHA-256 of a package this module downloaded is kept (a hidden file beside it)."""
+    return os.path.join(os.path.dirname(path), ".%s.sha256" % os.path.basename(path))
+
+
+def downloaded_before(path):
+    """``(sha256, size)`` of the package at ``path`` when it is one this module wrote: a regular file (not a link,
+    FIFO or device), owned by this user, whose SHA-256 is the one recorded at its download; else None (it is then
+    downloaded again, replacing whatever is there: never written through, never reported as evidence)."""
+    try:
+        st = os.lstat(path)
+        record = os.lstat(_record(path))
+    except OSError:
+        return None
+    uid = os.geteuid()
+    if not (stat.S_ISREG(st.st_mode) and stat.S_ISREG(record.st_mode) and st.st_uid == uid == record.st_uid):
+        return None
+    with open(_record(path), encoding="ascii", errors="replace") as fh:
+        recorded = fh.read().strip()
+    digest = file_digest(path)
+    return (digest, st.st_size) if digest == recorded else None
+
+
+def _write_record(path, digest):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".%s." % os.path.basename(path), suffix=".part")
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(digest + "\n")
+    os.replace(tmp, _record(path))
+
+
 def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
     """After the collections succeeded: each machine's package into ``dest`` (named after the machine and the
     action, so a package already there is not downloaded again). Fills ``package_path``, ``package_sha256`` and
@@ -163,8 +194,9 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
             continue
         path = os.path.join(dest, package_name(r))
         try:
-            if os.path.exists(path):
-                digest, size = file_digest(path), os.path.getsize(path)
+            before = downloaded_before(path)
+            if before is not None:
+                digest, size = before
                 r["msg"] += "; package already downloaded"
             else:
                 if not os.path.isdir(dest):
@@ -174,6 +206,7 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
                                                                        or r["machine_id"]),
                                 done=done, total=todo, force=True)
                 digest, size = downloader.download(action["id"], path, timeout, sleep)
+                _write_record(path, digest)
                 done += 1
                 r["changed"] = True
                 r["msg"] += "; package downloaded (%d bytes)" % size
