@@ -93,6 +93,8 @@ CONTENT = (
     ("module", "incident", (("SecurityIncident.ReadWrite.All",),),
      "a Microsoft Graph permission; it is the only one that allows comments"),
     ("inventory", "machines", (MACHINE_READ,), ""),
+    ("event_source", "incidents", (INCIDENT_READ,),
+     "a Microsoft Graph permission; the rulebook's playbooks need their own modules' permissions"),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
      "`Alert.ReadWrite.All` when it updates alerts (the default); by incident (`incident_response_incident_id`, "
