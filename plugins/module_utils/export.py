@@ -51,8 +51,14 @@ def check_dest(dest):
         raise DefenderConfigError("dest must be a file path")
     dest = os.path.abspath(os.path.expanduser(dest))
     directory = os.path.dirname(dest) or "."
+    if os.path.islink(dest):
+        raise DefenderConfigError("dest %s is a symbolic link; refusing to write through it (remove it, or give the "
+                                  "real path)" % dest)
     if os.path.isdir(dest):
         raise DefenderConfigError("dest %s is a directory; give a file name" % dest)
+    if os.path.exists(dest) and not os.path.isfile(dest):
+        # a FIFO or device: reading it for the digest would hang, writing would go to whatever it is
+        raise DefenderConfigError("dest %s exists and is not a regular file; refusing to write there" % dest)
     if not os.path.isdir(directory):
         raise DefenderConfigError("the directory of dest (%s) does not exist" % directory)
     if not os.access(directory, os.W_OK | os.X_OK):

@@ -32,6 +32,8 @@ ROLES = {
     "Machine.Offboard": (WDATP, "Offboard machine"),
     "Machine.StopAndQuarantine": (WDATP, "Stop And Quarantine"),
     "Machine.LiveResponse": (WDATP, "Run live response on a specific machine"),
+    "Library.Manage": (WDATP, "Manage live response library"),
+    "Machine.LiveResponse": (WDATP, "Run live response on a specific machine"),
     "AdvancedQuery.Read.All": (WDATP, "Run advanced queries"),
     "Ti.ReadWrite": (WDATP, "Read and write Indicators"),
     "Ti.ReadWrite.All": (WDATP, "Read and write All Indicators"),
@@ -88,6 +90,9 @@ CONTENT = (
     ("module", "indicator_info", (TI,), "`Ti.ReadWrite` lists only the indicators this app created"),
     ("module", "advanced_hunting", (("ThreatHunting.Read.All",),),
      "a Microsoft Graph permission: the same credential gets a second token, for Graph"),
+    ("module", "live_response_library", (("Library.Manage",),), ""),
+    ("module", "live_response", (("Machine.LiveResponse",), MACHINE_READ),
+     "names, action history and result links are read with the second"),
     ("module", "incident_info", (INCIDENT_READ,),
      "a Microsoft Graph permission; also for `include_alerts` (Graph documents no alert permission for an "
      "incident's alerts, which is uncertain)"),
@@ -101,9 +106,13 @@ CONTENT = (
     ("module", "recommendation_info", (("SecurityRecommendation.Read.All",),),
      "`Machine.Read.All` too to resolve a computer name"),
     ("inventory", "machines", (MACHINE_READ,), ""),
+    ("event_source", "incidents", (INCIDENT_READ,),
+     "a Microsoft Graph permission; the rulebook's playbooks need their own modules' permissions"),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
-     "`Alert.ReadWrite.All` when it updates alerts (the default); each optional step adds the permissions of its "
+     "`Alert.ReadWrite.All` when it updates alerts (the default); by incident (`incident_response_incident_id`, "
+     "playbook `respond_incident`) the Microsoft Graph permission `SecurityIncident.ReadWrite.All` instead of the alert "
+     "ones; each optional step adds the permissions of its "
      "module"),
 )
 

@@ -31,6 +31,8 @@ LIMITS = {
     "indicators_batch_delete": ((30, 60.0), (1500, 3600.0)),
     "advanced_queries": ((45, 60.0), (1500, 3600.0)),
     "investigation_package": ((2, 60.0), (120, 3600.0)),  # GET .../getPackageUri (api/get-package-sas-uri)
+    # POST /api/machines/{id}/runliveresponse: 10 calls a minute, no hourly figure (api/run-live-response.md)
+    "live_response": ((10, 60.0), (600, 3600.0)),
     # Microsoft Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
     # (https://learn.microsoft.com/en-us/graph/api/resources/security-api-overview); its host
     # differs from the Defender API's, so this budget is its own.
@@ -61,6 +63,8 @@ def bucket_for(path):
             return bucket
     if low.startswith("/api/machineactions/") and low.endswith("/getpackageuri"):
         return "investigation_package"
+    if low.startswith("/api/machines/") and low.endswith("/runliveresponse"):
+        return "live_response"
     if low.startswith("/api/machines/") and low.endswith("/vulnerabilities"):
         return "machine_vulnerabilities"
     return "default"

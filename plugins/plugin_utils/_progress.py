@@ -62,7 +62,7 @@ def mask(text, secrets=()):
     for secret in sorted((s for s in secrets if isinstance(s, str) and len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "********")
     text = _TOKENISH.sub("********", text)
-    return _SIGNED_QUERY.sub(lambda m: m.group(1) + "=********", text)
+    return _SIGNED_QUERY.sub(lambda match: match.group(1) + "=********", text)
 
 
 def progress_line(module, host, record, elapsed, secrets=()):

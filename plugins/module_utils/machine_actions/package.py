@@ -115,6 +115,26 @@ class PackageDownloader:
                     pass
         return h.hexdigest(), size
 
+    def read(self, url, limit):
+        """The body behind ``url`` in memory (at most ``limit`` bytes, for small results). Errors name the host only."""
+        host = urlsplit(url).hostname
+        try:
+            with self.session.get(url, stream=True, timeout=self.timeout,
+                                  headers={"Accept": "application/octet-stream, */*"}) as response:
+                if response.status_code >= 400:
+                    raise DefenderError("the download host %s answered HTTP %s" % (host, response.status_code),
+                                        status=response.status_code)
+                body = b""
+                for block in response.iter_content(CHUNK):
+                    body += block
+                    if len(body) > limit:
+                        raise DefenderError("the result from %s is larger than %d bytes" % (host, limit))
+                return body
+        except DefenderError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise DefenderError("downloading from %s failed (%s)" % (host, type(exc).__name__)) from None
+
     def download(self, action_id, dest, timeout, sleep):
         """Link, then download; one fresh link when the first is refused (expired): Microsoft's get-package-sas-uri
         page says the link is valid for a short time."""

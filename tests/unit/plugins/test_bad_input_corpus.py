@@ -335,6 +335,21 @@ MODULES = {
         ("limit-zero", dict(limit=0), ("limit",)),
         ("page-size-over-cap", dict(page_size=10001), ("page_size",)),
     ]),
+    "live_response": dict(base=dict(machine="desktop-1", comment="corpus",
+                                    commands=[dict(type="RunScript", script="triage.sh")]), cases=[
+        ("machine-and-machines", dict(machines=["a"]), ("machine", "machines")),
+        ("machine-newline", dict(machine="desktop-1\nX: y"), ("machine",)),
+        ("missing-commands", dict(commands=REMOVE), ("commands",)),
+        ("bad-command-type", dict(commands=[dict(type="Exec")]), ("type",)),
+        ("empty-comment", dict(comment=" "), ("comment",)),
+        ("skip-garbage", dict(skip_if_done_within="a while"), ("skip_if_done_within",)),
+        ("wait-timeout-negative", dict(wait_timeout=-1), ("wait_timeout",)),
+    ]),
+    "live_response_library": dict(base=dict(name="triage.sh", src="{tmp}/cert.pem"), cases=[
+        ("src-missing-file", dict(src="{missing}"), ("src",)),
+        ("bad-state", dict(state="gone"), ("state",)),
+        ("name-newline", dict(name="triage\n.sh"), ("name",)),
+    ]),
     "machine_isolation": dict(base=dict(machine="desktop-1", state="isolated", comment="corpus"), cases=[
         ("machine-and-machines", dict(machines=["a"]), ("machine", "machines")),
         ("no-machine", dict(machine=REMOVE), ("machine",)),

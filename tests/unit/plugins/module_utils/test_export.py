@@ -106,3 +106,20 @@ def test_raw_values_for_machine_consumers(tmp_path):
 def test_neutralised_cells(text, safe):
     assert X.cell(text) == safe and X._cells([text]) == [safe]
     assert X.cell(text, raw=True) == text
+
+
+# --- issue 22 item 5: what is at dest --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_link_or_fifo_at_dest_is_refused_before_anything_is_read(tmp_path, kind):
+    import os
+    dest = tmp_path / "out.jsonl"
+    target = tmp_path / "elsewhere"
+    target.write_text("keep")
+    if kind == "symlink":
+        dest.symlink_to(target)
+    else:
+        os.mkfifo(dest)  # reading it for the digest would hang the task
+    with pytest.raises(X.DefenderConfigError, match="symbolic link" if kind == "symlink" else "not a regular file"):
+        X.check_dest(str(dest))
+    assert target.read_text() == "keep"
