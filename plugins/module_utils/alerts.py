@@ -269,6 +269,8 @@ def check_export_params(params, api=graph_alerts.DEFENDER):
     columns = export.check_columns(params.get("columns"))
     if columns is not None and fmt != "csv":
         raise DefenderConfigError("columns apply to format=csv only")
+    if params.get("csv_raw") and fmt != "csv":
+        raise DefenderConfigError("csv_raw applies to format=csv only")
     if fmt == "csv" and columns is None:
         columns = list(graph_alerts.DEFAULT_COLUMNS if api == graph_alerts.GRAPH else EXPORT_COLUMNS)
     flt = graph_alerts.build_filter(params) if api == graph_alerts.GRAPH else build_filter(params)

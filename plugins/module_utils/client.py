@@ -181,17 +181,24 @@ class DefenderClient:
     def patch(self, path, body):
         return self.request("PATCH", path, body=body)
 
+    def post_form(self, path, fields, files):
+        """POST multipart/form-data: ``fields`` {name: text}, ``files`` {name: (file name, bytes)} (bytes, not a
+        file object, so that a throttled request goes again whole)."""
+        return self.request("POST", path, form=(fields, files))
+
     def pages(self, path, params=None, page_size=MAX_PAGE_SIZE, limit=None, raw=False):
         return Pager(self, path, params=params, page_size=page_size, limit=limit, raw=raw)
 
-    def _send(self, method, url, params, body, token, budget):
+    def _send(self, method, url, params, body, token, budget, form=None):
         sent_at = budget.acquire() if budget is not None else None
         headers = {"Authorization": "Bearer " + token}
         if self.api == "graph":
             # Without it Graph hides enum members added after v1.0 (awaitingAction...) as unknownFutureValue.
             headers["Prefer"] = "include-unknown-enum-members"
         kwargs = {"params": params, "headers": headers, "timeout": self.timeout}
-        if body is not None:
+        if form is not None:
+            kwargs["data"], kwargs["files"] = form  # requests writes the multipart body and its Content-Type
+        elif body is not None:
             kwargs["data"] = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         self.request_count += 1
@@ -218,7 +225,7 @@ class DefenderClient:
         else:
             time.sleep(wait)
 
-    def request(self, method, path, params=None, body=None, parse=None):
+    def request(self, method, path, params=None, body=None, parse=None, form=None):
         """Send one API request and return its parsed JSON (None for an empty body).
 
         ``parse(text)`` replaces ``json.loads`` (:func:`odata.split_collection` keeps items as JSON text); it
@@ -233,7 +240,7 @@ class DefenderClient:
         while True:
             token = self.tokens.token(force_refresh=refreshed)
             try:
-                response, sent_at = self._send(method, url, params, body, token, budget)
+                response, sent_at = self._send(method, url, params, body, token, budget, form)
             except requests.exceptions.RequestException as exc:
                 if method in IDEMPOTENT and bad_json < self.json_retries and body_lost(exc):
                     bad_json += 1  # urllib3 had already handed the response over; a GET can be read again

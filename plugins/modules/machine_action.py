@@ -62,6 +62,8 @@ options:
         shown in an error, and the download request carries no C(Authorization) header (the API's token never
         reaches the download host). The download uses O(validate_certs), O(ca_path), O(timeout) and the
         C(HTTPS_PROXY) variables of the collection.
+      - A relative path is relative to the directory ansible-playbook was run from (resolved on the
+        controller), and is refused when the task does not run on a local connection.
     type: path
   confirm_offboard:
     description:

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The alert feed behind the ``defender.endpoint.alerts`` event source: poll by ``lastUpdateTime`` (Microsoft Graph:
-``lastUpdateDateTime``, the same scheme), emit each change of an alert once, and keep the position in a state file so a restart neither loses nor repeats changes.
+"""The alert feed behind the ``defender.endpoint.alerts`` event source: poll by ``lastUpdateTime``, emit each
+change of an alert once, and keep the position in a state file so a restart neither loses nor repeats changes.
 
 Position: a watermark ``W`` (the newest ``lastUpdateTime`` emitted; ``since`` at the first start) and ``recent``, the
 ``lastUpdateTime`` of every alert emitted at or after ``W - overlap``. Each poll asks for ``lastUpdateTime ge
@@ -44,48 +44,6 @@ CREATED = "created"
 UPDATED = "updated"
 
 
-class DefenderSource:
-    """Where the feed reads with the Defender API: ``/api/alerts`` by ``lastUpdateTime``."""
-
-    updated_field, created_field = "lastUpdateTime", "alertCreationTime"
-
-    @staticmethod
-    def build_filter(criteria):
-        return alerts.build_filter(criteria)
-
-    @staticmethod
-    def check_page_size(page_size):
-        return odata.check_page_size(odata.MAX_PAGE_SIZE if page_size is None else page_size)
-
-    @staticmethod
-    def read(client, criteria, start, page_size):
-        flt = alerts.build_filter(dict(criteria, updated_after=start))
-        return client.pages(alerts.ALERTS_PATH, params={"$filter": flt}, page_size=page_size)
-
-
-class GraphSource:
-    """Where the feed reads with Microsoft Graph: ``/security/alerts_v2`` by ``lastUpdateDateTime``, paged by time
-    boundary (a deep ``$skip`` stalls on large windows)."""
-
-    updated_field, created_field = "lastUpdateDateTime", "createdDateTime"
-
-    @staticmethod
-    def build_filter(criteria):
-        return graph_alerts.build_filter(criteria)[0]
-
-    @staticmethod
-    def check_page_size(page_size):
-        return graph_alerts.check_page_size(page_size)
-
-    @staticmethod
-    def read(client, criteria, start, page_size):
-        return graph_alerts.GraphAlertPages(client, graph_alerts.build_filter(criteria)[0], page_size=page_size,
-                                            by_time=True, since=odata.datetime_literal(start))
-
-
-SOURCES = {graph_alerts.DEFENDER: DefenderSource, graph_alerts.GRAPH: GraphSource}
-
-
 def _when(text):
     """A ``lastUpdateTime``/``alertCreationTime`` text as an aware datetime (None when absent or unreadable)."""
     if not isinstance(text, str) or not text:
@@ -119,21 +77,49 @@ def write_json_atomically(path, data, durable=False):
         raise
 
 
+class GraphAlertsSource:
+    """The feed's reads with Microsoft Graph (``api: graph``): ``/security/alerts_v2`` by ``lastUpdateDateTime``,
+    paged by time boundary (a deep ``$skip`` stalls on large windows)."""
+
+    kind = "alerts_v2"
+    updated_field, created_field = "lastUpdateDateTime", "createdDateTime"
+
+    @staticmethod
+    def build_filter(criteria):
+        return graph_alerts.build_filter(criteria)[0]
+
+    @staticmethod
+    def check_page_size(page_size):
+        return graph_alerts.check_page_size(page_size)
+
+    @staticmethod
+    def read(client, criteria, start, page_size):
+        return graph_alerts.GraphAlertPages(client, graph_alerts.build_filter(criteria)[0], page_size=page_size,
+                                            by_time=True, since=odata.datetime_literal(start))
+
+
 class AlertFeed:
     """One feed. ``poll()`` reads (blocking; run it in a thread), ``mark(alert)`` records a handed-over event."""
 
-    def __init__(self, client, criteria, since, overlap=300, state_file=None, page_size=None,
-                 scope="", warn=None, now=None, api=graph_alerts.DEFENDER):
+    def __init__(self, client, criteria, since, overlap=300, state_file=None, page_size=odata.MAX_PAGE_SIZE,
+                 scope="", warn=None, now=None, api="defender", source=None):
         self.client = client
+        # Another collection read the same way (the incidents source): its build_filter, check_page_size, read and
+        # updated_field / created_field; None for the Defender API's alerts.
+        self.source = source
         self.api = api
-        self.source = SOURCES[api]
-        self.criteria = dict(criteria)  # severity, status, filter: the build_filter options of the API
+        self.updated_field, self.created_field = ((source.updated_field, source.created_field) if source
+                                                  else ("lastUpdateTime", "alertCreationTime"))
+        build_filter = source.build_filter if source else alerts.build_filter
+        self.criteria = dict(criteria)  # severity, status, filter: the build_filter options
         self.overlap = datetime.timedelta(seconds=overlap)
         self.state_file = state_file
-        self.page_size = self.source.check_page_size(page_size)
+        # None: the largest page of the API
+        self.page_size = source.check_page_size(page_size) if source else \
+            odata.check_page_size(odata.MAX_PAGE_SIZE if page_size is None else page_size)
         self.warn = warn or (lambda msg: None)
         # The state belongs to one tenant, API and query: another one starts from `since` again.
-        key = [scope, self.source.build_filter(self.criteria)] + ([api] if api != graph_alerts.DEFENDER else [])
+        key = [scope, build_filter(self.criteria)] + ([source.kind] if source else [])
         self.scope = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
         self.watermark = odata.parse_time(since, "since", now=now)
         # The overlap re-reads changes near the last one emitted; it never reaches before the user's since.
@@ -185,29 +171,33 @@ class AlertFeed:
     def poll(self):
         """``[(alert, change)]`` not emitted yet, oldest change first."""
         start = self.window_start()
-        src = self.source
+        if self.source is not None:
+            items = self.source.read(self.client, self.criteria, start, self.page_size)
+        else:
+            flt = alerts.build_filter(dict(self.criteria, updated_after=start))
+            items = self.client.pages(alerts.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size)
         fresh = []
-        for alert in src.read(self.client, self.criteria, start, self.page_size):
+        for alert in items:
             if not isinstance(alert, dict) or not alert.get("id"):
                 continue
             updated = self.updated(alert)
             if updated is None:
-                self.warn("alert %s has no %s; skipped" % (str(alert.get("id"))[:60], src.updated_field))
+                self.warn("%s has no %s; skipped" % (str(alert.get("id"))[:60], self.updated_field))
                 continue
             seen = _when(self.recent.get(str(alert["id"])))
             if seen is not None and updated <= seen:
                 continue
             if seen is None and updated < start:
                 continue  # older than the window (the service compared with more precision): emitted before
-            created = _when(alert.get(src.created_field))
+            created = _when(alert.get(self.created_field))
             change = CREATED if seen is None and created is not None and created >= start else UPDATED
             fresh.append((updated, str(alert["id"]), alert, change))
         fresh.sort(key=lambda item: (item[0], item[1]))
         return [(alert, change) for _u, _i, alert, change in fresh]
 
     def updated(self, alert):
-        """When this change of ``alert`` happened (its last update, else its creation)."""
-        return _when(alert.get(self.source.updated_field)) or _when(alert.get(self.source.created_field))
+        """When this change happened (its last update, else its creation)."""
+        return _when(alert.get(self.updated_field)) or _when(alert.get(self.created_field))
 
     def mark(self, alert):
         """Record that this change of ``alert`` was handed over: the position moves past it."""

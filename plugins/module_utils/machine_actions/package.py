@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from urllib.parse import urlsplit
@@ -114,6 +115,26 @@ class PackageDownloader:
                     pass
         return h.hexdigest(), size
 
+    def read(self, url, limit):
+        """The body behind ``url`` in memory (at most ``limit`` bytes, for small results). Errors name the host only."""
+        host = urlsplit(url).hostname
+        try:
+            with self.session.get(url, stream=True, timeout=self.timeout,
+                                  headers={"Accept": "application/octet-stream, */*"}) as response:
+                if response.status_code >= 400:
+                    raise DefenderError("the download host %s answered HTTP %s" % (host, response.status_code),
+                                        status=response.status_code)
+                body = b""
+                for block in response.iter_content(CHUNK):
+                    body += block
+                    if len(body) > limit:
+                        raise DefenderError("the result from %s is larger than %d bytes" % (host, limit))
+                return body
+        except DefenderError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise DefenderError("downloading from %s failed (%s)" % (host, type(exc).__name__)) from None
+
     def download(self, action_id, dest, timeout, sleep):
         """Link, then download; one fresh link when the first is refused (expired): Microsoft's get-package-sas-uri
         page says the link is valid for a short time."""
@@ -125,6 +146,36 @@ class PackageDownloader:
                 if attempt == 2 or exc.status not in (401, 403):
                     raise
         raise AssertionError("unreachable")
+
+
+def _record(path):
+    """Where the SHA-256 of a package this module downloaded is kept (a hidden file beside it)."""
+    return os.path.join(os.path.dirname(path), ".%s.sha256" % os.path.basename(path))
+
+
+def downloaded_before(path):
+    """``(sha256, size)`` of the package at ``path`` when it is one this module wrote: a regular file (not a link,
+    FIFO or device), owned by this user, whose SHA-256 is the one recorded at its download; else None (it is then
+    downloaded again, replacing whatever is there: never written through, never reported as evidence)."""
+    try:
+        st = os.lstat(path)
+        record = os.lstat(_record(path))
+    except OSError:
+        return None
+    uid = os.geteuid()
+    if not (stat.S_ISREG(st.st_mode) and stat.S_ISREG(record.st_mode) and st.st_uid == uid == record.st_uid):
+        return None
+    with open(_record(path), encoding="ascii", errors="replace") as fh:
+        recorded = fh.read().strip()
+    digest = file_digest(path)
+    return (digest, st.st_size) if digest == recorded else None
+
+
+def _write_record(path, digest):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".%s." % os.path.basename(path), suffix=".part")
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(digest + "\n")
+    os.replace(tmp, _record(path))
 
 
 def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
@@ -143,8 +194,9 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
             continue
         path = os.path.join(dest, package_name(r))
         try:
-            if os.path.exists(path):
-                digest, size = file_digest(path), os.path.getsize(path)
+            before = downloaded_before(path)
+            if before is not None:
+                digest, size = before
                 r["msg"] += "; package already downloaded"
             else:
                 if not os.path.isdir(dest):
@@ -154,6 +206,7 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
                                                                        or r["machine_id"]),
                                 done=done, total=todo, force=True)
                 digest, size = downloader.download(action["id"], path, timeout, sleep)
+                _write_record(path, digest)
                 done += 1
                 r["changed"] = True
                 r["msg"] += "; package downloaded (%d bytes)" % size

@@ -97,9 +97,13 @@ def _given(value):
     return value is not None and value is not False
 
 
-def one_shot(p, now=None):
-    """``(entry, spec)`` for machine_action's ``action``: the entry's own options checked (and another entry's
-    options refused), ``skip_if_done_within`` read; DefenderConfigError before any request."""
+def one_shot(p, now=None, entry=None):
+    """``(entry, spec)`` for machine_action's ``action`` (or the module's own ``entry``): the entry's own options
+    checked (and another entry's options refused), ``skip_if_done_within`` read; DefenderConfigError before any
+    request."""
+    if entry is not None:
+        entry.check(p)
+        return entry, _one_shot_spec(entry, p, now)
     entry = registry.ONE_SHOT.get(p.get("action"))
     if entry is None:
         raise DefenderConfigError("action must be one of %s" % ", ".join(registry.ONE_SHOT))
@@ -108,12 +112,16 @@ def one_shot(p, now=None):
             if other is not entry and option not in entry.options and _given(p.get(option)):
                 raise DefenderConfigError("%s is only used with action=%s" % (option, other.name))
     entry.check(p)
+    return entry, _one_shot_spec(entry, p, now)
+
+
+def _one_shot_spec(entry, p, now):
     # A rerun of the same play changes nothing: a scan or collection done within the entry's default window counts.
     within = p.get("skip_if_done_within") if p.get("skip_if_done_within") is not None else entry.default_within
     since = parse_time(within, "skip_if_done_within", now=now) if within is not None else None
     if since is None and entry.done_forever:
         since = parse_time("1970-01-01T00:00:00Z")
-    return entry, OneShotSpec(entry, entry.body(p), since=since, same=entry.same(p), satisfies=entry.satisfies(p))
+    return OneShotSpec(entry, entry.body(p), since=since, same=entry.same(p), satisfies=entry.satisfies(p))
 
 
 def declarative(toggle, p):

@@ -182,8 +182,8 @@ def _import_collection():
         sys.path.insert(0, os.sep.join(parts[:-8]) or os.sep)
     from ansible_collections.defender.endpoint.plugins.module_utils import settings as connection_settings
     from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
-    from ansible_collections.defender.endpoint.plugins.plugin_utils._alert_feed import AlertFeed
-    return connection_settings, DefenderError, AlertFeed
+    from ansible_collections.defender.endpoint.plugins.plugin_utils import _alert_feed
+    return connection_settings, DefenderError, _alert_feed
 
 
 def _api(args, warn):
@@ -228,7 +228,7 @@ def _int(args, name, default, minimum):
 
 def build(args, warn=None):
     """``(feed, interval)`` from the source's arguments; ValueError for anything wrong, before any request."""
-    connection_settings, DefenderError, AlertFeed = _import_collection()
+    connection_settings, DefenderError, feeds = _import_collection()
     args = {k: v for k, v in (args or {}).items() if not str(k).startswith("eda_")}
     known = set(OWN) | set(connection_settings.CONNECTION_ARGUMENT_SPEC)
     unknown = sorted(str(k) for k in args if k not in known)
@@ -249,9 +249,10 @@ def build(args, warn=None):
         settings = connection_settings.Settings(_options(args, connection_settings))
         client, _provider = connection_settings.connect(settings, warn=warn, api=api)
         criteria = {k: args.get(k) for k in ("severity", "status", "filter") if args.get(k) is not None}
-        feed = AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap,
-                         state_file=state_file, page_size=page_size,
-                         scope="%s|%s" % (settings.endpoints.api_url, settings.tenant_id), warn=warn, api=api)
+        feed = feeds.AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap,
+                               state_file=state_file, page_size=page_size,
+                               scope="%s|%s" % (settings.endpoints.api_url, settings.tenant_id), warn=warn, api=api,
+                               source=feeds.GraphAlertsSource if api == "graph" else None)
     except DefenderError as exc:
         raise ValueError("defender.endpoint.alerts: %s" % exc) from None
     return feed, interval, DefenderError
