@@ -319,13 +319,14 @@ class FakeGraphClient:
 def test_graph_feed_reads_alerts_v2_by_time_and_keeps_its_own_state(tmp_path):
     client = FakeGraphClient([graph_alert(2, ts(-10)), graph_alert(1, ts(-20), created=ts(-600)),
                               graph_alert(3, ts(-10))])
-    f = feed(client, tmp_path, api="graph", source=GraphAlertsSource, criteria={"severity": ["High"]})
-    assert f.page_size == 1000  # the Defender default (10,000) is more than Graph takes
+    f = feed(client, tmp_path, api="graph", source=GraphAlertsSource, page_size=None, criteria={"severity": ["High"]})
+    assert f.page_size == 1000  # not given: the largest Graph page
     assert drain(f) == [("da0001", "updated"), ("da0002", "created"), ("da0003", "created")]
     assert "severity eq 'high'" in client.calls[0]["$filter"]
     assert "lastUpdateDateTime ge 2026-03-01T11:00:00" in client.calls[0]["$filter"]
     client.alerts.append(graph_alert(4, ts(-5)))
-    f2 = feed(client, tmp_path, api="graph", source=GraphAlertsSource, criteria={"severity": ["High"]})  # restart
+    f2 = feed(client, tmp_path, api="graph", source=GraphAlertsSource, page_size=None,
+              criteria={"severity": ["High"]})  # a restart
     assert drain(f2) == [("da0004", "created")]
     warnings = []
     f3 = feed(FakeGraphClient(), tmp_path, warn=warnings.append)  # the Defender API: the Graph state is not reused
