@@ -69,9 +69,12 @@ CONTENT = (
     ("module", "token", (), "acquires a token; it carries whatever the app was granted"),
     ("lookup", "token", (), "as the token module"),
     ("module", "token_info", (), "checks the permissions you list in `required_roles`"),
-    ("module", "alert_info", (ALERT_READ,), ""),
-    ("module", "alert_export", (ALERT_READ,), ""),
-    ("module", "alert", (("Alert.ReadWrite.All",),), ""),
+    ("module", "alert_info", (ALERT_READ,), "with `api: graph` the Microsoft Graph permission `SecurityAlert.Read.All` "
+     "instead"),
+    ("module", "alert_export", (ALERT_READ,), "with `api: graph` the Microsoft Graph permission "
+     "`SecurityAlert.Read.All` instead"),
+    ("module", "alert", (("Alert.ReadWrite.All",),), "with `api: graph` the Microsoft Graph permission "
+     "`SecurityAlert.ReadWrite.All` instead"),
     ("module", "machine_info", (MACHINE_READ,), ""),
     ("module", "machine_action_info", (MACHINE_READ,), ""),
     ("module", "machine_isolation", (("Machine.Isolate",), MACHINE_READ),
@@ -108,12 +111,13 @@ CONTENT = (
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("event_source", "incidents", (INCIDENT_READ,),
      "a Microsoft Graph permission; the rulebook's playbooks need their own modules' permissions"),
-    ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
+    ("event_source", "alerts", (ALERT_READ,), "with `api: graph` the Microsoft Graph permission "
+     "`SecurityAlert.Read.All` instead; the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
-     "`Alert.ReadWrite.All` when it updates alerts (the default); by incident (`incident_response_incident_id`, "
+     "`Alert.ReadWrite.All` when it updates alerts (the default; with `incident_response_alerts_api: graph` the "
+     "Microsoft Graph permission `SecurityAlert.ReadWrite.All` instead); by incident (`incident_response_incident_id`, "
      "playbook `respond_incident`) the Microsoft Graph permission `SecurityIncident.ReadWrite.All` instead of the alert "
-     "ones; each optional step adds the permissions of its "
-     "module"),
+     "ones; each optional step adds the permissions of its module"),
 )
 
 KIND_LABEL = {"module": "", "lookup": "lookup ", "inventory": "inventory ", "event_source": "event source ",
