@@ -177,8 +177,8 @@ def build(args, warn=None):
     try:
         settings = common.Settings(E.connection_options(args, common.CONNECTION_ARGUMENT_SPEC))
         client, _provider = common.connect(settings, warn=warn, api="graph")
-        criteria = {k: args.get(k) for k in ("status", "severity", "assigned_to", "classification", "determination",
-                                              "filter") if args.get(k) is not None}
+        names = ("status", "severity", "assigned_to", "classification", "determination", "filter")
+        criteria = {k: args.get(k) for k in names if args.get(k) is not None}
         feed = AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap, state_file=state_file,
                          page_size=page_size, scope="%s|%s" % (settings.endpoints.base_url("graph"), settings.tenant_id),
                          warn=warn, source=IncidentSource)

@@ -131,6 +131,6 @@ def test_events_carry_the_incident_and_the_position_moves_after_each(tmp_path):
             seen.append(queue.get_nowait())
 
     asyncio.run(run())
-    assert [(e["incident"]["id"], e["change"], e["api"]) for e in seen] == [("1", "created", "graph"),
-                                                                           ("2", "created", "graph")]
+    expected = [("1", "created", "graph"), ("2", "created", "graph")]
+    assert [(e["incident"]["id"], e["change"], e["api"]) for e in seen] == expected
     assert drain(feed(client, tmp_path)) == []  # the state was written after each event
