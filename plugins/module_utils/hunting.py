@@ -87,9 +87,8 @@ def run_query(graph_client, query, timespan=None):
         answer = graph_client.post(PATH, body)
     except DefenderOutcomeUnknownError as exc:
         # A query changes nothing, but re-running it spends the tenant's CPU quota: leave that to the user.
-        raise DefenderError("no answer to the hunting query (%s); it was not sent again. Run the task again, or "
-                            "narrow the query or the timespan if it runs long" % exc.message, status=exc.status,
-                            code=exc.code, target=exc.target, method=exc.method, path=exc.path) from None
+        raise exc.reworded("no answer to the hunting query (%s); it was not sent again. Run the task again, or "
+                           "narrow the query or the timespan if it runs long" % exc.message) from None
     except DefenderError as exc:
         raise explain(exc) from None
     if not isinstance(answer, dict) or not isinstance(answer.get("results", answer.get("Results")), list):
@@ -111,4 +110,4 @@ def explain(exc):
                 % exc.message.rstrip("."))
     else:
         return exc
-    return DefenderError(text, status=exc.status, code=exc.code, target=exc.target, method=exc.method, path=exc.path)
+    return exc.reworded(text)

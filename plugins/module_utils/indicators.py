@@ -392,9 +392,8 @@ class Sender:
             return
         except DefenderError as exc:
             if exc.status == 400:
-                raise DefenderError("the API refused %s indicator %s: %s" % (
-                    TYPE_NAMES[want["indicatorType"]], want["indicatorValue"], exc.message), status=exc.status,
-                    code=exc.code, target=exc.target, method=exc.method, path=exc.path) from None
+                raise exc.reworded("the API refused %s indicator %s: %s" % (
+                    TYPE_NAMES[want["indicatorType"]], want["indicatorValue"], exc.message)) from None
             raise
         if isinstance(got, dict) and got.get("id") is not None:
             self.ids[key_of(want["indicatorType"], want["indicatorValue"])] = str(got["id"])
@@ -431,9 +430,8 @@ class Sender:
         try:
             now = read(self.client)
         except DefenderError as err:
-            raise DefenderError("%s; the indicators could not be read again (%s). Nothing was re-sent: check them, "
-                                "then run the task again" % (exc.message, err), status=exc.status, code=exc.code,
-                                method=exc.method, path=exc.path) from None
+            raise exc.reworded("%s; the indicators could not be read again (%s). Nothing was re-sent: check them, "
+                               "then run the task again" % (exc.message, err)) from None
         index = {}
         for ind in now:
             index.setdefault(key_of(ind.get("indicatorType"), str(ind.get("indicatorValue"))), []).append(ind)
@@ -446,10 +444,9 @@ class Sender:
             else:
                 self.ids[key] = str(match.get("id"))
         if missing:
-            raise DefenderError("%s; read again, %d of %d indicator(s) do not show the change (%s). Nothing was "
-                                "re-sent, because the service may still apply it: run the task again later"
-                                % (exc.message, len(missing), len(wants), ", ".join(missing[:10])),
-                                status=exc.status, code=exc.code, method=exc.method, path=exc.path)
+            raise exc.reworded("%s; read again, %d of %d indicator(s) do not show the change (%s). Nothing was "
+                               "re-sent, because the service may still apply it: run the task again later"
+                               % (exc.message, len(missing), len(wants), ", ".join(missing[:10])))
 
     def _delete(self, ident):
         try:
@@ -502,12 +499,11 @@ class Sender:
         try:
             still = self._still_there(ids)
         except DefenderError as err:
-            raise DefenderError("%s; the indicators could not be read again (%s). Nothing was re-sent"
-                                % (exc.message, err), status=exc.status, method=exc.method, path=exc.path) from None
+            raise exc.reworded("%s; the indicators could not be read again (%s). Nothing was re-sent"
+                               % (exc.message, err)) from None
         if still:
-            raise DefenderError("%s; read again, %d of %d indicator(s) still exist (%s). Nothing was re-sent: run "
-                                "the task again" % (exc.message, len(still), len(ids), ", ".join(still[:10])),
-                                status=exc.status, method=exc.method, path=exc.path)
+            raise exc.reworded("%s; read again, %d of %d indicator(s) still exist (%s). Nothing was re-sent: run "
+                               "the task again" % (exc.message, len(still), len(ids), ", ".join(still[:10])))
 
 
 def check_cap(p, cap=MAX_ACTIVE):
