@@ -23,6 +23,10 @@ LIMITS = {
     # Microsoft Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure (facts §11.5); its host
     # differs from the Defender API's, so this budget is its own.
     "graph_hunting": ((45, 60.0), (2700, 3600.0)),
+    # Every other Microsoft Graph security request (incidents, alerts_v2): Graph's "security detections and
+    # incidents" limit is 150 per minute per app and tenant, listed for `alert` (whether it covers alerts_v2 and
+    # incidents is not stated); no hourly figure, so the minute's rate for an hour.
+    "graph": ((150, 60.0), (9000, 3600.0)),
 }
 _BUCKET_PATHS = (
     ("/api/alerts/batchupdate", "alerts_batch_update"),
@@ -33,15 +37,16 @@ _BUCKET_PATHS = (
 )
 
 
-def bucket_for(path):
-    """The limit bucket of an API path (case-insensitive, as the service routes)."""
+def bucket_for(path, default="default"):
+    """The limit bucket of an API path (case-insensitive, as the service routes); ``default`` (the API's own, see
+    ``apis.Api.default_bucket``) when the path has no lower limit of its own."""
     low = (path or "").split("?", 1)[0].lower().rstrip("/")
     for prefix, bucket in _BUCKET_PATHS:
         if low.startswith(prefix):
             return bucket
     if low.startswith("/api/machineactions/") and low.endswith("/getpackageuri"):
         return "investigation_package"
-    return "default"
+    return default
 
 
 def duration_text(seconds):

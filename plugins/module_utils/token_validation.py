@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import DEFENDER
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import jwt_claims
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 # The permission names and their portal names live with the permission table (one source).
@@ -273,7 +274,7 @@ def validate_token(token, settings, keys=None, required_roles=None, leeway=DEFAU
         accepted = [_norm_aud(a) for a in settings.endpoints.audiences]
         if not any(_norm_aud(a) in accepted for a in auds):
             reasons.append("the audience (aud) %r is not the Defender API of this cloud (accepted: %s); request the "
-                           "token for %s" % (aud, ", ".join(settings.endpoints.audiences), settings.endpoints.scope))
+                           "token for %s" % (aud, ", ".join(settings.endpoints.audiences), DEFENDER.scope(settings.endpoints)))
         # Time
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool):
