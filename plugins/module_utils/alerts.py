@@ -21,7 +21,6 @@ from ansible_collections.defender.endpoint.plugins.module_utils.validation impor
 
 ALERTS_PATH = "/api/alerts"
 BATCH_UPDATE_PATH = "/api/alerts/batchUpdate"
-BATCH_UPDATE_PER_MINUTE = 10  # facts §3.6: batchUpdate allows 10/min and 500/hour (client.LIMITS counts it)
 
 SEVERITIES = ("UnSpecified", "Informational", "Low", "Medium", "High")
 STATUSES = ("Unknown", "New", "InProgress", "Resolved")

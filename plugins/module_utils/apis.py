@@ -20,13 +20,13 @@ PAGING_NEXT_LINK = "nextlink"  # follow @odata.nextLink, whatever it holds ($ski
 class Api:
     """What the shared client needs to know about one API (see the module docstring)."""
 
-    def __init__(self, name, title, paging, max_page_size, url_attr, resource_attr, audiences_attr,
+    def __init__(self, name, title, paging, max_page_size, url_of, resource_of, audiences_of,
                  page_size_caps=(), headers=None, hints=None, default_bucket="default", empty_when_404=None):
         self.name = name
         self.title = title
         self.paging = paging
         self.max_page_size = max_page_size
-        self._url_attr, self._resource_attr, self._audiences_attr = url_attr, resource_attr, audiences_attr
+        self._url_of, self._resource_of, self._audiences_of = url_of, resource_of, audiences_of
         self.page_size_caps = tuple((prefix.lower(), cap) for prefix, cap in page_size_caps)
         self.headers = dict(headers or {})
         self.hints = dict(hints or {})
@@ -38,18 +38,18 @@ class Api:
 
     def base_url(self, endpoints):
         """The API's root URL for these endpoints (cloud, region or an override such as ``graph_url``)."""
-        return getattr(endpoints, self._url_attr)
+        return self._url_of(endpoints)
 
     def resource(self, endpoints):
         """The token resource (audience) to sign in for."""
-        return getattr(endpoints, self._resource_attr)
+        return self._resource_of(endpoints)
 
     def scope(self, endpoints):
         return self.resource(endpoints).rstrip("/") + "/.default"
 
     def audiences(self, endpoints):
         """Every ``aud`` a token for this API may carry."""
-        return getattr(endpoints, self._audiences_attr)
+        return self._audiences_of(endpoints)
 
     def page_size_cap(self, path):
         """The largest ``$top`` the collection at ``path`` accepts."""
@@ -77,7 +77,7 @@ class Api:
 
 DEFENDER = Api(
     "defender", "Defender API", PAGING_SKIP, 10000,
-    url_attr="api_url", resource_attr="resource", audiences_attr="audiences",
+    url_of=lambda e: e.api_url, resource_of=lambda e: e.resource, audiences_of=lambda e: e.audiences,
     hints={
         401: "the access token was rejected (expired, wrong tenant or wrong audience)",
         403: "the app lacks a permission: add it under API permissions > WindowsDefenderATP, then grant admin consent",
@@ -92,7 +92,7 @@ DEFENDER = Api(
 
 GRAPH = Api(
     "graph", "Microsoft Graph API", PAGING_NEXT_LINK, 1000,
-    url_attr="graph_url", resource_attr="graph_resource", audiences_attr="graph_audiences",
+    url_of=lambda e: e.graph_url, resource_of=lambda e: e.graph_resource, audiences_of=lambda e: e.graph_audiences,
     # Incidents answer 400 above $top=50 (observed, not on the v1.0 pages); alerts_v2 accepted 100, and the
     # 1,000 cap written for the legacy /security/alerts is the safe bound used for the rest [uncertain].
     page_size_caps=(("/v1.0/security/incidents", 50), ("/beta/security/incidents", 50)),
