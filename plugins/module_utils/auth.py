@@ -18,11 +18,11 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils.apis import GRAPH, api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderAuthError, DefenderConfigError
+from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
 
 try:
     import fcntl
@@ -176,17 +176,8 @@ class TokenCacheFile:
 
     def save(self, fingerprint, serialized):
         payload = json.dumps({"format": CACHE_FORMAT, "credential": fingerprint, "msal": serialized})
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)  # mkstemp creates it 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-            os.replace(tmp, self.path)  # atomic; replaces a foreign or symlinked file rather than writing through it
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        # A foreign or symlinked file in the cache folder was ignored on reading; the rename replaces it.
+        write_atomically(self.path, payload, encoding="utf-8", replace_link=True)
 
     def clear(self):
         try:
