@@ -136,7 +136,8 @@ import re
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils import machine_query
+from ansible_collections.defender.endpoint.plugins.module_utils.machines import MACHINES
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 from ansible_collections.defender.endpoint.plugins.plugin_utils._connection import (
@@ -148,14 +149,7 @@ from ansible_collections.defender.endpoint.plugins.plugin_utils._connection impo
 
 FILE_SUFFIXES = ("defender_machines.yml", "defender_machines.yaml")
 HOSTVAR_PREFIX = "defender_"
-LIST_FILTERS = (
-    # option, API field, allowed values (None: any string)
-    ("health_status", "healthStatus", M.HEALTH_STATUSES),
-    ("os_platform", "osPlatform", None),
-    ("risk_score", "riskScore", M.RISK_SCORES),
-    ("exposure_level", "exposureLevel", M.EXPOSURE_LEVELS),
-)
-FILTER_KEYS = tuple(k for k, _f, _a in LIST_FILTERS) + ("tags", "filter")
+FILTER_KEYS = tuple(option for option, _field, _allowed in machine_query.LIST_FILTERS) + ("tags", "filter")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -163,24 +157,6 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 def snake(name):
     """``computerDnsName`` -> ``computer_dns_name``, ``aadDeviceId`` -> ``aad_device_id``."""
     return _CAMEL.sub("_", name).lower()
-
-
-def _string_list(value, name, allowed=None):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise AnsibleParserError("filters.%s must be a non-empty list of strings" % name)
-    out = []
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise AnsibleParserError("filters.%s must hold non-empty strings, got %r" % (name, item))
-        if allowed is not None and item not in allowed:
-            raise AnsibleParserError("filters.%s must be among %s, got %r" % (name, ", ".join(allowed), item))
-        if item not in out:
-            out.append(item)
-    return out
 
 
 def build_query(filters):
@@ -191,15 +167,8 @@ def build_query(filters):
         raise AnsibleParserError("filters must be a dictionary")
     check_known_keys(filters, FILTER_KEYS, "filters")
     try:
-        clauses = []
-        for key, field, allowed in LIST_FILTERS:
-            values = _string_list(filters.get(key), key, allowed)
-            if values:
-                clauses.append(odata.any_of(field, values))
-        raw = filters.get("filter")
-        if raw is not None:
-            clauses.append(odata.raw_clause(raw, "filters.filter"))
-        return odata.and_all(*clauses), _string_list(filters.get("tags"), "tags")
+        return (machine_query.build_filter(filters, prefix="filters."),
+                machine_query.string_list(filters.get("tags"), "filters.tags"))
     except DefenderError as exc:
         raise AnsibleParserError(str(exc)) from None
 
@@ -260,7 +229,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             client, _provider = plugin_client(self)
             params = {"$filter": flt} if flt else {}
-            yield from client.pages(M.MACHINES, params=params, page_size=self.get_option("page_size"))
+            yield from client.pages(MACHINES, params=params, page_size=self.get_option("page_size"))
         except DefenderError as exc:
             raise AnsibleError("defender.endpoint.machines: %s" % exc) from None
 

@@ -1,22 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Alert helpers shared by ``alert_info``, ``alert`` and the incident_response role.
-
-Pure functions only (no HTTP here, except :func:`read_alerts`, which takes a client): the enums,
-the filter builder (module params -> OData ``$filter``), and the update logic (what differs between
-an alert and the wanted state, what the alert looks like afterwards, what a diff shows).
+"""Reading alerts: the API's enums, the filter options (module params -> OData ``$filter``), their checks, and
+the paging over ``/api/alerts`` (or each machine's alerts), shared by ``alert_info``, ``alert_export`` and the EDA
+alerts source. Updating alerts is :mod:`alert_update`.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import operator
 
+from ansible_collections.defender.endpoint.plugins.module_utils import export
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment as path_segment
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control
 
 ALERTS_PATH = "/api/alerts"
@@ -26,12 +24,13 @@ SEVERITIES = ("UnSpecified", "Informational", "Low", "Medium", "High")
 STATUSES = ("Unknown", "New", "InProgress", "Resolved")
 UPDATE_STATUSES = ("New", "InProgress", "Resolved")
 CLASSIFICATIONS = ("TruePositive", "InformationalExpectedActivity", "FalsePositive")
-# Facts §3.5: the pages disagree; both name sets are accepted and passed through unchanged.
+# Microsoft's pages disagree on these names; both sets are accepted and passed through unchanged.
 DETERMINATIONS = (
-    # alerts.md / batch-update-alerts.md
+    # https://learn.microsoft.com/en-us/defender-endpoint/api/alerts and .../api/batch-update-alerts
     "MultiStagedAttack", "MaliciousUserActivity", "CompromisedUser", "Malware", "Phishing", "UnwantedSoftware",
     "Other", "SecurityTesting", "LineOfBusinessApplication", "ConfirmedUserActivity", "Clean", "InsufficientData",
-    # update-alert.md, values read back from the portal, and the XDR incidents API
+    # https://learn.microsoft.com/en-us/defender-endpoint/api/update-alert, values read back from the portal, and
+    # the Defender XDR incidents API
     "ConfirmedActivity", "NotMalicious", "NoEnoughDataToValidate", "CompromisedAccount",
 )
 # Names for the same determination in the two sets: an alert that reads back one name is already in
@@ -42,15 +41,6 @@ DETERMINATION_ALIASES = {
     "NoEnoughDataToValidate": "InsufficientData",
     "CompromisedAccount": "CompromisedUser",
 }
-
-# Module option -> API body key, in the order the API documents them.
-UPDATE_FIELDS = (
-    ("status", "status"),
-    ("assigned_to", "assignedTo"),
-    ("classification", "classification"),
-    ("determination", "determination"),
-)
-MANAGED_KEYS = ("status", "assignedTo", "classification", "determination", "comments")
 
 FILTER_OPTIONS = ("severity", "status", "category", "machine_id", "created_after", "created_before",
                   "updated_after", "filter")
@@ -190,12 +180,12 @@ class AlertPages:
 
     @property
     def requests(self):
-        return sum(p.requests for p in self.pagers)
+        return sum(pager.requests for pager in self.pagers)
 
     def paths(self):
         if not self.machines:
             return [ALERTS_PATH]
-        return ["/api/machines/%s/alerts" % path_segment(m, "machine_id") for m in self.machines]
+        return ["/api/machines/%s/alerts" % path_segment(machine_id, "machine_id") for machine_id in self.machines]
 
     def __iter__(self):
         return itertools.chain.from_iterable(self.blocks())
@@ -236,174 +226,47 @@ class AlertPages:
                     return
 
 
-# --- updates ---------------------------------------------------------------------------------
+# --- the read modules' options -----------------------------------------------------------------
 
-def wanted_state(params):
-    """The validated update options as API body keys (``comment`` included), or a config error."""
-    wanted = {}
-    if params.get("status") is not None:
-        wanted["status"] = normalize(params["status"], UPDATE_STATUSES, "status")
-    if params.get("assigned_to") is not None:
-        value = params["assigned_to"].strip()
-        if not value:
-            raise DefenderConfigError("assigned_to must not be empty")
-        wanted["assignedTo"] = value
-    if params.get("classification") is not None:
-        wanted["classification"] = normalize(params["classification"], CLASSIFICATIONS, "classification")
-    if params.get("determination") is not None:
-        wanted["determination"] = normalize(params["determination"], DETERMINATIONS, "determination")
-    if params.get("comment") is not None:
-        if not params["comment"].strip():
-            raise DefenderConfigError("comment must not be empty")
-        wanted["comment"] = params["comment"]
-    if not wanted:
-        raise DefenderConfigError("nothing to update: set at least one of status, assigned_to, classification, "
-                                  "determination or comment")
-    return wanted
+EXPORT_COLUMNS = ["id", "incidentId", "severity", "status", "category", "title", "machineId", "computerDnsName",
+                  "alertCreationTime", "lastUpdateTime", "assignedTo", "classification", "determination",
+                  "detectionSource", "threatName"]
 
 
-def comment_texts(alert):
-    out = []
-    for item in alert.get("comments") or []:
-        text = item.get("comment") if isinstance(item, dict) else item
-        if isinstance(text, str):
-            out.append(text)
-    return out
+def check_limit(params):
+    if params.get("limit") is not None and params["limit"] < 1:
+        raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
 
 
-def has_comment(alert, comment):
-    """True when the alert already carries ``comment`` verbatim (surrounding whitespace ignored)."""
-    wanted = comment.strip()
-    return any(text.strip() == wanted for text in comment_texts(alert))
+def check_info_params(params):
+    """``alert_info``: ``(filter, page_size)``, or a config error before any request (no filter with ``id``)."""
+    if params.get("id") is not None and not params["id"].strip():
+        raise DefenderConfigError("id must not be empty")
+    check_limit(params)
+    page_size = odata.check_page_size(params.get("page_size"))
+    flt = None if params.get("id") is not None else build_filter(params)
+    return flt, page_size
 
 
-def canonical_determination(value):
-    """One name per determination, whatever page's name or casing the service reads back (``notMalicious``,
-    ``NotMalicious`` and ``Clean`` are the same value), so an accepted value never reads back as a change."""
-    if not isinstance(value, str):
-        return value
-    folded = value.strip().lower()
-    for name in DETERMINATIONS:
-        if name.lower() == folded:
-            return DETERMINATION_ALIASES.get(name, name)
-    return value.strip()
+def check_export_params(params):
+    """``alert_export``: ``(filter, page_size, dest, format, columns)``, or a config error before any request.
 
-
-def _same(key, current, wanted):
-    if current is None:
-        return False
-    if key == "assignedTo":
-        return current.strip().lower() == wanted.lower()  # UPNs are case-insensitive
-    if key == "determination":
-        return canonical_determination(current) == canonical_determination(wanted)
-    if key in ("status", "classification"):
-        return current.strip().lower() == wanted.lower()
-    return current == wanted
-
-
-def changes_for(alert, wanted):
-    """The PATCH body that brings ``alert`` to ``wanted``: only differing fields; {} when none."""
-    body = {}
-    for _option, key in UPDATE_FIELDS:
-        if key in wanted and not _same(key, alert.get(key), wanted[key]):
-            body[key] = wanted[key]
-    if "comment" in wanted and not has_comment(alert, wanted["comment"]):
-        body["comment"] = wanted["comment"]
-    return body
-
-
-def predict(alert, changes):
-    """The alert as it will read after ``changes`` (check mode, and after a batchUpdate's empty 200)."""
-    after = copy.deepcopy(alert)
-    for key, value in changes.items():
-        if key == "comment":
-            after["comments"] = list(after.get("comments") or []) + [
-                {"comment": value, "createdBy": None, "createdTime": None}]
-        else:
-            after[key] = value
-    return after
-
-
-def managed_view(alert):
-    """Only the fields the ``alert`` module manages, for diff output."""
-    view = {key: alert.get(key) for key in MANAGED_KEYS if key != "comments"}
-    view["comments"] = comment_texts(alert)
-    return view
-
-
-def group_changes(plan):
-    """``[(alert_id, changes)]`` -> ``[(changes, [ids])]`` for alerts needing the identical change set.
-
-    Order follows first appearance, so the calls are deterministic.
+    The format follows ``dest``'s suffix unless given; CSV gets :data:`EXPORT_COLUMNS` unless ``columns`` is set.
     """
-    groups = {}
-    order = []
-    for alert_id, changes in plan:
-        if not changes:
-            continue
-        key = tuple(sorted(changes.items()))
-        if key not in groups:
-            groups[key] = (dict(changes), [])
-            order.append(key)
-        groups[key][1].append(alert_id)
-    return [groups[k] for k in order]
+    check_limit(params)
+    page_size = odata.check_page_size(params.get("page_size"))
+    dest = export.check_dest(params["dest"])
+    fmt = params.get("format") or ("csv" if dest.lower().endswith(".csv") else "jsonl")
+    columns = export.check_columns(params.get("columns"))
+    if columns is not None and fmt != "csv":
+        raise DefenderConfigError("columns apply to format=csv only")
+    if fmt == "csv" and columns is None:
+        columns = list(EXPORT_COLUMNS)
+    return build_filter(params), page_size, dest, fmt, columns
 
 
-def check_ids(ids, name="ids"):
-    """A de-duplicated list of non-empty alert ids (order kept)."""
-    if not ids:
-        raise DefenderConfigError("%s must not be empty" % name)
-    out = []
-    for value in ids:
-        if not isinstance(value, str) or not value.strip():
-            raise DefenderConfigError("%s must hold non-empty alert ids, got %r" % (name, value))
-        value = value.strip()
-        check_no_control(value, name, "alert id")
-        if value not in out:
-            out.append(value)
-    return out
-
-
-# --- reading many alerts by id ---------------------------------------------------------------
-
-READ_CHUNK = 100  # ids per list query: keeps the URL well under common 8 KB limits
-
-
-def _id_filters(ids, style):
-    if style == "in":
-        return "id in (%s)" % ",".join(odata.literal(i) for i in ids)
-    return odata.any_of("id", ids)
-
-
-def read_alerts(client, ids, segment, chunk=READ_CHUNK):
-    """``{id: alert}`` for ``ids``: list queries with ``id in (...)``, falling back to
-    ``(id eq 'a' or id eq 'b')`` and then to one GET per id if the service rejects the form (400).
-
-    Ids the service does not know are absent from the result.
-    """
-    found = {}
-    styles = ["in", "or", "get"]
-    pending = list(ids)
-    if len(pending) == 1:
-        styles = ["get"]
-    while pending:
-        style = styles[0]
-        part = pending[:chunk]
-        try:
-            if style == "get":
-                for alert_id in part:
-                    alert = get_or_none(client, "%s/%s" % (ALERTS_PATH, segment(alert_id, "alert id")))
-                    if isinstance(alert, dict):
-                        found[alert.get("id", alert_id)] = alert
-            else:
-                body = client.get(ALERTS_PATH, params={"$filter": _id_filters(part, style), "$top": len(part)})
-                for alert in (body or {}).get("value") or []:
-                    if isinstance(alert, dict) and alert.get("id") in part:
-                        found[alert["id"]] = alert
-        except DefenderError as exc:
-            if exc.status == 400 and len(styles) > 1:
-                styles.pop(0)  # the service does not understand this filter form: try the next one
-                continue
-            raise
-        pending = pending[chunk:]
-    return found
+def read_one(client, alert_id, expand_evidence=False):
+    """``[alert]`` for ``GET /api/alerts/{id}``, or ``[]`` when the service does not know the id."""
+    params = {"$expand": "evidence"} if expand_evidence else None
+    alert = get_or_none(client, "%s/%s" % (ALERTS_PATH, path_segment(alert_id.strip(), "id")), params=params)
+    return [alert] if isinstance(alert, dict) else []

@@ -138,7 +138,7 @@ def resolve_endpoints(cloud="global", region=None, api_url=None, login_url=None,
     return Endpoints(cloud, login, base, resource, audiences, custom_login=bool(login_url), graph_url=graph)
 
 
-# The Microsoft Defender portal of each cloud (facts sheet 2.2, from Microsoft's defender-endpoint/gov.md): GCC
+# The Microsoft Defender portal of each cloud (https://learn.microsoft.com/en-us/defender-endpoint/gov): GCC
 # keeps the commercial portal. Reports link machines, alerts and incidents there.
 PORTALS = {
     "global": "https://security.microsoft.com",

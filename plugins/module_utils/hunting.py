@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Advanced hunting through Microsoft Graph's ``security/runHuntingQuery`` (mde-api-facts.md section 11).
+"""Advanced hunting through Microsoft Graph's ``security/runHuntingQuery``
+(https://learn.microsoft.com/en-us/graph/api/security-security-runhuntingquery).
 
 The Defender for Endpoint hunting API (``/api/advancedqueries/run``) stops returning data on 1 February 2027; the
 Graph action stays. It takes ``{"Query", "Timespan"}`` and answers ``{"schema": [...], "results": [...]}``. A KQL

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Custom indicators (``/api/indicators``) as declarative state: validation, matching, planning, sending.
 
-Facts (mde-api-facts.md sections 7 and 14): POST and import are "submit or update" with an undocumented match key
-that probably includes the action, so an indicator is matched here on (type, value) only, and when its action
+The API (https://learn.microsoft.com/en-us/defender-endpoint/api/ti-indicator and the post-ti-indicator,
+import-ti-indicators and batch-delete-ti-indicators pages beside it): POST and import are "submit or update" with an
+undocumented match key that probably includes the action, so an indicator is matched here on (type, value) only, and when its action
 changes the old one is deleted once the new one exists. Import answers 200 even when items fail (``isFailed``);
 BatchDelete answers 404 when any id is missing. Both take at most 500 items and 30 calls per minute (the client's
 shared budgets count them apart, see client.LIMITS). A tenant
@@ -79,7 +80,9 @@ ITEM_KEYS = ("value", "type", "action", "title", "description") + tuple(o for o,
 
 
 def check_value(api_type, value):
-    """The value, validated for its type before any request (facts 14.4); raises DefenderConfigError."""
+    """The value, validated for its type before any request; raises DefenderConfigError.
+
+    The forms are those of https://learn.microsoft.com/en-us/defender-endpoint/indicators-overview."""
     if not isinstance(value, str) or not value.strip():
         raise DefenderConfigError("an indicator value must be a non-empty string")
     what = "%s indicator %r" % (TYPE_NAMES[api_type], value[:80])

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Machine tags as declarative state: read each machine's ``machineTags``, send only what differs.
 
-The API (facts sheet 4.4 and 12; DD ``add-or-remove-machine-tags.md``, ``add-or-remove-multiple-machine-tags.md``):
+The API (https://learn.microsoft.com/en-us/defender-endpoint/api/add-or-remove-machine-tags and
+.../api/add-or-remove-multiple-machine-tags):
 
 - ``POST /api/machines/{id}/tags`` with ``{"Value": tag, "Action": "Add"|"Remove"}``: one tag on one machine,
   200 with the updated machine.

@@ -18,7 +18,8 @@ WDATP = "WindowsDefenderATP"
 GRAPH = "Microsoft Graph"
 
 # Application permissions: name -> (the API the permission belongs to, the name the Entra portal shows).
-# WindowsDefenderATP: facts sheet 1.6 (DD permission tables of each API page).
+# WindowsDefenderATP: the permission table of each API page under
+# https://learn.microsoft.com/en-us/defender-endpoint/api/
 ROLES = {
     "Alert.Read.All": (WDATP, "Read all alerts"),
     "Alert.ReadWrite.All": (WDATP, "Read and write all alerts"),
@@ -35,7 +36,8 @@ ROLES = {
     "Ti.ReadWrite": (WDATP, "Read and write Indicators"),
     "Ti.ReadWrite.All": (WDATP, "Read and write All Indicators"),
     "Ip.Read.All": (WDATP, "Read IP address profiles"),
-    # Microsoft Graph (facts sheet 11.3): advanced hunting through security/runHuntingQuery.
+    # Microsoft Graph: advanced hunting through security/runHuntingQuery
+    # (https://learn.microsoft.com/en-us/graph/api/security-security-runhuntingquery#permissions).
     "ThreatHunting.Read.All": (GRAPH, "Run hunting queries"),
 }
 

@@ -187,159 +187,16 @@ diff:
             "comments": ["Build server running the nightly signing job (CHG-4711)."]}
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
+from ansible_collections.defender.endpoint.plugins.module_utils import alert_update
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
-    DefenderError,
-    DefenderOutcomeUnknownError,
-)
-from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
-
-BATCH_SIZE = 500  # ids per batchUpdate call; halved if the API answers MaximumBatchSizeExceeded
-
-
-def describe(changes):
-    parts = []
-    for key, value in changes.items():
-        if key == "comment":
-            parts.append("comment (%d characters)" % len(value))
-        else:
-            parts.append("%s=%r" % (key, value))
-    return ", ".join(parts)
-
-
-def rejected(exc, changes, what):
-    """A 400 from a write, as an error that names the values sent."""
-    msg = "the API rejected the update of %s with %s: %s" % (what, describe(changes), exc.message)
-    if "determination" in changes or "classification" in changes:
-        msg += (" (the documented names for determination differ between API versions; pairs such as "
-                "Clean/NotMalicious, InsufficientData/NoEnoughDataToValidate, ConfirmedUserActivity/ConfirmedActivity "
-                "and CompromisedUser/CompromisedAccount name the same value: try the other name)")
-    return DefenderError(msg, status=exc.status, code=exc.code, target=exc.target, method=exc.method, path=exc.path)
-
-
-class Updater:
-    def __init__(self, m, client):
-        self.m = m
-        self.client = client
-        self.batch_size = BATCH_SIZE
-        self.after = {}
-
-    def read(self, ids):
-        return A.read_alerts(self.client, ids, segment)
-
-    def lost(self, exc, ids, changes, current):
-        """The outcome of a write is unknown (no response, or a 5xx that may follow an applied write): read
-        again and keep what is visibly applied; never re-send."""
-        try:
-            now = self.read(ids)
-        except DefenderError as err:
-            raise DefenderError(
-                "%s; the alert(s) could not be read again to see whether it was applied (%s). The request was not "
-                "re-sent: check %s, then run the task again" % (exc.message, err, ", ".join(ids[:10])),
-                status=exc.status, code=exc.code, method=exc.method, path=exc.path) from None
-        missing = [i for i in ids if i not in now or A.changes_for(now[i], changes)]
-        for i in ids:
-            if i not in missing:
-                self.after[i] = now[i]
-        if missing:
-            raise DefenderError(
-                "%s; read again, %d of %d alert(s) do not show the change yet (%s). The request was not re-sent, "
-                "because the service may still apply it: check the alerts, then run the task again"
-                % (exc.message, len(missing), len(ids), ", ".join(missing[:10])),
-                status=exc.status, code=exc.code, method=exc.method, path=exc.path)
-        self.m.warn("the response to %s %s was lost or a server error (%s); the alerts read again show the "
-                    "change applied, so it was not re-sent" % (exc.method, exc.path, exc))
-
-    def patch(self, alert_id, changes, current):
-        path = "%s/%s" % (A.ALERTS_PATH, segment(alert_id, "id"))
-        try:
-            body = self.client.patch(path, changes)
-        except DefenderOutcomeUnknownError as exc:
-            self.lost(exc, [alert_id], changes, current)
-            return
-        except DefenderError as exc:
-            if exc.status == 400:
-                raise rejected(exc, changes, "alert %s" % alert_id) from None
-            raise
-        if isinstance(body, dict) and body.get("id") == alert_id:
-            self.after[alert_id] = body
-        else:
-            self.after[alert_id] = self.read([alert_id]).get(alert_id) or A.predict(current[alert_id], changes)
-
-    def batch(self, ids, changes, current):
-        pending = list(ids)
-        while pending:
-            part = pending[:self.batch_size]
-            body = dict(alertIds=part)
-            body.update(changes)
-            try:
-                self.client.post(A.BATCH_UPDATE_PATH, body)
-            except DefenderOutcomeUnknownError as exc:
-                self.lost(exc, part, changes, current)
-                pending = pending[len(part):]
-                continue
-            except DefenderError as exc:
-                if exc.status == 400 and exc.code == "MaximumBatchSizeExceeded" and self.batch_size > 1:
-                    self.batch_size = max(1, self.batch_size // 2)  # a 400 was not processed: safe to resend
-                    continue
-                if exc.status == 400:
-                    raise rejected(exc, changes, "%d alert(s)" % len(part)) from None
-                raise
-            now = self.read(part)
-            for i in part:
-                if i in now and not A.changes_for(now[i], changes):
-                    self.after[i] = now[i]
-                else:  # accepted (200) but not visible yet: report the prediction
-                    self.after[i] = A.predict(current[i], changes)
-            pending = pending[len(part):]
 
 
 def run(m):
-    p = m.params
-    wanted = A.wanted_state(p)
-    single = p.get("id") is not None
-    ids = A.check_ids([p["id"]], "id") if single else A.check_ids(p.get("ids"), "ids")
-    client = m.client()
-    updater = Updater(m, client)
-
-    current = updater.read(ids)
-    missing = [i for i in ids if i not in current]
-    if missing:
-        raise DefenderError("alert(s) not found: %s; nothing was changed" % ", ".join(missing[:20]), status=404,
-                            code="NotFound")
-    plan = [(i, A.changes_for(current[i], wanted)) for i in ids]
-
-    failure = None
-    if m.check_mode:
-        updater.after = {i: A.predict(current[i], changes) for i, changes in plan}
-    else:
-        try:
-            for changes, group in A.group_changes(plan):
-                if single or len(group) == 1:
-                    updater.patch(group[0], changes, current)
-                else:
-                    updater.batch(group, changes, current)
-        except DefenderError as exc:
-            failure = exc
-
-    results = []
-    alerts = []
-    for i, changes in plan:
-        done = i in updater.after
-        results.append(dict(id=i, changed=bool(changes) and (m.check_mode or done), changes=changes))
-        alerts.append(updater.after.get(i, current[i]))
-    result = dict(changed=any(r["changed"] for r in results), alerts=alerts, results=results)
+    wanted, ids, single = alert_update.check_params(m.params)
+    result, failure = alert_update.update(m.client(), wanted, ids, single, check_mode=m.check_mode, diff=m.diff,
+                                          warn=m.warn)
     if failure is not None:
         m.fail(failure, **result)
-
-    if m.diff:
-        diffs = []
-        for i, changes in plan:
-            if changes or single:
-                diffs.append(dict(before=A.managed_view(current[i]), after=A.managed_view(updater.after.get(i, current[i])),
-                                  before_header="alert %s" % i, after_header="alert %s" % i))
-        result["diff"] = diffs[0] if single else diffs
     m.exit(**result)
 
 

@@ -55,60 +55,6 @@ options:
         C(determination), C(detectionSource), C(threatName).
     type: list
     elements: str
-  severity:
-    description:
-      - Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High),
-        case-insensitive).
-    type: list
-    elements: str
-  status:
-    description:
-      - Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved), case-insensitive).
-    type: list
-    elements: str
-  category:
-    description:
-      - Only alerts in one of these categories (compared exactly).
-    type: list
-    elements: str
-  machine_id:
-    description:
-      - Only alerts raised on one of these machines (machine ids), read with C(GET /api/machines/{id}/alerts) (the
-        alerts' C(machineId) is not a documented filter field), with the other filters applied there.
-    type: list
-    elements: str
-  created_after:
-    description:
-      - Only alerts created at or after this time, an ISO 8601 time (UTC when no offset is given) or an age such as
-        V(30m), V(24h), V(7d), V(2w).
-    type: str
-  created_before:
-    description:
-      - Only alerts created before this time. Same formats as O(created_after).
-    type: str
-  updated_after:
-    description:
-      - Only alerts last updated at or after this time. Same formats as O(created_after).
-    type: str
-  filter:
-    description:
-      - A raw OData C($filter) expression, joined to the other filters with C(and) (parenthesised). Sent as
-        written; quote string values yourself.
-    type: str
-  expand_evidence:
-    description:
-      - Include each alert's C(evidence) (C($expand=evidence)); makes the export much larger.
-    type: bool
-    default: false
-  limit:
-    description:
-      - Write at most this many alerts. By default every matching alert is written.
-    type: int
-  page_size:
-    description:
-      - Alerts per request (C($top)), at most 10,000 (the API's cap).
-    type: int
-    default: 10000
 notes:
   - In check mode the alerts are read and the file that would be written is hashed but not written, so
     C(changed) predicts exactly whether a real run would replace O(dest).
@@ -119,6 +65,7 @@ seealso:
     description: Microsoft's reference for C(GET /api/alerts).
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
 extends_documentation_fragment:
+  - defender.endpoint.alert_filters
   - defender.endpoint.connection
   - defender.endpoint.attributes.action
 attributes:
@@ -183,41 +130,20 @@ requests:
   sample: 3
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
-from ansible_collections.defender.endpoint.plugins.module_utils import export as X
-from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts
+from ansible_collections.defender.endpoint.plugins.module_utils import export
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-
-DEFAULT_COLUMNS = ["id", "incidentId", "severity", "status", "category", "title", "machineId", "computerDnsName",
-                   "alertCreationTime", "lastUpdateTime", "assignedTo", "classification", "determination",
-                   "detectionSource", "threatName"]
-
-
-def validate(params):
-    """Everything that can be wrong with the input, before a request."""
-    if params.get("limit") is not None and params["limit"] < 1:
-        raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
-    page_size = odata.check_page_size(params.get("page_size"))
-    dest = X.check_dest(params["dest"])
-    fmt = params.get("format") or ("csv" if dest.lower().endswith(".csv") else "jsonl")
-    columns = X.check_columns(params.get("columns"))
-    if columns is not None and fmt != "csv":
-        raise DefenderConfigError("columns apply to format=csv only")
-    if fmt == "csv" and columns is None:
-        columns = list(DEFAULT_COLUMNS)
-    return A.build_filter(params), page_size, dest, fmt, columns
 
 
 def run(m):
     p = m.params
-    flt, page_size, dest, fmt, columns = validate(p)
+    flt, page_size, dest, fmt, columns = alerts.check_export_params(p)
     # JSON Lines: each alert is written as the JSON text the service sent (still parsed, to check it and read its
     # id), not decoded into a dict and encoded again
     raw = fmt == "jsonl"
-    pager = A.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"), expand_evidence=p["expand_evidence"],
-                         raw=raw)
+    pager = alerts.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"),
+                              expand_evidence=p["expand_evidence"], raw=raw)
     verb = "read (check mode)" if m.check_mode else "written"
 
     def on_progress(count):
@@ -225,8 +151,8 @@ def run(m):
                                        progress.plural(pager.requests, "request")), done=count)
 
     progress.report("reading alerts", force=True)
-    out = X.export_blocks(pager.blocks(), dest, fmt=fmt, columns=columns, check_mode=m.check_mode,
-                          on_progress=on_progress, encoded=raw)
+    out = export.export_blocks(pager.blocks(), dest, fmt=fmt, columns=columns, check_mode=m.check_mode,
+                               on_progress=on_progress, encoded=raw)
     progress.report("%s %s" % (progress.plural(out["count"], "alert"), verb), done=out["count"], force=True)
     result = dict(changed=out["changed"], path=dest, count=out["count"], format=fmt, sha256=out["sha256"],
                   filter=flt, requests=pager.requests)
@@ -239,9 +165,9 @@ def main():
     m = DefenderModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
-            format=dict(type="str", choices=list(X.FORMATS)),
+            format=dict(type="str", choices=list(export.FORMATS)),
             columns=dict(type="list", elements="str"),
-            **A.FILTER_ARGUMENT_SPEC
+            **alerts.FILTER_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )

@@ -29,75 +29,6 @@ options:
       - An unknown id returns RV(alerts=[]) and RV(count=0) rather than failing, as for any info module.
       - Mutually exclusive with the filters and O(limit).
     type: str
-  severity:
-    description:
-      - Only alerts with one of these severities.
-      - One or more of V(UnSpecified), V(Informational), V(Low), V(Medium), V(High), matched case-insensitively
-        and sent in the API's spelling.
-    type: list
-    elements: str
-  status:
-    description:
-      - Only alerts with one of these statuses.
-      - One or more of V(Unknown), V(New), V(InProgress), V(Resolved), matched case-insensitively and sent in the
-        API's spelling.
-    type: list
-    elements: str
-  category:
-    description:
-      - Only alerts in one of these categories, for example V(Malware), V(Execution), V(SuspiciousActivity).
-      - Compared exactly (the API's matching is case-sensitive).
-    type: list
-    elements: str
-  machine_id:
-    description:
-      - Only alerts raised on one of these machines (machine ids, the C(machineId) of an alert).
-      - C(machineId) is not among the fields Microsoft documents as filterable for alerts, so these alerts are read
-        with C(GET /api/machines/{id}/alerts), one machine after the other, with the other filters applied there;
-        a machine id the service does not know fails the task (the API answers 404, as for a wrong O(api_url)).
-    type: list
-    elements: str
-  created_after:
-    description:
-      - Only alerts created at or after this time (C(alertCreationTime ge ...)).
-      - An ISO 8601 time such as V(2026-01-31T08:00:00Z) (a time without an offset is taken as UTC), or an age
-        relative to now such as V(30m), V(24h), V(7d), V(2w).
-    type: str
-  created_before:
-    description:
-      - Only alerts created before this time (C(alertCreationTime lt ...)). Same formats as O(created_after).
-    type: str
-  updated_after:
-    description:
-      - Only alerts last updated at or after this time (C(lastUpdateTime ge ...)). Same formats as
-        O(created_after).
-    type: str
-  filter:
-    description:
-      - A raw OData C($filter) expression, sent as written but always as one parenthesised clause joined to the
-        other filters with C(and), so an C(or) inside it stays inside.
-      - Quote string values yourself (C(title eq 'x'), a quote inside doubled, C('O''Brien')). Quotes and
-        parentheses must balance and control characters (a newline, a tab) are refused, so the expression cannot
-        close the parenthesis around it and widen the query; write it on one line (or fold it with YAML's C(>-)).
-      - Only the fields and operators Microsoft documents for alerts are accepted by the service (see the
-        List alerts API page); others are answered with HTTP 400.
-    type: str
-  expand_evidence:
-    description:
-      - Include each alert's C(evidence) (C($expand=evidence)). Makes responses much larger.
-      - With O(id), the evidence is returned anyway.
-    type: bool
-    default: false
-  limit:
-    description:
-      - Return at most this many alerts. By default every matching alert is returned.
-    type: int
-  page_size:
-    description:
-      - Alerts per request (C($top)), at most 10,000 (the API's cap).
-      - Smaller pages mean more requests against the API's 100 calls per minute.
-    type: int
-    default: 10000
 notes:
   - Pages are read with C($top)/C($skip) because the API does not send C(@odata.nextLink) together with C($top).
     A well-formed nextLink that moves forward is followed; a malformed or non-advancing one is ignored.
@@ -110,6 +41,7 @@ seealso:
     description: Microsoft's reference for C(GET /api/alerts).
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
 extends_documentation_fragment:
+  - defender.endpoint.alert_filters
   - defender.endpoint.connection
   - defender.endpoint.attributes.info
 """
@@ -203,54 +135,31 @@ requests:
   sample: 3
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
-from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
-
-
-def validate(params):
-    """Everything that can be wrong with the input, before a request: (filter, page_size)."""
-    if params.get("id") is not None and not params["id"].strip():
-        raise DefenderConfigError("id must not be empty")
-    if params.get("limit") is not None and params["limit"] < 1:
-        raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
-    page_size = odata.check_page_size(params.get("page_size"))
-    flt = None if params.get("id") is not None else A.build_filter(params)
-    return flt, page_size
 
 
 def run(m):
     p = m.params
-    flt, page_size = validate(p)
+    flt, page_size = alerts.check_info_params(p)
     client = m.client()
-    result = dict(changed=False, filter=flt)
-
     if p.get("id") is not None:
-        params = {"$expand": "evidence"} if p["expand_evidence"] else None
-        alert = get_or_none(client, "%s/%s" % (A.ALERTS_PATH, segment(p["id"].strip(), "id")), params=params)
-        found = [alert] if isinstance(alert, dict) else []
-        items = iter(found)
-        pager = None
+        found = alerts.read_one(client, p["id"], p["expand_evidence"])
+        m.exit(changed=False, filter=flt, alerts=found, count=len(found))
     else:
-        pager = A.AlertPages(client, p, flt, page_size, limit=p.get("limit"), expand_evidence=p["expand_evidence"])
-        items = iter(pager)
-
-    result["alerts"] = list(items)
-    result["count"] = len(result["alerts"])
-    if pager is not None:
-        result["requests"] = pager.requests
-    m.exit(**result)
+        pager = alerts.AlertPages(client, p, flt, page_size, limit=p.get("limit"),
+                                  expand_evidence=p["expand_evidence"])
+        found = list(pager)
+        m.exit(changed=False, filter=flt, alerts=found, count=len(found), requests=pager.requests)
 
 
 def main():
     m = DefenderModule(
         argument_spec=dict(
             id=dict(type="str"),
-            **A.FILTER_ARGUMENT_SPEC
+            **alerts.FILTER_ARGUMENT_SPEC
         ),
-        mutually_exclusive=[("id", name) for name in A.FILTER_OPTIONS + ("limit",)],
+        mutually_exclusive=[("id", name) for name in alerts.FILTER_OPTIONS + ("limit",)],
         supports_check_mode=True,
     )
     m.run(run)

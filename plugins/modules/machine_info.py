@@ -142,123 +142,15 @@ count:
   sample: 1
 """
 
-import datetime
-import ipaddress
-
+from ansible_collections.defender.endpoint.plugins.module_utils import machine_query
+from ansible_collections.defender.endpoint.plugins.module_utils import machines
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
-    and_all,
-    any_of,
-    check_page_size,
-    datetime_literal,
-    literal,
-    parse_time,
-    raw_clause,
-)
-from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
-from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_text
-
-HEALTH = list(M.HEALTH_STATUSES)
-RISK = list(M.RISK_SCORES)
-FINDBYIP_DAYS = 30
-
-
-def check_ip(value):
-    """The address in its canonical form (digits, dots, colons and a-f only), or DefenderConfigError.
-
-    ``ipaddress`` accepts an IPv6 scope id (``fe80::1%eth0``) made of almost any characters, quotes, ``)``,
-    ``?`` and ``#`` included; a scope means nothing to the service, so scoped addresses are refused.
-    """
-    if isinstance(value, str) and "%" in value:
-        raise DefenderConfigError("ip must be an IPv4 or IPv6 address without a zone (%%scope) suffix, got %r"
-                                  % (value[:60],))
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except (ValueError, AttributeError):
-        raise DefenderConfigError("ip must be an IPv4 or IPv6 address, got %r" % (value,)) from None
-
-
-def findbyip_path(ip, ts):
-    """``/api/machines/findbyip(ip='<ip>',timestamp=<UTC>)`` from checked values; both go through odata."""
-    return "%s/findbyip(ip=%s,timestamp=%s)" % (M.MACHINES, literal(check_ip(ip), "ip"),
-                                                datetime_literal(ts, "timestamp"))
-
-
-def check_timestamp(value, now=None):
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    if value is None:
-        return now
-    ts = parse_time(value, "timestamp", now=now)
-    if ts < now - datetime.timedelta(days=FINDBYIP_DAYS):
-        raise DefenderConfigError("timestamp must be within the last %d days (an API limit), got %s"
-                                  % (FINDBYIP_DAYS, value))
-    if ts > now + datetime.timedelta(minutes=5):
-        raise DefenderConfigError("timestamp %s is in the future" % value)
-    return ts
-
-
-def check_params(p):
-    """What the argument spec cannot say (choices and exclusions are in it, checked once by Ansible)."""
-    selectors = [k for k in ("id", "name", "ip", "tag") if p.get(k) is not None]
-    if p.get("limit") is not None and p["limit"] < 1:
-        raise DefenderConfigError("limit must be 1 or more")
-    check_page_size(p.get("page_size"))
-    if p.get("ip") is not None:
-        check_ip(p["ip"])
-        check_timestamp(p.get("timestamp"))
-    if p.get("id") is not None:
-        M.check_machine_id(p["id"], "id")
-    if p.get("name") is not None:
-        M.check_machine_ref(p["name"], "name")
-    if p.get("filter") is not None:
-        raw_clause(p["filter"], "filter")
-    if p.get("tag") is not None:
-        check_text(p["tag"], "tag")
-    return selectors[0] if selectors else None
-
-
-def _narrow(items, p):
-    for key, field in (("health_status", "healthStatus"), ("risk_score", "riskScore"), ("os_platform", "osPlatform")):
-        if p.get(key):
-            items = [m for m in items if m.get(field) in p[key]]
-    return items
-
-
-def read(client, p, now=None):
-    selector = [k for k in ("id", "name", "ip", "tag") if p.get(k) is not None]
-    selector = selector[0] if selector else None
-    ip = check_ip(p["ip"]) if selector == "ip" else None
-    ts = check_timestamp(p.get("timestamp"), now) if selector == "ip" else None
-    limit = p.get("limit")
-    if selector == "id":
-        m = M.get_machine(client, p["id"].lower())
-        items = [m] if m else []
-    elif selector == "name":
-        items = M.find_by_names(client, [p["name"].strip()])[p["name"].strip()]
-    elif selector == "ip":
-        items = (client.get(findbyip_path(ip, ts)) or {}).get("value") or []
-    elif selector == "tag":
-        body = client.get(M.MACHINES + "/findbytag", params={
-            "tag": p["tag"], "useStartsWithFilter": "true" if p.get("use_starts_with") else "false"})
-        items = (body or {}).get("value") or []
-    else:
-        flt = and_all(
-            any_of("healthStatus", p["health_status"]) if p.get("health_status") else None,
-            any_of("riskScore", p["risk_score"]) if p.get("risk_score") else None,
-            any_of("osPlatform", p["os_platform"]) if p.get("os_platform") else None,
-            raw_clause(p["filter"], "filter") if p.get("filter") is not None else None,
-        )
-        params = {"$filter": flt} if flt else {}
-        return list(client.pages(M.MACHINES, params=params, page_size=p["page_size"], limit=limit))
-    items = _narrow([i for i in items if isinstance(i, dict)], p)
-    return items[:limit] if limit else items
 
 
 def run(m):
-    check_params(m.params)
-    machines = read(m.client(), m.params)
-    m.exit(changed=False, machines=machines, count=len(machines))
+    machine_query.check_params(m.params)
+    found = machine_query.read(m.client(), m.params)
+    m.exit(changed=False, machines=found, count=len(found))
 
 
 def main():
@@ -270,8 +162,8 @@ def main():
             timestamp=dict(type="str"),
             tag=dict(type="str"),
             use_starts_with=dict(type="bool", default=False),
-            health_status=dict(type="list", elements="str", choices=HEALTH),
-            risk_score=dict(type="list", elements="str", choices=RISK),
+            health_status=dict(type="list", elements="str", choices=list(machines.HEALTH_STATUSES)),
+            risk_score=dict(type="list", elements="str", choices=list(machines.RISK_SCORES)),
             os_platform=dict(type="list", elements="str"),
             filter=dict(type="str"),
             limit=dict(type="int"),

@@ -33,7 +33,7 @@ import hashlib
 import json
 import os
 
-from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
@@ -74,7 +74,7 @@ class AlertFeed:
         self.page_size = odata.check_page_size(page_size)
         self.warn = warn or (lambda msg: None)
         # The state belongs to one tenant, API and query: another one starts from `since` again.
-        self.scope = hashlib.sha256(json.dumps([scope, A.build_filter(self.criteria)]).encode()).hexdigest()[:16]
+        self.scope = hashlib.sha256(json.dumps([scope, alerts.build_filter(self.criteria)]).encode()).hexdigest()[:16]
         self.watermark = odata.parse_time(since, "since", now=now)
         # The overlap re-reads changes near the last one emitted; it never reaches before the user's since.
         self.floor = self.watermark
@@ -126,9 +126,9 @@ class AlertFeed:
         """``[(alert, change)]`` not emitted yet, oldest change first."""
         start = self.window_start()
         params = dict(self.criteria, updated_after=start)
-        flt = A.build_filter(params)
+        flt = alerts.build_filter(params)
         fresh = []
-        for alert in self.client.pages(A.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size):
+        for alert in self.client.pages(alerts.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size):
             if not isinstance(alert, dict) or not alert.get("id"):
                 continue
             updated = _when(alert.get("lastUpdateTime")) or _when(alert.get("alertCreationTime"))

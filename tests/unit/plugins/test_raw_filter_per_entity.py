@@ -12,9 +12,8 @@ import sys
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
-from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import machine_query
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.modules import machine_info
 
 EMULATOR_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "emulator"))
 try:
@@ -48,8 +47,8 @@ def _alerts(raw):
 
 def _machines(raw):
     p = dict(filter=raw, health_status=["Active"], limit=None, page_size=100, ip=None, id=None, name=None, tag=None)
-    machine_info.check_params(p)
-    return odata.and_all(odata.any_of("healthStatus", ["Active"]), odata.raw_clause(raw, "filter"))
+    machine_query.check_params(p)
+    return machine_query.build_filter(p)
 
 
 def _inventory(raw):
@@ -96,7 +95,7 @@ def test_a_balanced_clause_stays_one_operand(entity, raw):
 
 
 def _sources_with_a_filter_option():
-    for sub in ("plugins/modules", "plugins/inventory", "extensions/eda/plugins/event_source"):
+    for sub in ("plugins/modules", "plugins/inventory", "plugins/doc_fragments", "extensions/eda/plugins/event_source"):
         folder = os.path.join(ROOT, sub)
         for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
             if name.endswith(".py"):
@@ -107,10 +106,10 @@ def _sources_with_a_filter_option():
 
 
 def test_every_raw_filter_option_goes_through_the_one_helper():
-    """A module or plugin that documents a raw ``filter`` builds it with raw_clause (directly, or through the alert
-    filter builder); a new one (indicators...) that does not fails here."""
+    """A module, plugin or doc fragment that documents a raw ``filter`` builds it with raw_clause (directly, or through
+    the alert or machine filter builder); a new one (indicators...) that does not fails here."""
     found = list(_sources_with_a_filter_option())
     assert len(found) >= 4, [n for n, _t in found]
     offenders = [n for n, text in found
-                 if not re.search(r"raw_clause|build_filter|AlertPages|AlertFeed|alert_filter|build_query", text)]
+                 if not re.search(r"raw_clause|build_filter|AlertPages|AlertFeed|alert_filter|build_query|machine_query", text)]
     assert offenders == []

@@ -25,15 +25,28 @@ options:
     type: int
     default: 60
   severity:
-    description: Only alerts with one of these severities (V(UnSpecified), V(Informational), V(Low), V(Medium), V(High)).
+    description:
+      - Only alerts with one of these severities.
+      - One or more of V(UnSpecified), V(Informational), V(Low), V(Medium), V(High), matched case-insensitively
+        and sent in the API's spelling.
     type: list
     elements: str
   status:
-    description: Only alerts with one of these statuses (V(Unknown), V(New), V(InProgress), V(Resolved)).
+    description:
+      - Only alerts with one of these statuses.
+      - One or more of V(Unknown), V(New), V(InProgress), V(Resolved), matched case-insensitively and sent in the
+        API's spelling.
     type: list
     elements: str
   filter:
-    description: A raw OData C($filter) expression, combined with the others with C(and).
+    description:
+      - A raw OData C($filter) expression, sent as written but always as one parenthesised clause joined to the
+        other filters with C(and), so an C(or) inside it stays inside.
+      - Quote string values yourself (C(title eq 'x'), a quote inside doubled, C('O''Brien')). Quotes and
+        parentheses must balance and control characters (a newline, a tab) are refused, so the expression cannot
+        close the parenthesis around it and widen the query; write it on one line (or fold it with YAML's C(>-)).
+      - Only the fields and operators Microsoft documents for alerts are accepted by the service (see the
+        List alerts API page); others are answered with HTTP 400.
     type: str
   since:
     description:
@@ -54,7 +67,9 @@ options:
     type: int
     default: 300
   page_size:
-    description: Alerts per request (C($top)), 1 to 10000.
+    description:
+      - Alerts per request (C($top)), at most 10,000 (the API's cap).
+      - Smaller pages mean more requests against the API's 100 calls per minute.
     type: int
     default: 10000
   tenant_id:

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""alerts helpers: enums, the filter builder, the update diff logic, reading by ids."""
+"""alerts helpers: enums, the filter builder, the read modules' option checks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 
 # hypothesis and the emulator's filter parser are requirements of these tests: a missing one fails the run.
 from hypothesis import given, strategies as st  # noqa: E402
@@ -151,157 +150,44 @@ def test_time_filters_in_the_emulators_parser():
     assert not pred({"alertCreationTime": "2026-01-31T11:00:00.0000000Z"})
 
 
-# --- updates ---------------------------------------------------------------------------------
+# --- the read modules' option checks ----------------------------------------------------------
 
-ALERT = {
-    "id": "a1", "status": "New", "assignedTo": "SecOp@Contoso.com", "classification": None,
-    "determination": None, "comments": [{"comment": "seen", "createdBy": "x", "createdTime": "t"}],
-}
-
-
-def test_wanted_state_normalises():
-    wanted = A.wanted_state({"status": "resolved", "classification": "falsepositive", "determination": "notmalicious",
-                             "assigned_to": " a@b.c ", "comment": "done"})
-    assert wanted == {"status": "Resolved", "classification": "FalsePositive", "determination": "NotMalicious",
-                      "assignedTo": "a@b.c", "comment": "done"}
+def test_info_params_with_id_send_no_filter():
+    assert A.check_info_params({"id": "x", "page_size": 10}) == (None, 10)
+    flt, _size = A.check_info_params({"status": ["new"], "page_size": 10})
+    assert flt == "status eq 'New'"
 
 
-@pytest.mark.parametrize("params,word", [
-    ({}, "nothing to update"),
-    ({"status": "Unknown"}, "status"),          # not settable
-    ({"status": "Closed"}, "status"),
-    ({"classification": "Benign"}, "classification"),
-    ({"determination": "Apt"}, "determination"),  # deprecated
-    ({"comment": "  "}, "comment"),
-    ({"assigned_to": ""}, "assigned_to"),
-])
-def test_wanted_state_errors(params, word):
+@pytest.mark.parametrize("params,word", [({"id": " "}, "id"), ({"limit": 0}, "limit"), ({"page_size": 0}, "page_size")])
+def test_info_params_errors(params, word):
+    params.setdefault("page_size", 10)
     with pytest.raises(DefenderConfigError) as info:
-        A.wanted_state(params)
+        A.check_info_params(params)
     assert word in str(info.value)
 
 
-def test_no_changes_when_equal():
-    wanted = {"status": "New", "assignedTo": "secop@contoso.com", "comment": "seen"}
-    assert A.changes_for(ALERT, wanted) == {}
+def test_export_params_format_and_columns(tmp_path):
+    base = {"page_size": 10, "format": None, "columns": None}
+    _flt, _size, dest, fmt, columns = A.check_export_params(dict(base, dest=str(tmp_path / "a.CSV")))
+    assert dest.endswith("a.CSV") and fmt == "csv" and columns == A.EXPORT_COLUMNS
+    assert A.check_export_params(dict(base, dest=str(tmp_path / "a.txt")))[3:] == ("jsonl", None)
+    with pytest.raises(DefenderConfigError, match="columns"):
+        A.check_export_params(dict(base, dest=str(tmp_path / "a.jsonl"), columns=["id"]))
 
 
-def test_only_differing_fields():
-    wanted = {"status": "Resolved", "assignedTo": "secop@contoso.com", "classification": "FalsePositive",
-              "comment": "new text"}
-    assert A.changes_for(ALERT, wanted) == {"status": "Resolved", "classification": "FalsePositive",
-                                            "comment": "new text"}
-
-
-def test_comment_verbatim_only():
-    assert A.changes_for(ALERT, {"comment": " seen "}) == {}
-    assert A.changes_for(ALERT, {"comment": "Seen"}) == {"comment": "Seen"}
-    assert A.changes_for({"id": "x"}, {"comment": "c"}) == {"comment": "c"}
-    assert A.changes_for({"id": "x", "comments": None}, {"comment": "c"}) == {"comment": "c"}
-
-
-def test_determination_aliases_are_equal():
-    alert = dict(ALERT, determination="Clean")
-    assert A.changes_for(alert, {"determination": "NotMalicious"}) == {}
-    assert A.changes_for(dict(ALERT, determination="NoEnoughDataToValidate"),
-                         {"determination": "InsufficientData"}) == {}
-    assert A.changes_for(alert, {"determination": "Malware"}) == {"determination": "Malware"}
-
-
-@pytest.mark.parametrize("read_back, wanted", [
-    ("notMalicious", "Clean"), ("NOTMALICIOUS", "NotMalicious"), ("clean", "NotMalicious"),
-    ("confirmedActivity", "ConfirmedUserActivity"), ("noEnoughDataToValidate", "InsufficientData"),
-    ("compromisedAccount", "CompromisedUser"), ("malware", "Malware"), (" Malware ", "Malware"),
-])
-def test_read_back_determination_in_any_page_spelling_is_not_a_change(read_back, wanted):
-    """The service may read back another page's name or casing for the value it accepted: no PATCH every run."""
-    assert A.changes_for(dict(ALERT, determination=read_back), {"determination": wanted}) == {}
-
-
-@pytest.mark.parametrize("read_back", ["falsePositive", "FALSEPOSITIVE", " FalsePositive"])
-def test_read_back_classification_casing_is_not_a_change(read_back):
-    assert A.changes_for(dict(ALERT, classification=read_back), {"classification": "FalsePositive"}) == {}
-
-
-def test_a_different_determination_is_still_a_change():
-    assert A.changes_for(dict(ALERT, determination="notMalicious"), {"determination": "Malware"}) == \
-        {"determination": "Malware"}
-    assert A.canonical_determination("SomethingNew") == "SomethingNew"
-
-
-def test_predict_and_view():
-    after = A.predict(ALERT, {"status": "Resolved", "comment": "fixed"})
-    assert after["status"] == "Resolved" and A.comment_texts(after) == ["seen", "fixed"]
-    assert ALERT["status"] == "New" and len(ALERT["comments"]) == 1  # input untouched
-    assert A.managed_view(after) == {"status": "Resolved", "assignedTo": "SecOp@Contoso.com", "classification": None,
-                                     "determination": None, "comments": ["seen", "fixed"]}
-    assert A.changes_for(after, {"status": "Resolved", "comment": "fixed"}) == {}
-
-
-def test_group_changes():
-    plan = [("a", {"status": "Resolved", "comment": "c"}), ("b", {}), ("c", {"status": "Resolved"}),
-            ("d", {"comment": "c", "status": "Resolved"}), ("e", {"status": "Resolved"})]
-    assert A.group_changes(plan) == [({"status": "Resolved", "comment": "c"}, ["a", "d"]),
-                                     ({"status": "Resolved"}, ["c", "e"])]
-
-
-def test_check_ids():
-    assert A.check_ids(["a", " b ", "a"]) == ["a", "b"]
-    for bad in ([], None, [""], ["x", None], ["a\nb"]):
-        with pytest.raises(DefenderConfigError):
-            A.check_ids(bad)
-
-
-# --- read_alerts -----------------------------------------------------------------------------
-
-class FakeClient:
-    def __init__(self, alerts, accept=("in", "or")):
-        self.alerts = {a["id"]: a for a in alerts}
-        self.accept = accept
+class OneAlertClient:
+    def __init__(self):
         self.calls = []
 
     def get(self, path, params=None):
-        self.calls.append((path, dict(params or {})))
-        if path == A.ALERTS_PATH:
-            flt = params["$filter"]
-            style = "in" if flt.startswith("id in (") else "or"
-            if style not in self.accept:
-                raise DefenderError("bad filter", status=400, code="ODataError")
-            pred = parse_filter(flt)
-            return {"value": [a for a in self.alerts.values() if pred(a)][:params["$top"]]}
-        alert_id = unquote(path.rsplit("/", 1)[1])
-        if alert_id not in self.alerts:
-            raise DefenderError("nf", status=404)
-        return self.alerts[alert_id]
+        self.calls.append((path, params))
+        if path.endswith("/known"):
+            return {"id": "known"}
+        raise DefenderError("not found", status=404)
 
 
-@pytest.mark.parametrize("accept,style", [(("in", "or"), "in"), (("or",), "or"), ((), "get")])
-def test_read_alerts_fallbacks(accept, style):
-    alerts = [{"id": "id%03d'q" % i} for i in range(250)]
-    client = FakeClient(alerts, accept)
-    ids = [a["id"] for a in alerts[:230]] + ["missing"]
-    found = A.read_alerts(client, ids, segment)
-    assert set(found) == set(ids) - {"missing"}
-    list_calls = [c for c in client.calls if c[0] == A.ALERTS_PATH]
-    if style == "in":
-        assert len(list_calls) == 3 and all(c[1]["$filter"].startswith("id in (") for c in list_calls)
-    elif style == "or":
-        assert all(" or " in c[1]["$filter"] for c in list_calls[1:])
-    else:
-        assert len([c for c in client.calls if c[0] != A.ALERTS_PATH]) == 231
-
-
-def test_read_one_uses_get():
-    client = FakeClient([{"id": "a/b"}])
-    assert A.read_alerts(client, ["a/b"], segment) == {"a/b": {"id": "a/b"}}
-    assert client.calls == [("/api/alerts/a%2Fb", {})]
-    assert A.read_alerts(client, ["nope"], segment) == {}
-
-
-def test_read_alerts_other_errors_propagate():
-    class Boom:
-        def get(self, path, params=None):
-            raise DefenderError("forbidden", status=403)
-
-    with pytest.raises(DefenderError):
-        A.read_alerts(Boom(), ["a", "b"], segment)
+def test_read_one():
+    client = OneAlertClient()
+    assert A.read_one(client, " known ", expand_evidence=True) == [{"id": "known"}]
+    assert A.read_one(client, "a/b") == []
+    assert client.calls == [("/api/alerts/known", {"$expand": "evidence"}), ("/api/alerts/a%2Fb", None)]

@@ -69,7 +69,7 @@ def test_check_text_refuses_empty_and_long():
                          fromlist=["raw_clause"]).raw_clause("a eq '%s'" % v),
     lambda v: __import__("ansible_collections.defender.endpoint.plugins.module_utils.machines",
                          fromlist=["check_machine_ref"]).check_machine_ref("host" + v),
-    lambda v: __import__("ansible_collections.defender.endpoint.plugins.module_utils.alerts",
+    lambda v: __import__("ansible_collections.defender.endpoint.plugins.module_utils.alert_update",
                          fromlist=["check_ids"]).check_ids(["da1" + v]),
 ])
 @pytest.mark.parametrize("char", ["\x00", "\t", "\n", "\r", "\x1b", "\x7f"])

@@ -14,6 +14,7 @@ import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.modules import alert_export
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_defender import (  # noqa: F401 pylint: disable=unused-import
     CONNECTION,
@@ -132,9 +133,9 @@ def test_csv_default_columns(fake, monkeypatch, tmp_path):
     load(fake, [make_alert(i) for i in range(3)])
     dest = tmp_path / "a.csv"
     result, failed = run(monkeypatch, dest=str(dest))
-    assert not failed and result["columns"] == alert_export.DEFAULT_COLUMNS
+    assert not failed and result["columns"] == alerts.EXPORT_COLUMNS
     rows = read_csv(dest)
-    assert rows[0] == alert_export.DEFAULT_COLUMNS and len(rows) == 4
+    assert rows[0] == alerts.EXPORT_COLUMNS and len(rows) == 4
 
 
 def test_failure_leaves_previous_file_and_no_temporary(fake, monkeypatch, tmp_path):
