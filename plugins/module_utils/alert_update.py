@@ -228,7 +228,7 @@ def rejected(exc, changes, what):
         msg += (" (the documented names for determination differ between API versions; pairs such as "
                 "Clean/NotMalicious, InsufficientData/NoEnoughDataToValidate, ConfirmedUserActivity/ConfirmedActivity "
                 "and CompromisedUser/CompromisedAccount name the same value: try the other name)")
-    return DefenderError(msg, status=exc.status, code=exc.code, target=exc.target, method=exc.method, path=exc.path)
+    return exc.reworded(msg)
 
 
 class Updater:
@@ -252,20 +252,18 @@ class Updater:
         try:
             now = self.read(ids)
         except DefenderError as err:
-            raise DefenderError(
+            raise exc.reworded(
                 "%s; the alert(s) could not be read again to see whether it was applied (%s). The request was not "
-                "re-sent: check %s, then run the task again" % (exc.message, err, ", ".join(ids[:10])),
-                status=exc.status, code=exc.code, method=exc.method, path=exc.path) from None
+                "re-sent: check %s, then run the task again" % (exc.message, err, ", ".join(ids[:10]))) from None
         missing = [i for i in ids if i not in now or changes_for(now[i], changes)]
         for i in ids:
             if i not in missing:
                 self.after[i] = now[i]
         if missing:
-            raise DefenderError(
+            raise exc.reworded(
                 "%s; read again, %d of %d alert(s) do not show the change yet (%s). The request was not re-sent, "
                 "because the service may still apply it: check the alerts, then run the task again"
-                % (exc.message, len(missing), len(ids), ", ".join(missing[:10])),
-                status=exc.status, code=exc.code, method=exc.method, path=exc.path)
+                % (exc.message, len(missing), len(ids), ", ".join(missing[:10])))
         self.warn("the response to %s %s was lost or a server error (%s); the alerts read again show the "
                   "change applied, so it was not re-sent" % (exc.method, exc.path, exc))
 
