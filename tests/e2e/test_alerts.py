@@ -142,7 +142,7 @@ def test_machine_id_reads_each_machines_alerts_endpoint(emulator, ansible):
     assert sorted(a["id"] for a in result["alerts"]) == sorted(expected)
     assert some in [a["id"] for a in result["alerts"]]
     unknown = run.result("unknown machine")
-    assert unknown["failed"] and unknown["status"] == 404
+    assert run.task("unknown machine")["status"] == "failed" and unknown["status"] == 404
     assert "was not found" in unknown["msg"] and "/api/machines/it%27s-not-a-machine/alerts" in unknown["msg"]
     paths = [r["path"] for r in api_requests(emulator, "GET")]
     assert "/api/machines/%s/alerts" % alert["machineId"] in paths

@@ -31,5 +31,5 @@ def test_module_with_a_wrong_api_url_fails_naming_the_url(emulator, ansible):
 """, extra_vars={"wrong": wrong})
     assert run.rc == 0, run.stdout + run.stderr
     result = run.result("machines")
-    assert result["failed"] and result["status"] == 404, result
+    assert run.task("machines")["status"] == "failed" and result["status"] == 404, result
     assert wrong + "/api/machines" in result["msg"] and "api_url" in result["msg"]
