@@ -22,7 +22,6 @@ import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils.apis import GRAPH, api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderAuthError, DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
 
 try:
     import fcntl
@@ -176,6 +175,8 @@ class TokenCacheFile:
 
     def save(self, fingerprint, serialized):
         payload = json.dumps({"format": CACHE_FORMAT, "credential": fingerprint, "msal": serialized})
+        # Imported here: a task given a token or finding one cached never writes (fewer imports on the read path).
+        from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
         # A foreign or symlinked file in the cache folder was ignored on reading; the rename replaces it.
         write_atomically(self.path, payload, encoding="utf-8", replace_link=True)
 
