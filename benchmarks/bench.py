@@ -40,7 +40,7 @@ SIZES = {
                  export_big=100000,
                  export_repeats=3, iso_machines=1000, iso_scale=0.1, diy_machines=150, diy_scale=1.0, diy_forks=10),
 }
-RATE_PER_MINUTE = 100  # the API's documented per-app limit for these endpoints (facts sheet §8.1)
+RATE_PER_MINUTE = 100  # the API's documented per-app limit for these endpoints (api/get-alerts)
 # Bulk isolation under the emulator's limiter, set per variant; the module is always told the documented 100/min.
 ISOLATION_VARIANTS = {
     # documented: twice the time scale (a "minute" of 12 s at full size), so Ansible's own cost of starting and

@@ -30,7 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 EMULATOR_DIR = os.path.join(REPO, "tests", "emulator")
-RATE_PER_MINUTE = 100  # facts sheet 8.1: machines and tag endpoints, 100 per minute and 1,500 per hour
+RATE_PER_MINUTE = 100  # api/add-or-remove-machine-tags: 100 per minute and 1,500 per hour
 RATE_PER_HOUR = 1500
 TAG = "bench-tag-%d"
 

@@ -11,7 +11,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-# The API's documented limits per application and tenant (facts §8.1), as (calls, seconds) windows, by bucket: most
+# The API's documented limits per application and tenant (the "Limitations" of each page under
+# https://learn.microsoft.com/en-us/defender-endpoint/api/), as (calls, seconds) windows, by bucket: most
 # endpoints share "default"; the endpoints with lower limits are counted apart, as the service counts them.
 LIMITS = {
     "default": ((100, 60.0), (1500, 3600.0)),
@@ -19,8 +20,9 @@ LIMITS = {
     "indicators_import": ((30, 60.0), (1500, 3600.0)),
     "indicators_batch_delete": ((30, 60.0), (1500, 3600.0)),
     "advanced_queries": ((45, 60.0), (1500, 3600.0)),
-    "investigation_package": ((2, 60.0), (120, 3600.0)),  # GET .../getPackageUri (facts §13)
-    # Microsoft Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure (facts §11.5); its host
+    "investigation_package": ((2, 60.0), (120, 3600.0)),  # GET .../getPackageUri (api/get-package-sas-uri)
+    # Microsoft Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
+    # (https://learn.microsoft.com/en-us/graph/api/resources/security-api-overview); its host
     # differs from the Defender API's, so this budget is its own.
     "graph_hunting": ((45, 60.0), (2700, 3600.0)),
     # Every other Microsoft Graph security request (incidents, alerts_v2): Graph's "security detections and

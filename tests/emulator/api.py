@@ -438,7 +438,8 @@ def machine_tags_bulk(core, req):
 # --- machine actions ------------------------------------------------------------------------------
 
 
-# POST /api/machines/{id}/<verb> (verb matched case-insensitively): action type, role (facts 5.1).
+# POST /api/machines/{id}/<verb> (verb matched case-insensitively): action type, role (the action pages under
+# https://learn.microsoft.com/en-us/defender-endpoint/api/).
 ACTION_VERBS = {
     "isolate": ("Isolate", "Machine.Isolate"),
     "unisolate": ("Unisolate", "Machine.Isolate"),
@@ -491,7 +492,7 @@ def _action_body(body, type_):
 
 
 def machine_action(core, req, key, verb):
-    """POST /api/machines/{id}/<verb>: every machine action of facts 5.1."""
+    """POST /api/machines/{id}/<verb>: every machine action Microsoft documents."""
     type_, role = ACTION_VERBS[verb]
     _require_roles(req, [role])
     body = _json_body(req)
@@ -509,7 +510,7 @@ def machine_action(core, req, key, verb):
                     == file_info["fileIdentifier"])]
         if dup and type_ == "CollectInvestigationPackage":
             raise ApiError(400, "BadRequest", "An investigation package collection is already running on this "
-                                              "machine.")  # facts 5.2: always a 400 for this one
+                                              "machine.")  # api/collect-investigation-package: always a 400
         if dup:
             mode = cfg["duplicate_mode"]
             if mode == "alternate":
@@ -527,7 +528,7 @@ def machine_action(core, req, key, verb):
         if file_info is not None:
             rec["obj"]["relatedFileInfo"] = file_info
         if cfg["out_of_order"] and type_ in ("Isolate", "Unisolate"):
-            # An earlier, still-pending isolate/unisolate completes after this one (facts 5.2).
+            # An earlier, still-pending isolate/unisolate completes after this one (microsoft-365-docs#5903).
             for other in active:
                 if other["obj"]["type"] in ("Isolate", "Unisolate"):
                     delta = other["t_done"] - other["t_progress"]
@@ -537,7 +538,7 @@ def machine_action(core, req, key, verb):
     return Reply(201, {"@odata.context": f"{core.api_url}/api/$metadata#MachineActions/$entity", **out})
 
 
-# --- investigation package (facts 13) ----------------------------------------------------------------
+# --- investigation package (api/collect-investigation-package, api/get-package-sas-uri) -----------------
 
 PACKAGE_NAME = "WDATP_Investigation_Package.zip"
 DOWNLOAD_PREFIX = "/safedownload/"
@@ -564,7 +565,8 @@ def get_package_uri(core, req, action_id):
 
 
 def package_bytes(action_id, computer_name):
-    """A small zip with a few of the data points of facts 13.2, the same for the same action."""
+    """A small zip with a few of the data points of the investigation package (respond-machine-alerts), the same
+    for the same action."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         stamp = (2026, 1, 1, 0, 0, 0)
@@ -834,7 +836,7 @@ def route(core, req):
 def bucket_for(req):
     low = req.path.lower().rstrip("/")
     if low.endswith("/getpackageuri"):
-        return "package"  # 2 calls a minute, 120 an hour (facts 13.1)
+        return "package"  # 2 calls a minute, 120 an hour (api/get-package-sas-uri)
     if low.endswith("/alerts/batchupdate"):
         return "batch"
     if low.endswith("/indicators/import"):

@@ -89,8 +89,8 @@ ACTION_FIELDS = [
 ]
 ACTION_ALIASES = {"lastUpdateTimeUtc": "lastUpdateDateTimeUtc"}
 
-# What the API documents as filterable, per entity (facts sheet: get-alerts.md, get-machines.md,
-# get-machineactions-collection.md). The API answers 400 for anything else, and so does the emulator: a test cannot
+# What the API documents as filterable, per entity (Microsoft's api/get-alerts, api/get-machines and
+# api/get-machineactions-collection pages). The API answers 400 for anything else, and so does the emulator: a test cannot
 # pass on a capability the service does not document. Operators: comparisons, and/or/not and parentheses;
 # startswith() is the one function the samples show; "in (...)", tolower() and any()/all() are not documented.
 FILTER_FIELDS = {

@@ -1,6 +1,7 @@
 """Microsoft Graph security incidents (``/v1.0/security/incidents``) and the Graph alert shape.
 
-Facts sheet ``graph-liveresponse-tvm-facts.md`` section A. Incidents are built from the emulator's one alert set: every
+Microsoft's pages: https://learn.microsoft.com/en-us/graph/api/resources/security-incident and
+.../resources/security-alert. Incidents are built from the emulator's one alert set: every
 MDE alert belongs to the incident named by its ``incidentId``, and the Graph alert shape (``to_graph_alert``) is the
 one alerts_v2 also serves. What the emulator imitates:
 
@@ -43,7 +44,8 @@ INCIDENT_STATUSES_READ = ("active", "resolved", "inProgress", "redirected", "unk
 INCIDENT_STATUSES_PATCH = ("active", "resolved", "redirected")
 SEVERITIES = ("unknown", "informational", "low", "medium", "high")
 CLASSIFICATIONS = ("unknown", "falsePositive", "truePositive", "informationalExpectedActivity")
-# Both spellings of the documented determination lists (the pages conflict: facts A.4).
+# Both spellings of the documented determination lists (the pages conflict: resources/security-alert and
+# resources/security-incident).
 DETERMINATIONS = ("unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
                   "multiStagedAttack", "compromisedUser", "compromisedAccount", "phishing", "maliciousUserActivity",
                   "clean", "notMalicious", "insufficientData", "notEnoughDataToValidate", "confirmedUserActivity",
@@ -140,7 +142,7 @@ def _graph_evidence(store, alert):
 
 
 def to_graph_alert(store, alert, prefer_unknown=True):
-    """The Graph ``microsoft.graph.security.alert`` for one of the emulator's alerts (facts A.3, A.12)."""
+    """The Graph ``microsoft.graph.security.alert`` for one of the emulator's alerts (resources/security-alert)."""
     incident = str(alert["incidentId"]) if alert.get("incidentId") is not None else None
     tid = store.tenant_id
     comments = [{"@odata.type": "microsoft.graph.security.alertComment", "comment": c.get("comment"),
@@ -538,6 +540,6 @@ def handle(core, method, parts, path, headers, body, pairs, claims, entry):
     if len(parts) == 2 and parts[1] == "comments":
         if method == "POST":
             return post_comment(core, claims, incident_id, headers, body, entry)
-        # No edit or delete API for comments (facts A.8).
+        # No edit or delete API for comments (security-alert-post-comments documents POST only).
         raise GraphCallError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed for comments.")
     raise GraphCallError(400, "BadRequest", f"Resource not found for the segment '{parts[-1]}'.")

@@ -1,6 +1,7 @@
 """Custom indicators (``/api/indicators``): list, submit-or-update, delete, import, BatchDelete.
 
-Behaviour follows the facts sheet (sections 7 and 14):
+Behaviour follows Microsoft's pages (api/ti-indicator, post-ti-indicator, import-ti-indicators,
+batch-delete-ti-indicators) and MicrosoftDocs/microsoft-365-docs#4927 and #5890:
 - POST and import are "submit or update"; the match key is undocumented and probably includes ``action``,
   so this emulator matches on (type, value, action): changing an indicator's action creates a second one.
 - POST answers 200 for both create and update; import answers 200 even when items fail (``isFailed``).

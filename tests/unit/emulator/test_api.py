@@ -297,7 +297,7 @@ def test_outcome_override_and_cancel(client, ctl):
 
 
 def test_out_of_order_completion(client, ctl):
-    """facts 5.2: isolate then release, both pending, may complete in reverse order -> isolated."""
+    """MicrosoftDocs/microsoft-365-docs#5903 and #5904: isolate then release, both pending, may complete in reverse order -> isolated."""
     ctl.config(out_of_order=True, lifecycle={"pending": 0.2, "in_progress": 0.2})
     m = _machine(ctl, "percent")
     iso = client.api("POST", f"/api/machines/{m['id']}/isolate", json={"Comment": "1"}).json()

@@ -28,7 +28,7 @@ def test_post_is_submit_or_update_and_list_filters(client):
     assert r2.status_code == 200 and r2.json()["id"] == r1.json()["id"]  # same (type, value, action): updated
     assert r2.json()["title"] == "two" and r2.json()["severity"] == "High"
     r3 = client.api("POST", "/api/indicators", json=_ind(action="Allowed"))
-    assert r3.json()["id"] != r1.json()["id"]  # another action: a second indicator (facts 14.1)
+    assert r3.json()["id"] != r1.json()["id"]  # another action: a second indicator (MicrosoftDocs/microsoft-365-docs#4927)
     listed = client.api("GET", "/api/indicators", params={"$filter": "indicatorValue eq '%s'" % SHA256}).json()
     assert sorted(i["action"] for i in listed["value"]) == ["Allowed", "Block"]
     one = client.api("GET", "/api/indicators", params={"$filter": "action eq 'Allowed'"}).json()["value"]

@@ -1,5 +1,6 @@
-"""The response-action endpoints (facts 5.1, 5.2, 13): permission per action, bodies, duplicates, the collection's
-400 while one runs, getPackageUri and the signed, short-lived download."""
+"""The response-action endpoints (Microsoft's api/isolate-machine, api/run-av-scan, api/collect-investigation-package
+and the other action pages): permission per action, bodies, duplicates, the collection's 400 while one runs,
+getPackageUri and the signed, short-lived download."""
 
 import io
 import time

@@ -1,7 +1,7 @@
 """Response shapes against an independent OpenAPI description (tests/emulator/reference/mde-openapi.json).
 
-Every property the third-party schema names must be present. Known, deliberate differences (the facts
-sheet wins; see tests/emulator/README.md) are listed in OVERRIDES and checked explicitly.
+Every property the third-party schema names must be present. Known, deliberate differences (Microsoft's
+pages win; see tests/emulator/README.md) are listed in OVERRIDES and checked explicitly.
 """
 
 import json
@@ -34,7 +34,7 @@ def _check(obj, schema, name):
         expected = {"string": str, "integer": int, "boolean": bool, "array": list, "object": dict}.get(t)
         if expected:
             assert isinstance(value, expected), f"{name}.{prop}: {value!r} is not {t}"
-        if "enum" in spec and name != "Alert":  # Alert enums: facts sheet has more values (see README)
+        if "enum" in spec and name != "Alert":  # Alert enums: Microsoft's pages list more values (see README)
             assert value in spec["enum"], f"{name}.{prop}: {value!r} not in {spec['enum']}"
     for prop in schema.get("required", []):
         assert obj.get(overrides.get(prop, prop)) is not None, f"{name}.{prop} required"
@@ -54,7 +54,7 @@ def test_machine_shape(client, schemas):
     for m in client.api("GET", "/api/machines?$top=50").json()["value"]:
         _check(m, schemas["Machine"], "Machine")
         for field in ("isPotentialDuplication", "mergedIntoMachineId", "osArchitecture", "onboardingStatus"):
-            assert field in m  # facts 4.3 fields the OpenAPI lacks
+            assert field in m  # fields the service returns that the OpenAPI lacks
 
 
 def test_machine_action_shape(client, ctl, schemas):

@@ -1,5 +1,5 @@
 """Machine tags in the emulator: the single-machine and the multi-machine endpoint, as documented
-(DD add-or-remove-machine-tags.md, add-or-remove-multiple-machine-tags.md; facts sheet 4.4 and 12)."""
+(Microsoft's add-or-remove-machine-tags and add-or-remove-multiple-machine-tags pages)."""
 
 BULK = "/api/machines/AddOrRemoveTagForMultipleMachines"
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pin the endpoint table to the facts sheet (mde-api-facts.md section 2) and Microsoft's gov.md."""
+"""Pin the endpoint table to Microsoft's pages (the API regions of api/exposed-apis-create-app-webapp, and gov)."""
 
 from __future__ import annotations
 

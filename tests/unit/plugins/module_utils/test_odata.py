@@ -478,6 +478,47 @@ def test_filter_chunks_custom_builder():
     assert got == [(["A", "B"], "A|B")]
 
 
+class ShrinkingClient:
+    """A collection from which items leave (e.g. get resolved) after the first page was read."""
+
+    def __init__(self, total, remove_after_first):
+        self.items = [{"id": "a%05d" % i} for i in range(total)]
+        self.remove = remove_after_first
+        self.calls = 0
+
+    def get(self, path, params=None):
+        self.calls += 1
+        skip, top = params.get("$skip", 0), params["$top"]
+        page = self.items[skip:skip + top]
+        if self.calls == 1:
+            del self.items[:self.remove]  # these were already read; the rest slides back
+        return {"value": page}
+
+
+def test_pager_does_not_lose_items_when_the_set_shrinks():
+    client = ShrinkingClient(1030, 100)
+    expected = {i["id"] for i in client.items}
+    got = [i["id"] for i in odata.Pager(client, "/api/alerts", page_size=1000)]
+    assert len(got) == len(set(got)) and set(got) == expected
+
+
+def test_pager_treats_404_on_the_first_page_of_machines_as_empty():
+    class NoRecentMachines:
+        def get(self, path, params=None):
+            if path == "/api/machines":
+                raise DefenderError("no recent machines", status=404)
+            return {"value": []}  # the API is there: the sibling collection answers
+    assert list(odata.Pager(NoRecentMachines(), "/api/machines")) == []
+
+
+def test_raw_clause_is_wrapped_and_unbalanced_text_refused():
+    assert odata.raw_clause("a eq 'x' or b eq 'y'") == "(a eq 'x' or b eq 'y')"
+    assert odata.raw_clause("name eq 'it''s (fine)'") == "(name eq 'it''s (fine)')"
+    for bad in ("a eq 'x') or (1 eq 1", "a eq 'x", "(a eq 1", ""):
+        with pytest.raises(DefenderConfigError):
+            odata.raw_clause(bad)
+
+
 # ---- Graph paging: @odata.nextLink whatever it holds, and by time boundary ----------------------------------------
 
 class GraphCollection:

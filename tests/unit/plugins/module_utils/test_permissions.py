@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import permissions as P
+from ansible_collections.defender.endpoint.plugins.module_utils import permissions
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 FIX = ("add a row to CONTENT in plugins/module_utils/permissions.py (and any new permission to ROLES), then run "
        "scripts/permissions-table")
 
@@ -44,7 +44,7 @@ def content_in(root):
 
 
 def rows():
-    return set((kind, name) for kind, name, _needs, _note in P.CONTENT)
+    return set((kind, name) for kind, name, _needs, _note in permissions.CONTENT)
 
 
 def test_every_module_plugin_and_role_has_a_row():
@@ -60,26 +60,26 @@ def test_every_row_names_content_that_exists():
 def test_readme_table_is_generated_from_the_source():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
         readme = handle.read()
-    assert P.replace_table(readme) == readme, "README.md's permission table is out of date: run scripts/permissions-table"
+    assert permissions.replace_table(readme) == readme, "README.md's permission table is out of date: run scripts/permissions-table"
 
 
 def test_rows_are_unique_and_name_known_permissions_and_kinds():
-    keys = [(kind, name) for kind, name, _needs, _note in P.CONTENT]
+    keys = [(kind, name) for kind, name, _needs, _note in permissions.CONTENT]
     assert len(keys) == len(set(keys))
-    for kind, name, needs, note in P.CONTENT:
-        assert kind in PLACES and kind in P.KIND_LABEL, (kind, name)
+    for kind, name, needs, note in permissions.CONTENT:
+        assert kind in PLACES and kind in permissions.KIND_LABEL, (kind, name)
         assert isinstance(needs, tuple) and all(isinstance(g, tuple) and g for g in needs), name
         for group in needs:
             for role in group:
-                assert role in P.ROLES, "%s needs %s, which is not in ROLES" % (name, role)
+                assert role in permissions.ROLES, "%s needs %s, which is not in ROLES" % (name, role)
         assert "|" not in note and "\n" not in note, name
 
 
 def test_display_names_are_the_ones_token_info_uses():
     from ansible_collections.defender.endpoint.plugins.module_utils import token_validation
 
-    assert token_validation.ROLE_DISPLAY_NAMES is P.ROLE_DISPLAY_NAMES
-    assert P.ROLE_DISPLAY_NAMES["Machine.ReadWrite.All"] == "Read and write all machine information"
+    assert token_validation.ROLE_DISPLAY_NAMES is permissions.ROLE_DISPLAY_NAMES
+    assert permissions.ROLE_DISPLAY_NAMES["Machine.ReadWrite.All"] == "Read and write all machine information"
     assert token_validation.role_label("Machine.Isolate") == 'Machine.Isolate ("Isolate machine")'
 
 
@@ -94,20 +94,20 @@ def test_a_new_module_without_a_row_is_found(tmp_path):
 
 
 def test_an_edited_readme_table_is_found():
-    readme = "intro\n   %s\n   | stale | row |\n   %s\nrest\n" % (P.BEGIN, P.END)
-    fixed = P.replace_table(readme)
+    readme = "intro\n   %s\n   | stale | row |\n   %s\nrest\n" % (permissions.BEGIN, permissions.END)
+    fixed = permissions.replace_table(readme)
     assert fixed != readme and "| stale | row |" not in fixed
-    assert P.replace_table(fixed) == fixed
-    assert fixed.startswith("intro\n   " + P.BEGIN + "\n   | content |") and fixed.endswith("   " + P.END + "\nrest\n")
+    assert permissions.replace_table(fixed) == fixed
+    assert fixed.startswith("intro\n   " + permissions.BEGIN + "\n   | content |") and fixed.endswith("   " + permissions.END + "\nrest\n")
 
 
 def test_readme_without_markers_is_an_error():
     with pytest.raises(ValueError):
-        P.replace_table("no table here")
+        permissions.replace_table("no table here")
 
 
 def test_cells():
-    assert P.needs_text(()) == "none"
-    assert P.needs_text((("Machine.Isolate",), P.MACHINE_READ)) == (
+    assert permissions.needs_text(()) == "none"
+    assert permissions.needs_text((("Machine.Isolate",), permissions.MACHINE_READ)) == (
         "`Machine.Isolate` (Isolate machine) **and** either `Machine.Read.All` (Read all machine profiles) or "
         "`Machine.ReadWrite.All` (Read and write all machine information)")

@@ -9,7 +9,7 @@ import re
 
 from ansible_collections.defender.endpoint.plugins.module_utils._version import COLLECTION_VERSION
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
 
 def test_version_matches_galaxy_yml():

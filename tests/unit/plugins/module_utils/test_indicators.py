@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""indicators: values checked for their type before any request, and the match key (the module's runs, plans and
+imports are in tests/unit/plugins/modules/test_indicator.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.defender.endpoint.plugins.module_utils import indicators
+from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+
+
+@pytest.mark.parametrize("api_type,value", [("FileSha1", "a" * 40), ("FileSha256", "A" * 64), ("FileMd5", "0" * 32),
+                                            ("IpAddress", "203.0.113.7"), ("DomainName", "contoso.com"),
+                                            ("Url", "https://contoso.com/path")])
+def test_good_values(api_type, value):
+    assert indicators.check_value(api_type, " %s " % value) == value
+
+
+@pytest.mark.parametrize("api_type,value,word", [
+    ("FileSha1", "abc", "hexadecimal"), ("IpAddress", "10.0.0.0/8", "CIDR"), ("IpAddress", "fe80::1", "8 IPv6"),
+    ("IpAddress", "999.1.1.1", "IPv4"), ("DomainName", "*.contoso.com", "domain"),
+    ("Url", "https://*.contoso.com/x", "URL"), ("DomainName", "contoso.com\n", "control"),
+])
+def test_bad_values_say_why(api_type, value, word):
+    with pytest.raises(DefenderConfigError) as info:
+        indicators.check_value(api_type, value)
+    assert word in str(info.value)
+
+
+def test_key_is_case_insensitive_except_for_urls():
+    assert indicators.key_of("DomainName", "Contoso.COM") == ("DomainName", "contoso.com")
+    assert indicators.key_of("Url", "https://c.com/A") == ("Url", "https://c.com/A")
