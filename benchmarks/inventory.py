@@ -99,7 +99,8 @@ def run(machines, repeats, work):
         inventory = os.path.join(work, "bench.defender_machines.yml")
         with open(inventory, "w", encoding="utf-8") as f:
             # every machine, named by id: the same set the plain loop lists
-            f.write("plugin: defender.endpoint.machines\nexclude_potential_duplicates: false\nhostnames: [id]\n")
+            f.write("plugin: defender.endpoint.machines\nexclude_potential_duplicates: false\nhostnames: [id]\n"
+                    "filters:\n  onboarding_status: [Onboarded, CanBeOnboarded, Unsupported, InsufficientInfo]\n")
         bindir = os.path.dirname(sys.executable)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "DEFENDER_", "ANSIBLE_"))
                and k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")}

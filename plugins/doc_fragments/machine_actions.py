@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The options every module on the machine-action engine (module_utils/machine_actions.py) shares; their argument
-spec is machine_actions.action_argument_spec."""
+"""The options every module on the machine-action engine (module_utils/machine_actions/) shares; their argument
+spec is machine_actions.specs.action_argument_spec."""
 
 from __future__ import annotations
 

@@ -18,6 +18,11 @@ description:
     as environment variables (a custom credential type's C(env) injector), since AWX does not pass C(extra_vars)
     injectors to inventory updates.
   - Unknown keys in the inventory file are an error, so a misspelt option cannot widen the inventory.
+  - Only machines onboarded to Defender for Endpoint become hosts unless O(filters.onboarding_status) says
+    otherwise, because the API also lists devices that device discovery found (printers, routers, unmanaged computers).
+  - A machine whose host name would be C(localhost), C(localhost.localdomain) or a loopback address such as
+    C(127.0.0.1) would be a host that points at the controller; it is named by the next entry of O(hostnames)
+    that is not such a name (its id at worst), with a warning.
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
@@ -69,6 +74,14 @@ options:
         type: list
         elements: str
         choices: [None, Low, Medium, High]
+      onboarding_status:
+        description:
+          - Only devices with one of these onboarding states (C(onboardingStatus)), compared case-insensitively on
+            this side (the API spells V(Onboarded) both ways). A record without the field counts as V(Onboarded).
+          - When not set, V(Onboarded) only.
+        type: list
+        elements: str
+        choices: [Onboarded, CanBeOnboarded, Unsupported, InsufficientInfo]
       tags:
         description:
           - Only machines carrying at least one of these tags (C(machineTags)), compared exactly.
@@ -95,6 +108,8 @@ notes:
     O(groups) or O(keyed_groups) applies at once; changing the tenant, the API or O(filters) reads again.
   - The inventory cache defaults to the fact cache's plugin, which is V(memory) unless configured. Set
     O(cache_plugin) (for example V(ansible.builtin.jsonfile)) and O(cache_connection) to reuse it across runs.
+  - A file cache holds the machine records (names, IP addresses, users' device ids), so keep O(cache_connection)
+    private (mode 0700, owned by the user running Ansible). A folder that others can read or enter gets a warning.
 seealso:
   - module: defender.endpoint.machine_info
 """
@@ -130,8 +145,11 @@ cache_timeout: 3600
 
 import functools
 import hashlib
+import ipaddress
 import json
+import os
 import re
+import stat
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
@@ -149,7 +167,9 @@ from ansible_collections.defender.endpoint.plugins.plugin_utils._connection impo
 
 FILE_SUFFIXES = ("defender_machines.yml", "defender_machines.yaml")
 HOSTVAR_PREFIX = "defender_"
-FILTER_KEYS = tuple(option for option, _field, _allowed in machine_query.LIST_FILTERS) + ("tags", "filter")
+ONBOARDING_STATES = ("Onboarded", "CanBeOnboarded", "Unsupported", "InsufficientInfo")
+FILTER_KEYS = tuple(option for option, _field, _allowed in machine_query.LIST_FILTERS) + (
+    "onboarding_status", "tags", "filter")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -157,6 +177,27 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 def snake(name):
     """``computerDnsName`` -> ``computer_dns_name``, ``aadDeviceId`` -> ``aad_device_id``."""
     return _CAMEL.sub("_", name).lower()
+
+
+def onboarding_states(filters):
+    """The onboarding states kept (lower case): ``filters.onboarding_status``, by default onboarded only."""
+    try:
+        states = machine_query.string_list((filters or {}).get("onboarding_status"), "filters.onboarding_status",
+                                           ONBOARDING_STATES)
+    except DefenderError as exc:
+        raise AnsibleParserError(str(exc)) from None
+    return frozenset(s.lower() for s in (states or ["Onboarded"]))
+
+
+def points_at_controller(name):
+    """``localhost`` and loopback addresses: as a host name, Ansible would run that host's tasks on the controller."""
+    text = str(name).strip().rstrip(".").lower()
+    if text in ("localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6"):
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
 
 
 def build_query(filters):
@@ -173,8 +214,11 @@ def build_query(filters):
         raise AnsibleParserError(str(exc)) from None
 
 
-def keep(machine, exclude_duplicates, tags):
+def keep(machine, exclude_duplicates, tags, onboarding=frozenset(["onboarded"])):
     if not isinstance(machine, dict) or not machine.get("id"):
+        return False
+    status = machine.get("onboardingStatus")
+    if (status.lower() if isinstance(status, str) else "onboarded") not in onboarding:
         return False
     if exclude_duplicates and (machine.get("isPotentialDuplication") or machine.get("mergedIntoMachineId")):
         return False
@@ -183,12 +227,29 @@ def keep(machine, exclude_duplicates, tags):
     return True
 
 
+def _names_this_plugin(path):
+    """The file is YAML whose ``plugin`` key names this plugin (read only when its name does not fit)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(65536)
+    except (OSError, UnicodeError):
+        return False
+    return re.search(r"^plugin:\s*[\"']?defender\.endpoint\.machines[\"']?\s*(#.*)?$", head, re.M) is not None
+
+
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     NAME = "defender.endpoint.machines"
 
     def verify_file(self, path):
-        return super().verify_file(path) and path.endswith(FILE_SUFFIXES)
+        if not super().verify_file(path):
+            return False
+        if path.endswith(FILE_SUFFIXES):
+            return True
+        if _names_this_plugin(path):  # otherwise Ansible only says "could not be verified"
+            display.warning("defender.endpoint.machines: the inventory file %s names this plugin, but its name must "
+                            "end in %s (for example prod.%s)" % (path, " or ".join(FILE_SUFFIXES), FILE_SUFFIXES[0]))
+        return False
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
@@ -202,11 +263,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError("hostnames must be a list of machine field names such as computer_dns_name")
         hostnames = [h.strip() for h in hostnames]
         flt, tags = build_query(self.get_option("filters"))
+        onboarding = onboarding_states(self.get_option("filters"))
         settings = plugin_settings(self)  # credential errors surface before the cache is consulted
         fingerprint = hashlib.sha256(json.dumps(
             [settings.endpoints.api_url, settings.tenant_id, flt], sort_keys=True).encode()).hexdigest()
 
         use_cache = self.get_option("cache") and cache
+        if self.get_option("cache"):
+            self._check_cache_folder()
         cache_key = self.get_cache_key(path)
         machines = None
         if use_cache:
@@ -222,7 +286,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if self.get_option("cache"):
                 machines = list(machines)
                 self._cache[cache_key] = {"query": fingerprint, "machines": machines}
-        self._populate(machines, hostnames, self.get_option("exclude_potential_duplicates"), tags)
+        self._populate(machines, hostnames, self.get_option("exclude_potential_duplicates"), tags, onboarding)
+
+    def _check_cache_folder(self):
+        folder = self.get_option("cache_connection")
+        if not folder:
+            return
+        folder = os.path.expanduser(str(folder))
+        try:
+            mode = stat.S_IMODE(os.stat(folder).st_mode)
+        except OSError:
+            display.warning("defender.endpoint.machines: the inventory cache folder %s will be created with your umask; "
+                            "it holds machine records: create it with mode 0700 first" % folder)
+            return
+        if mode & 0o077:
+            display.warning("defender.endpoint.machines: the inventory cache folder %s (mode %04o) is readable by "
+                            "others and holds machine records: chmod 700 it" % (folder, mode))
 
     def _read(self, flt):
         """The machines, as a generator: without a cache only one page is held at a time."""
@@ -235,23 +314,26 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     @staticmethod
     def _hostname(fields, hostnames, machine_id, taken):
-        """The first usable name in ``hostnames`` order that no other machine holds; the unique id at worst."""
+        """The first usable name in ``hostnames`` order that no other machine holds and that does not point at the
+        controller; the unique id at worst."""
         for name in hostnames:
             value = fields.get(HOSTVAR_PREFIX + name)
             if value in (None, "") or isinstance(value, (list, dict, bool)):
                 continue
             value = str(value)
+            if points_at_controller(value):
+                continue
             if taken.get(value, machine_id) == machine_id:
                 return value
         return machine_id
 
-    def _populate(self, machines, hostnames, exclude_duplicates, tags):
+    def _populate(self, machines, hostnames, exclude_duplicates, tags, onboarding=frozenset(["onboarded"])):
         strict = self.get_option("strict")
         taken = {}
         renamed = 0
         unused = set(hostnames)  # entries that name no field of any machine: probably misspelt
         for machine in machines:
-            if not keep(machine, exclude_duplicates, tags):
+            if not keep(machine, exclude_duplicates, tags, onboarding):
                 continue
             hostvars = {HOSTVAR_PREFIX + snake(key): value for key, value in machine.items()
                         if not key.startswith("@odata.")}
@@ -260,6 +342,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             machine_id = str(machine["id"])
             host = self._hostname(hostvars, hostnames, machine_id, taken)
             renamed += host != self._hostname(hostvars, hostnames, machine_id, {})
+            controller_like = [str(hostvars[HOSTVAR_PREFIX + n]) for n in hostnames
+                               if points_at_controller(hostvars.get(HOSTVAR_PREFIX + n, ""))]
+            if controller_like:
+                display.warning("defender.endpoint.machines: machine %s is named %s, which would be a host pointing at "
+                                "the controller; it is the host %s instead" % (machine_id, controller_like[0], host))
             taken[host] = machine_id
             self.inventory.add_host(host)
             for key, value in hostvars.items():

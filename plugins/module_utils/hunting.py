@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.defender.endpoint.plugins.module_utils import outcome
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import has_control
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
@@ -88,8 +89,8 @@ def run_query(graph_client, query, timespan=None):
         answer = graph_client.post(PATH, body)
     except DefenderOutcomeUnknownError as exc:
         # A query changes nothing, but re-running it spends the tenant's CPU quota: leave that to the user.
-        raise exc.reworded("no answer to the hunting query (%s); it was not sent again. Run the task again, or "
-                           "narrow the query or the timespan if it runs long" % exc.message) from None
+        raise outcome.not_resent(exc, "the hunting query", "Run the task again, or narrow the query or the "
+                                 "timespan if it runs long") from None
     except DefenderError as exc:
         raise explain(exc) from None
     if not isinstance(answer, dict) or not isinstance(answer.get("results", answer.get("Results")), list):

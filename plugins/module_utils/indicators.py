@@ -14,10 +14,12 @@ holds at most 15,000 active indicators. ``Ti.ReadWrite`` sees only the indicator
 
 from __future__ import annotations
 
+import csv
+import io
 import ipaddress
 import re
 
-from ansible_collections.defender.endpoint.plugins.module_utils import progress
+from ansible_collections.defender.endpoint.plugins.module_utils import outcome, progress
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
@@ -52,8 +54,20 @@ ACTIONS = {
     "block_and_remediate": "BlockAndRemediate",
     "warn": "Warn",
 }
-# Retired in January 2022; the service's replacements (indicators-overview.md). Never sent, accepted when read.
+# Retired in January 2022; the service's replacements (indicators-overview.md: alert-only became Audit with alerting,
+# alert-and-block became BlockAndRemediate), per type: IP, URL and domain indicators do not take BlockAndRemediate,
+# so their alert-and-block is Block with alerting. Never sent, accepted when read.
 RETIRED_ACTIONS = {"Alert": "Audit", "AlertAndBlock": "BlockAndRemediate"}
+NETWORK_TYPES = ("IpAddress", "DomainName", "Url")
+
+
+def replacement(action, api_type):
+    """Today's action for a retired one on this indicator type (the action itself when not retired)."""
+    if action == "AlertAndBlock" and api_type in NETWORK_TYPES:
+        return "Block"
+    return RETIRED_ACTIONS.get(action, action)
+
+
 SEVERITIES = ("Informational", "Low", "Medium", "High")
 _FILE_ACTIONS = ("Allowed", "Audit", "Warn", "Block", "BlockAndRemediate")
 _NETWORK_ACTIONS = ("Allowed", "Audit", "Warn", "Block")
@@ -75,7 +89,15 @@ OPTIONAL = (
     ("generate_alert", "generateAlert"),
     ("recommended_actions", "recommendedActions"),
     ("rbac_group_names", "rbacGroupNames"),
+    ("educate_url", "educateUrl"),
+    ("external_id", "externalID"),
+    ("application", "application"),
 )
+# Fields an update carries over from the indicator as read when the task does not set them: whether the service
+# merges or replaces on update is not documented, and a replace without rbacGroupNames would apply to every device.
+# (application is set on create only; the service ignores it on update.)
+CARRIED_OVER = ("severity", "expirationTime", "generateAlert", "recommendedActions", "rbacGroupNames", "educateUrl",
+                "externalID")
 ITEM_KEYS = ("value", "type", "action", "title", "description") + tuple(o for o, _f in OPTIONAL)
 
 
@@ -126,6 +148,49 @@ def key_of(api_type, value):
     return (api_type, value if api_type == "Url" else value.lower())
 
 
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def entries_from_csv(text):
+    """``indicators`` entries from CSV text (header row first; see the indicators_csv filter's documentation)."""
+    if not isinstance(text, str):
+        raise DefenderConfigError("the CSV must be text, got %s" % type(text).__name__)
+    rows = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), strict=True)
+    try:
+        header = None
+        out = []
+        for row in rows:
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = [cell.strip().lower() for cell in row]
+                if "value" not in header:
+                    raise DefenderConfigError("line %d: the header names no value column (columns: %s)"
+                                              % (rows.line_num, ", ".join(header)))
+                continue
+            if len(row) > len(header):
+                raise DefenderConfigError("line %d has %d cells, the header %d (a comma in a value needs quotes)"
+                                          % (rows.line_num, len(row), len(header)))
+            entry = {}
+            for name, cell in zip(header, row):
+                cell = cell.strip()
+                if not cell or not name:
+                    continue
+                if name == "rbac_group_names":
+                    entry[name] = [g.strip() for g in cell.split(";") if g.strip()]
+                elif name == "generate_alert":
+                    if cell.lower() not in _BOOLEANS:
+                        raise DefenderConfigError("line %d: generate_alert must be true or false, got %r"
+                                                  % (rows.line_num, cell))
+                    entry[name] = _BOOLEANS[cell.lower()]
+                else:
+                    entry[name] = cell
+            out.append(entry)
+    except csv.Error as exc:
+        raise DefenderConfigError("line %d: %s" % (rows.line_num, exc)) from None
+    return out
+
+
 def _expiration(value):
     dt = parse_time(value, "expiration")
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if not dt.microsecond else ".%06dZ" % dt.microsecond)
@@ -155,9 +220,15 @@ def desired(item, defaults, state, warn):
             raise DefenderConfigError("%s: action must be one of %s, got %r" % (label, ", ".join(ACTIONS), action))
         action = ACTIONS[action]
         if action in RETIRED_ACTIONS:
+            new = replacement(action, api_type)
+            if state == "present" and new not in ALLOWED_ACTIONS[api_type]:
+                raise DefenderConfigError(
+                    "%s: action %s was retired in January 2022; its replacement %s is not available for %s "
+                    "indicators (allowed: %s)" % (label, merged["action"], TYPE_ACTION_NAMES[new], merged["type"],
+                                                 ", ".join(TYPE_ACTION_NAMES[a] for a in ALLOWED_ACTIONS[api_type])))
             warn("%s: action %s was retired in January 2022; sending %s with generate_alert true instead"
-                 % (label, merged["action"], RETIRED_ACTIONS[action]))
-            action = RETIRED_ACTIONS[action]
+                 % (label, merged["action"], new))
+            action = new
             if merged.get("generate_alert") is False:
                 raise DefenderConfigError("%s: action %s means generate_alert true" % (label, merged["action"]))
             merged["generate_alert"] = True
@@ -193,6 +264,11 @@ def desired(item, defaults, state, warn):
             value = list(value)
         elif option == "generate_alert" and not isinstance(value, bool):
             raise DefenderConfigError("%s: generate_alert must be a boolean" % label)
+        elif option == "educate_url" and (api_type not in ("Url", "DomainName") or action not in ("Block", "Warn")):
+            raise DefenderConfigError("%s: educate_url applies to block and warn indicators of type url or domain "
+                                      "only (Microsoft documents it for Block/Warn URL indicators)" % label)
+        elif option in ("educate_url", "external_id", "application") and not (isinstance(value, str) and value):
+            raise DefenderConfigError("%s: %s must be a non-empty string" % (label, option))
         want[field] = value
     return want
 
@@ -216,9 +292,8 @@ def unique(wanted):
 
 
 def current_action(indicator):
-    """The indicator's action in today's terms (retired actions read as their replacements)."""
-    action = indicator.get("action")
-    return RETIRED_ACTIONS.get(action, action)
+    """The indicator's action in today's terms (retired actions read as their replacements for its type)."""
+    return replacement(indicator.get("action"), indicator.get("indicatorType"))
 
 
 def _same(field, have, want):
@@ -240,8 +315,8 @@ def differences(indicator, want):
     """API fields of ``want`` that ``indicator`` does not have yet."""
     out = {}
     for field, value in want.items():
-        if field in ("indicatorType", "indicatorValue"):
-            continue
+        if field in ("indicatorType", "indicatorValue", "application"):
+            continue  # application is set on create only: another one cannot be an update
         have = current_action(indicator) if field == "action" else indicator.get(field)
         if field == "generateAlert" and indicator.get("action") in RETIRED_ACTIONS:
             have = True  # Alert and AlertAndBlock always alerted
@@ -265,6 +340,7 @@ class Plan:
         self.delete = []   # existing indicators (absent, or duplicates of a present one)
         self.results = []  # one per requested indicator: dict(type, value, result, id, indicator)
         self.visible = 0
+        self.notes = []    # warnings for the task
 
 
 def plan(wanted, existing, state):
@@ -292,8 +368,11 @@ def plan(wanted, existing, state):
             keep = next((i for i in have if current_action(i) == want["action"]), have[0])
             p.delete.extend(i for i in have if i is not keep)  # leftover duplicates
             changes = differences(keep, want)
+            if want.get("application") is not None and keep.get("application") != want["application"]:
+                p.notes.append("%s %s: application stays %r (the service sets it on create only)"
+                               % (TYPE_NAMES[want["indicatorType"]], want["indicatorValue"], keep.get("application")))
             if changes:
-                p.update.append((want, keep, changes))
+                p.update.append((complete(want, keep), keep, changes))
             entry.update(result="updated" if changes else "unchanged", id=keep.get("id"),
                          indicator=predict(keep, want) if changes else keep)
         p.results.append(entry)
@@ -305,8 +384,27 @@ def id_order(ind):
     return (0, int(ident)) if ident.isdigit() else (1, ident)
 
 
+def complete(want, existing):
+    """The whole desired indicator for an update: ``want`` plus what the indicator as read holds for the optional
+    fields the task does not set (see CARRIED_OVER)."""
+    full = dict(want)
+    action = want.get("action")
+    for field in CARRIED_OVER:
+        if field in full or existing.get(field) is None:
+            continue
+        if field == "educateUrl" and (want["indicatorType"] not in ("Url", "DomainName")
+                                      or action not in ("Block", "Warn")):
+            continue  # not valid for the new action: dropped with the old one
+        if field == "generateAlert" and action == "Audit":
+            continue  # desired() set it
+        full[field] = existing[field]
+    if existing.get("action") in RETIRED_ACTIONS and "generateAlert" not in want:
+        full["generateAlert"] = True  # Alert and AlertAndBlock always alerted
+    return full
+
+
 def body_for(want):
-    """The POST / import body: the required fields plus the optional ones the task sets."""
+    """The POST / import body: the desired indicator (for an update, complete: see :func:`complete`)."""
     return dict(want)
 
 
@@ -430,26 +528,19 @@ class Sender:
 
     def _confirm(self, exc, wants):
         """After a lost response: read the indicators again; fail unless every change is visible."""
-        try:
-            now = read(self.client)
-        except DefenderError as err:
-            raise exc.reworded("%s; the indicators could not be read again (%s). Nothing was re-sent: check them, "
-                               "then run the task again" % (exc.message, err)) from None
-        index = {}
-        for ind in now:
-            index.setdefault(key_of(ind.get("indicatorType"), str(ind.get("indicatorValue"))), []).append(ind)
-        missing = []
-        for want in wants:
-            key = key_of(want["indicatorType"], want["indicatorValue"])
-            match = next((i for i in index.get(key, []) if not differences(i, want)), None)
-            if match is None:
-                missing.append(want["indicatorValue"])
-            else:
-                self.ids[key] = str(match.get("id"))
-        if missing:
-            raise exc.reworded("%s; read again, %d of %d indicator(s) do not show the change (%s). Nothing was "
-                               "re-sent, because the service may still apply it: run the task again later"
-                               % (exc.message, len(missing), len(wants), ", ".join(missing[:10])))
+        by_key = dict((key_of(w["indicatorType"], w["indicatorValue"]), w) for w in wants)
+
+        def read_matching(keys):
+            index = {}
+            for ind in read(self.client):
+                index.setdefault(key_of(ind.get("indicatorType"), str(ind.get("indicatorValue"))), []).append(ind)
+            return dict((k, next((i for i in index.get(k, []) if not differences(i, by_key[k])), None)) for k in keys)
+
+        found = outcome.read_back(exc, list(by_key), read_matching, lambda _key, _indicator: True)
+        for key, match in found.seen.items():
+            self.ids[key] = str(match.get("id"))
+        if not found.complete:
+            raise found.error("indicator(s)")
 
     def _delete(self, ident):
         try:
@@ -499,14 +590,13 @@ class Sender:
         return [i for i in ids if i in present]
 
     def _confirm_deleted(self, exc, ids):
-        try:
-            still = self._still_there(ids)
-        except DefenderError as err:
-            raise exc.reworded("%s; the indicators could not be read again (%s). Nothing was re-sent"
-                               % (exc.message, err)) from None
-        if still:
-            raise exc.reworded("%s; read again, %d of %d indicator(s) still exist (%s). Nothing was re-sent: run "
-                               "the task again" % (exc.message, len(still), len(ids), ", ".join(still[:10])))
+        def listed(keys):
+            still = set(self._still_there(keys))
+            return dict((i, i in still) for i in keys)
+
+        found = outcome.read_back(exc, ids, listed, lambda _id, still: not still)
+        if not found.complete:
+            raise found.error("indicator(s)")
 
 
 def check_cap(p, cap=MAX_ACTIVE):

@@ -24,6 +24,7 @@ decides.
 from __future__ import annotations
 
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils import outcome
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
@@ -87,7 +88,7 @@ def new_result(ref, machine=None):
 class TagWork:
     """One task: plan every machine, send the calls (one per tag, or per tag and 500 machines), report."""
 
-    def __init__(self, client, tags, state, check_mode):
+    def __init__(self, client, tags, state, check_mode, warn=None):
         self.client = client
         self.tags = tags
         self.state = state
@@ -96,6 +97,9 @@ class TagWork:
         self.current = {}   # machine id -> tags as they are now, as far as we know
         self.errors = {}    # machine id -> message of the call that failed for it
         self.unknown = {}   # machine id -> tags whose call's outcome is unknown
+        self.lost = None    # the last DefenderOutcomeUnknownError of a tag call
+        self.lagging = {}   # machine id -> tags the API accepted but its answer does not show yet
+        self.warn = warn
         self.calls = 0
 
     def execute(self, refs):
@@ -108,10 +112,18 @@ class TagWork:
         if not self.check_mode:
             self.send(by_id)
             self.settle(by_id)
-        for res in by_id.values():
+        for i, res in by_id.items():
             if not res["failed"]:
-                res["msg"] = "; ".join(x for x in (res["msg"], self.describe(res)) if x)
+                res["msg"] = "; ".join(x for x in (res["msg"], self.describe(res), self.lag_note(i)) if x)
+        if self.lagging and self.warn:
+            self.warn("the API accepted the tag calls, but %d machine(s) do not show the change yet (%s); tags can "
+                      "take a while to appear, so they are reported changed" % (
+                          len(self.lagging), ", ".join(sorted(self.lagging)[:10])))
         return results
+
+    def lag_note(self, machine_id):
+        tags = self.lagging.get(machine_id)
+        return ("accepted, not shown yet: %s (tags can take a while to appear)" % ", ".join(tags)) if tags else ""
 
     def describe(self, res):
         verb = "would " if self.check_mode else ""
@@ -137,17 +149,25 @@ class TagWork:
                     self.bulk(chunk, tag)
 
     def _applied(self, machine_id, tag, answer=None):
+        """A call succeeded: the machine's tags as the answer shows them. An answer that does not show the change
+        yet is not a failure (tags can take a while to appear): the change is reported and noted."""
+        predicted = wanted_tags(self.current[machine_id], [tag], self.state)[0]
         if (isinstance(answer, dict) and str(answer.get("id") or "").lower() == machine_id.lower()
                 and isinstance(answer.get("machineTags"), list)):
-            self.current[machine_id] = list(answer["machineTags"])
+            shown = list(answer["machineTags"])
+            if any(wanted_tags(shown, [tag], self.state)[1:]):
+                self.lagging.setdefault(machine_id, []).append(tag)
+                shown = wanted_tags(shown, [tag], self.state)[0]
+            self.current[machine_id] = shown
         else:
-            self.current[machine_id] = wanted_tags(self.current[machine_id], [tag], self.state)[0]
+            self.current[machine_id] = predicted
 
     def single(self, machine_id, tag):
         self.calls += 1
         try:
             answer = self.client.post(tag_path(machine_id), {"Value": tag, "Action": self.action})
-        except DefenderOutcomeUnknownError:
+        except DefenderOutcomeUnknownError as exc:
+            self.lost = exc
             self.unknown.setdefault(machine_id, []).append(tag)
             return
         except DefenderError as exc:
@@ -160,7 +180,8 @@ class TagWork:
         self.calls += 1
         try:
             answer = self.client.post(BULK_PATH, {"Value": tag, "Action": self.action, "MachineIds": ids})
-        except DefenderOutcomeUnknownError:
+        except DefenderOutcomeUnknownError as exc:
+            self.lost = exc
             for i in ids:
                 self.unknown.setdefault(i, []).append(tag)
             return
@@ -185,28 +206,21 @@ class TagWork:
         for i in ids:
             self._applied(i, tag, returned.get(i.lower()))
 
+    def _read_tags(self, ids):
+        machines = M.find_by_ids(self.client, ids)
+        return dict((i, (machines.get(i.lower()) or {}).get("machineTags")) for i in ids)
+
     def settle(self, by_id):
         """Read back machines whose call's outcome is unknown (never re-send), then fill each result."""
         if self.unknown:
-            try:
-                seen = M.find_by_ids(self.client, list(self.unknown))
-            except DefenderError as exc:
-                seen = {}
-                for i in self.unknown:
-                    self.errors.setdefault(i, "outcome unknown: the response to a tag call was lost and the machine "
-                                              "could not be read again (%s); nothing was re-sent, re-run to check" % exc)
+            found = outcome.read_back(self.lost, list(self.unknown), self._read_tags,
+                                      lambda i, tags: not any(wanted_tags(tags, self.unknown[i], self.state)[1:]))
             for i, tags in self.unknown.items():
-                m = seen.get(i.lower())
-                if m is None:
-                    self.errors.setdefault(i, "outcome unknown: the response to a tag call was lost and the "
-                                              "machine could not be read again; nothing was re-sent, re-run to check")
-                    continue
-                self.current[i] = list(m.get("machineTags") or [])
-                missing = [t for t in tags if any(wanted_tags(self.current[i], [t], self.state)[1:])]
-                if missing:
-                    self.errors.setdefault(i, "outcome unknown: the response to %s %s was lost and the machine does "
-                                              "not show it yet; nothing was re-sent, re-run to check"
-                                           % (self.action, ", ".join(repr(t) for t in missing)))
+                if i in found.current:
+                    self.current[i] = list(found.current[i])
+                if i not in found.seen:
+                    sent = "%s %s was sent but %s" % (self.action, ", ".join(repr(t) for t in tags), self.lost)
+                    self.errors.setdefault(i, found.message("machine(s)", sent, only=[i]))
         for i, res in by_id.items():
             res["tags"] = list(self.current[i])
             if i in self.errors:

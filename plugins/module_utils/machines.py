@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Machines and machine actions: resolution of ids and computer names, isolation state from the
-action history, and polling of actions. Shared by the machine modules and the incident_response role.
+"""Machines and machine actions: resolution of ids and computer names, reads of machine actions, and polling
+of actions. Shared by the machine modules and the incident_response role.
 
 Resolution rules (what ``resolve`` does with one reference):
 
@@ -14,6 +14,9 @@ Resolution rules (what ``resolve`` does with one reference):
   ``tolower(computerDnsName) eq '<lowercased>'`` (a service that rejects ``tolower`` just finds nothing).
   ``GET /api/machines/{name}`` is documented to accept a name but returns a single machine, which would
   hide duplicates, so it is never used to resolve a name.
+- Devices that are not onboarded (``onboardingStatus`` other than ``Onboarded``: found by device discovery, such as
+  printers and routers) are set aside first; a name that matches only such devices fails, naming them (pass the
+  id to act on one, for example to contain it with isolation type ``UnManagedDevice``).
 - One machine has the name and it is not merged into another: that one (even when flagged
   ``isPotentialDuplication``: it is the only machine with that name).
 - Several machines share the name: the ones flagged ``isPotentialDuplication`` or carrying
@@ -26,15 +29,8 @@ Resolution rules (what ``resolve`` does with one reference):
   candidates and their merge targets; a merge is never followed, pass the id of the machine to act on.
 - Nothing found: fails clearly. Nothing is ever sent for a reference that did not resolve.
 
-Isolation state: the machine's Isolate/Unisolate actions, sorted by ``creationDateTimeUtc`` on this side
-(``$orderby`` is not documented). Actions that ended Failed, Cancelled or TimeOut had no effect and are
-skipped; the newest remaining one decides: an Isolate means ``isolated`` (``isolation_pending`` while it is
-Pending or InProgress), an Unisolate ``released`` (``release_pending``). Two refinements, because the
-service can apply requests out of order: an action still Pending/InProgress outranks completed ones (it has
-yet to be applied), and among completed ones the one that completed last (``lastUpdateDateTimeUtc``, or
-``lastUpdateTimeUtc``) decides. No action at all means ``released``: there is no documented
-"is isolated" flag, so a machine isolated by other means than the API or portal history (for example
-history older than the service's retention) is assumed not isolated.
+Machine actions are read here (a machine's history, batched and paged; several actions by id; polling until final).
+What the history means for a task (isolation state, an action already running) is machine_actions/history.py.
 """
 
 from __future__ import annotations
@@ -69,12 +65,6 @@ ACTION_STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "TimeOut", "C
 FINAL_STATUSES = frozenset(("Succeeded", "Failed", "TimeOut", "Cancelled"))
 NO_EFFECT_STATUSES = frozenset(("Failed", "TimeOut", "Cancelled"))
 ACTIVE_STATUSES = frozenset(("Pending", "InProgress"))
-ISOLATION_ACTIONS = ("Isolate", "Unisolate")
-
-STATE_ISOLATED = "isolated"
-STATE_RELEASED = "released"
-STATE_ISOLATION_PENDING = "isolation_pending"
-STATE_RELEASE_PENDING = "release_pending"
 
 # lastSeen (a full report) is refreshed about once a day: a day's lead separates the reinstalled machine from its
 # stale twin, less cannot separate two live machines.
@@ -152,6 +142,11 @@ def updated_at(action):
     return _time(last_update(action))
 
 
+def parse_seen(machine):
+    """The machine's ``lastSeen`` as a datetime (the epoch when missing or unreadable)."""
+    return _time(machine.get("lastSeen")) if isinstance(machine, dict) else _EPOCH
+
+
 def normalize_action(action):
     """A copy that always carries ``lastUpdateDateTimeUtc`` (from ``lastUpdateTimeUtc`` if needed)."""
     if not isinstance(action, dict):
@@ -185,86 +180,6 @@ def action_summary(action):
     if action.get("errorHResult"):
         parts.append("error HRESULT %s" % action["errorHResult"])
     return " ".join(parts)
-
-
-# --- state from a pair of opposite actions (isolation, app restriction) -------------------------------------
-
-PLAN_NONE = "none"    # already in (or on its way to) the wanted state
-PLAN_WAIT = "wait"    # an action of the other kind is still active: wait for it, then plan again
-PLAN_SEND = "send"    # send the action
-
-
-class Toggle:
-    """Two opposite action types whose history decides a machine's state (``Isolate``/``Unisolate``,
-    ``RestrictCodeExecution``/``UnrestrictCodeExecution``), with the names of the four states."""
-
-    def __init__(self, on, off, on_state, off_state, on_pending, off_pending):
-        self.on, self.off = on, off
-        self.types = (on, off)
-        self.on_state, self.off_state = on_state, off_state
-        self.kind_of = {on_state: on, off_state: off}
-        self.pending_of = {on_state: on_pending, off_state: off_pending}
-        self.states = (on_state, off_state, on_pending, off_pending)
-
-    def state(self, actions):
-        """``(state, deciding_action)`` from a machine's action history (any order, other types ignored)."""
-        history = sort_actions(a for a in actions if isinstance(a, dict) and a.get("type") in self.types)
-        effective = [a for a in history if a.get("status") not in NO_EFFECT_STATUSES]
-        if not effective:
-            return self.off_state, None
-        # Pending, InProgress, or a status we do not know: not applied yet, and the newest of them will be.
-        waiting = [a for a in effective if a.get("status") != "Succeeded"]
-        if waiting:
-            newest, pending = waiting[-1], True
-        else:
-            # All applied: the one applied last decides. That is the newest one, unless the service applied an
-            # older request after it (out of order), which its later completion time shows.
-            newest, pending = max(effective, key=lambda a: (_time(last_update(a)), created_key(a))), False
-        wanted = self.on_state if newest.get("type") == self.on else self.off_state
-        return (self.pending_of[wanted] if pending else wanted), normalize_action(newest)
-
-    def plan(self, wanted, history):
-        """``(plan, state, actions)`` for ``wanted`` (the on or off state) given the history.
-
-        ``actions`` is the deciding action (a list with it, or empty) for ``none``/``send``, and the blocking
-        actions for ``wait``. An active action of the other kind always blocks, even when the newest action
-        already points the right way: the service can apply requests out of order, so sending now (or doing
-        nothing) could end in the other state once the older request is applied.
-        """
-        kind = self.kind_of[wanted]
-        other = self.off if kind == self.on else self.on
-        state, action = self.state(history)
-        blocking = self.active(history, other)
-        if blocking:
-            return PLAN_WAIT, state, blocking
-        if state in (wanted, self.pending_of[wanted]):
-            return PLAN_NONE, state, [action] if action else []
-        return PLAN_SEND, state, [action] if action else []
-
-    def active(self, actions, kind=None):
-        """Actions of this pair still Pending or InProgress, oldest first."""
-        return [normalize_action(a) for a in sort_actions(actions)
-                if a.get("type") in self.types and a.get("status") in ACTIVE_STATUSES
-                and (kind is None or a.get("type") == kind)]
-
-
-ISOLATION = Toggle("Isolate", "Unisolate", STATE_ISOLATED, STATE_RELEASED, STATE_ISOLATION_PENDING,
-                   STATE_RELEASE_PENDING)
-PENDING_OF = ISOLATION.pending_of
-KIND_OF = ISOLATION.kind_of
-
-
-def isolation_state(actions):
-    return ISOLATION.state(actions)
-
-
-def plan_isolation(wanted, history):
-    return ISOLATION.plan(wanted, history)
-
-
-def active_actions(actions, kind=None):
-    """Isolate/Unisolate actions still Pending or InProgress, oldest first."""
-    return ISOLATION.active(actions, kind)
 
 
 # --- API reads ----------------------------------------------------------------------------------------------
@@ -348,18 +263,36 @@ def _describe(m):
     return "%s (lastSeen %s%s)" % (m.get("id"), m.get("lastSeen"), ", " + ", ".join(flags) if flags else "")
 
 
+def is_onboarded(machine):
+    """Onboarded to Defender for Endpoint (``onboardingStatus``, spelt ``Onboarded`` or ``onboarded``; a record
+    without the field counts as onboarded). Device discovery also lists devices that are not (printers, routers)."""
+    status = machine.get("onboardingStatus")
+    return status is None or (isinstance(status, str) and status.lower() == "onboarded")
+
+
 def select_machine(name, candidates, margin=CLEARLY_NEWER):
     """The machine a computer name means, and a note on how it was chosen (None when unique)."""
     if not candidates:
         raise MachineResolutionError("no machine named %r was found (a computer name is matched exactly, "
                                      "case-insensitively; use machine_info to search)" % name, "NotFound")
-    if len(candidates) == 1 and not candidates[0].get("mergedIntoMachineId"):
-        return candidates[0], None
-    live = [m for m in candidates if not m.get("isPotentialDuplication") and not m.get("mergedIntoMachineId")]
+    unmanaged = [m for m in candidates if not is_onboarded(m)]
+    if unmanaged and len(unmanaged) == len(candidates):
+        raise MachineResolutionError(
+            "%r matches only devices that are not onboarded to Defender for Endpoint (found by device discovery): "
+            "%s; a name is resolved to onboarded machines only, pass the id to act on such a device"
+            % (name, "; ".join("%s (onboardingStatus %s)" % (m.get("id"), m.get("onboardingStatus"))
+                                for m in unmanaged)), "NotOnboarded", [m.get("id") for m in unmanaged])
+    onboarded = [m for m in candidates if is_onboarded(m)]
+    if len(onboarded) == 1 and not onboarded[0].get("mergedIntoMachineId"):
+        if len(candidates) == 1:
+            return candidates[0], None
+        return onboarded[0], ("%r matches %d devices; chose %s, the others are not onboarded"
+                              % (name, len(candidates), onboarded[0].get("id")))
+    live = [m for m in onboarded if not m.get("isPotentialDuplication") and not m.get("mergedIntoMachineId")]
     ids = [m.get("id") for m in candidates]
     if len(live) == 1:
-        return live[0], ("%r matches %d machines; chose %s, the others are flagged as duplicates or merged"
-                         % (name, len(candidates), live[0].get("id")))
+        return live[0], ("%r matches %d machines; chose %s, the others are flagged as duplicates or merged%s"
+                         % (name, len(candidates), live[0].get("id"), " or are not onboarded" if unmanaged else ""))
     if not live:
         raise MachineResolutionError(
             "%r matches only machines flagged as duplicates or merged: %s; pass the id of the machine to act on"
@@ -437,7 +370,7 @@ def start_results(client, refs, new_result):
     return results, by_id, machines
 
 
-def action_history(client, machine_ids, types=ISOLATION_ACTIONS):
+def action_history(client, machine_ids, types):
     """``{machine id: [actions of these types]}`` for every id (batched, paged, unsorted)."""
     out = {i: [] for i in machine_ids}
     lower = {i.lower(): i for i in machine_ids}
@@ -448,13 +381,6 @@ def action_history(client, machine_ids, types=ISOLATION_ACTIONS):
             if key is not None and a.get("type") in types:
                 out[key].append(normalize_action(a))
     return out
-
-
-isolation_history = action_history
-
-
-def get_action(client, action_id):
-    return normalize_action(client.get("%s/%s" % (ACTIONS, segment(action_id, "action id"))))
 
 
 def get_actions(client, action_ids):

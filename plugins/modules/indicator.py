@@ -43,8 +43,10 @@ options:
       - Files take V(allowed), V(audit), V(warn), V(block) and V(block_and_remediate); IPs, URLs and domains take
         V(allowed), V(audit), V(warn) and V(block); certificates take V(allowed) and V(block_and_remediate).
       - V(audit) implies O(generate_alert=true), as the API requires.
-      - V(alert) and V(alert_and_block) were retired in January 2022; they are sent as V(audit) and
-        V(block_and_remediate) with O(generate_alert=true), with a warning.
+      - V(alert) and V(alert_and_block) were retired in January 2022; they are sent as their replacements with
+        O(generate_alert=true), with a warning. V(alert) becomes V(audit) (certificates do not take it, so it is
+        refused for them); V(alert_and_block) becomes V(block_and_remediate) for files and certificates and
+        V(block) for IPs, URLs and domains (which do not take V(block_and_remediate)).
       - With O(state=absent), only indicators with this action are removed; without it, every indicator of that
         type and value.
       - Also the default action of O(indicators) entries.
@@ -79,13 +81,30 @@ options:
   rbac_group_names:
     description:
       - Device group names the indicator applies to; an empty list means all devices.
+      - When not set, an update keeps the indicator's current groups (see the notes).
     type: list
     elements: str
+  educate_url:
+    description:
+      - The page users are sent to when the indicator blocks or warns (C(educateUrl)); only for V(block) and
+        V(warn) indicators of type V(url) or V(domain) (Microsoft documents it for Block/Warn URL indicators).
+    type: str
+  external_id:
+    description:
+      - Your own correlation id for the indicator, for example a ticket number (C(externalID)).
+    type: str
+  application:
+    description:
+      - The application the indicator is associated with (C(application)). The service sets it when the
+        indicator is created and ignores it on updates, so a different value on an existing indicator is not an
+        update (a warning says so).
+    type: str
   indicators:
     description:
       - Many indicators, each a dict with C(value) and, unless set at the top level, C(type), C(action), C(title),
         C(description), and optionally C(severity), C(expiration), C(generate_alert), C(recommended_actions),
-        C(rbac_group_names). Top-level options are the defaults of every entry.
+        C(rbac_group_names), C(educate_url), C(external_id), C(application). Top-level options are the defaults of
+        every entry.
       - Use this or O(value). Sent with import and BatchDelete, even for one entry.
     type: list
     elements: dict
@@ -101,6 +120,10 @@ notes:
     neither matched nor counted)."
   - Changing an indicator's action may create a new indicator on the service's side (its match key is not
     documented); the old one is then deleted, after the new one exists.
+  - Microsoft does not document whether an update merges the fields it omits or resets them. An update therefore
+    sends the complete indicator, the options the task sets plus the current values of the ones it does not
+    (severity, expiration, generate_alert, recommended_actions, rbac_group_names, educate_url, external_id), so an
+    update cannot widen an indicator scoped to device groups to every device.
 extends_documentation_fragment:
   - defender.endpoint.connection
   - defender.endpoint.attributes.action
@@ -136,6 +159,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: What was done (or, in check mode, would be done), in counts.
+  returned: always
+  type: str
+  sample: created 1, updated 0, deleted 0 indicator(s)
 created:
   description: How many indicators were (or, in check mode, would be) created.
   returned: always
@@ -193,7 +221,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import De
 from ansible_collections.defender.endpoint.plugins.module_utils import indicators as I
 
 DIFF_FIELDS = ("action", "title", "description", "severity", "expirationTime", "generateAlert",
-               "recommendedActions", "rbacGroupNames")
+               "recommendedActions", "rbacGroupNames", "educateUrl", "externalID", "application")
 
 
 def wanted(m):
@@ -240,13 +268,15 @@ def run(m):
         # The cap counts every active indicator the app can see, not only this value's.
         plan.visible = len(existing) if bulk else len(I.read(client))
         I.check_cap(plan)
+    for note in plan.notes:
+        m.warn(note)
     changed = bool(plan.create or plan.update or plan.delete)
     result = dict(changed=changed, created=len(plan.create), updated=len(plan.update),
                   deleted=len({str(i.get("id")) for i in plan.delete}), indicators=plan.results)
     if m.diff:
         result["diff"] = diff_of(plan)
     if m.check_mode or not changed:
-        m.exit(**result)
+        m.exit(msg=summary(result, m.check_mode), **result)
     sender = I.Sender(client, bulk)
     sender.send(plan)
     failed = {label for label, _reason in sender.failures}
@@ -261,7 +291,13 @@ def run(m):
         m.fail("the service refused %d of %d indicator(s): %s" % (
             len(sender.failures), len(plan.create) + len(plan.update),
             "; ".join("%s (%s)" % f for f in sender.failures[:5])), **result)
-    m.exit(**result)
+    m.exit(msg=summary(result, False), **result)
+
+
+def summary(result, check_mode):
+    return "%screated %d, updated %d, deleted %d indicator(s)" % (
+        "would have " if check_mode and result["changed"] else "", result["created"], result["updated"],
+        result["deleted"])
 
 
 def main():
@@ -277,6 +313,9 @@ def main():
             generate_alert=dict(type="bool"),
             recommended_actions=dict(type="str"),
             rbac_group_names=dict(type="list", elements="str"),
+            educate_url=dict(type="str"),
+            external_id=dict(type="str"),
+            application=dict(type="str"),
             indicators=dict(type="list", elements="dict"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),

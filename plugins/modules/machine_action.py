@@ -13,8 +13,9 @@ description:
     (C(collectInvestigationPackage), optionally downloading the package into O(dest)), V(stop_and_quarantine_file)
     (C(StopAndQuarantineFile)) and V(offboard) (C(offboard)).
   - Each machine's history of that action is read first. The action is not sent again while the same action is
-    C(Pending) or C(InProgress) on the machine (C(changed=false), that action is reported), nor, with
-    O(skip_if_done_within), when one succeeded within that time. So re-running a task is safe.
+    C(Pending) or C(InProgress) on the machine (C(changed=false), that action is reported), nor when one succeeded
+    within O(skip_if_done_within) (by default 24 hours for V(av_scan) and V(collect_investigation_package)). So
+    re-running the same play changes nothing.
   - Computer names are resolved first. A name that matches no machine, or several machines with none clearly
     current, fails for that machine and nothing is sent for it.
   - Many machines are handled in parallel inside a client-side request budget, and every machine gets its own
@@ -31,7 +32,8 @@ options:
         services, network connections, event logs and more); with O(dest) it is downloaded once collected.
       - V(stop_and_quarantine_file) stops the processes of the file with SHA-1 O(sha1) and quarantines it.
       - V(offboard) offboards the machines; refused unless O(confirm_offboard=true). See the notes for what it
-        cannot undo. A machine whose offboard succeeded (however long ago) is not offboarded again.
+        cannot undo. A machine whose offboard succeeded (however long ago) is not offboarded again, unless it was
+        seen after that (see the notes).
     type: str
     required: true
     choices: [av_scan, collect_investigation_package, stop_and_quarantine_file, offboard]
@@ -69,8 +71,12 @@ options:
   skip_if_done_within:
     description:
       - Do not send the action to a machine where the same action succeeded within this time, such as V(24h),
-        V(30m) or V(7d) (or after this ISO 8601 time). That action is reported with C(changed=false).
-      - Without it, only a C(Pending) or C(InProgress) action stops a new one.
+        V(30m) or V(7d) (or after this ISO 8601 time). That action is reported with C(changed=false); with
+        O(dest), its package is downloaded (or kept, when already there) instead of collecting a new one.
+      - When not set, V(24h) for V(av_scan) and V(collect_investigation_package), so a rerun of the same play
+        changes nothing; nothing for V(stop_and_quarantine_file) (only a C(Pending) or C(InProgress) action on
+        the same file stops a new one). V(offboard) counts a success however long ago (see the notes).
+      - V(0m) sends the action whenever none is C(Pending) or C(InProgress).
     type: str
   wait:
     description:
@@ -103,6 +109,10 @@ notes:
     Endpoint, and onboarding it again needs the onboarding package to be run on the machine itself. Offboarding
     through the API is not supported for macOS and Linux, and it does not clear the onboarding data in the
     registry. The machine's data stays in the portal for its retention period."
+  - "An offboard only stops the sensor service, so a machine can come back under the same machine id (the sensor
+    started again, or the onboarding data left in the registry used again). A machine whose C(lastSeen) (its last
+    full report) is after the completion of its succeeded offboard is taken as back: it is offboarded again,
+    and RV(results[].msg) says when it was seen. Otherwise a succeeded offboard, however old, counts as done."
   - "A C(400 ActiveRequestAlreadyExists) answer (and, for a collection, the 400 the API answers while one is
     running) is read back: when the same action is running, the machine is reported unchanged with that
     action. A request whose response is lost (connection cut, 5xx) is never sent again in the same run: the
@@ -247,36 +257,27 @@ diff:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import registry, results, specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine
 
 
 def run(m):
     p = m.params
-    refs, single = A.check_common_params(p)
-    since = A.check_one_shot_params(p)
-    client = A.client_for(m, refs)
-    dest = p["dest"]
-    engine = A.Engine(client, A.one_shot_spec(p, since), p["comment"], m.check_mode, wait=p["wait"] or bool(dest),
-                      wait_timeout=p["wait_timeout"], wait_sleep=p["wait_sleep"])
-    results = engine.execute(refs, max_parallel=p["max_parallel"])
-    if dest:
-        s = m.settings
-        downloader = A.PackageDownloader(client, s.validate_certs, s.ca_path, s.timeout)
-        A.collect_packages(results, dest, downloader, m.check_mode, p["wait_timeout"], p["wait_sleep"])
-    out = dict(diff=A.state_diff(results)) if m.diff else {}
-    results = [A.one_shot_result(r) for r in results]
-    out["results"] = results
-    if single:
-        out.update(action_id=results[0]["action_id"], status=results[0]["status"])
-    A.finish(m, results, out)
+    refs, single = specs.check_common_params(p)
+    entry, spec = specs.one_shot(p)
+    client = specs.client_for(m, refs)
+    work = Engine.for_task(client, spec, p, m.check_mode, wait=p["wait"] or entry.waits(p))
+    found = work.execute(refs, p["max_parallel"])
+    if entry.follow_up:
+        entry.follow_up(m, client, found)
+    results.finish_one_shot(m, found, single)
 
 
 def main():
     m = DefenderModule(
-        argument_spec=A.action_argument_spec(
-            action=dict(type="str", required=True,
-                        choices=["av_scan", "collect_investigation_package", "stop_and_quarantine_file", "offboard"]),
-            scan_type=dict(type="str", choices=["quick", "full"]),
+        argument_spec=specs.action_argument_spec(
+            action=dict(type="str", required=True, choices=list(registry.ONE_SHOT)),
+            scan_type=dict(type="str", choices=list(registry.SCAN_TYPES)),
             sha1=dict(type="str"),
             dest=dict(type="path"),
             confirm_offboard=dict(type="bool", default=False),

@@ -206,32 +206,20 @@ diff:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
-
-
-def check_params(p):
-    """Validated inputs: (refs, single) or DefenderConfigError, before anything is sent."""
-    refs, single = A.check_common_params(p)
-    if p.get("state") not in (A.STATE_RESTRICTED, A.STATE_UNRESTRICTED):
-        raise DefenderConfigError("state must be restricted or unrestricted")
-    return refs, single
-
-
-def engine(client, params, check_mode, sleeper=None, clock=None):
-    """The machine-action engine set up for app restriction from the module's parameters."""
-    return A.declarative_engine(client, A.RESTRICTION, params, check_mode, "Machine.RestrictExecution",
-                                sleeper=sleeper, clock=clock)
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import registry, results, specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine
 
 
 def run(m):
-    refs, single = check_params(m.params)
-    A.run_declarative(m, engine(A.client_for(m, refs), m.params, m.check_mode), refs, single)
+    refs, single = specs.check_common_params(m.params)
+    spec = specs.declarative(registry.RESTRICTION, m.params)
+    work = Engine.for_task(specs.client_for(m, refs), spec, m.params, m.check_mode)
+    results.finish_declarative(m, work.execute(refs, m.params["max_parallel"]), single)
 
 
 def main():
     m = DefenderModule(
-        argument_spec=A.action_argument_spec(
+        argument_spec=specs.action_argument_spec(
             state=dict(type="str", choices=["restricted", "unrestricted"], default="restricted"),
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=300),

@@ -272,44 +272,23 @@ diff:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
-from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
-
-ISOLATION_TYPES = {"full": "Full", "selective": "Selective", "unmanaged_device": "UnManagedDevice"}
-
-
-def check_params(p):
-    """Validated inputs: (refs, single) or DefenderConfigError, before anything is sent."""
-    # state and isolation_type are choices of the argument spec: Ansible checks them once, before run.
-    return A.check_common_params(p)
-
-
-def engine(client, params, check_mode, sleeper=None, clock=None):
-    """The machine-action engine set up for isolation from the module's parameters."""
-    isolation_type = {"IsolationType": ISOLATION_TYPES[params["isolation_type"]]}
-    return A.declarative_engine(client, M.ISOLATION, params, check_mode, "Machine.Isolate", isolation_type,
-                                sleeper=sleeper, clock=clock)
-
-
-Isolation = engine
-_result = A.new_result
-
-
-def execute(client, params, check_mode, refs, max_parallel=8, sleeper=None, clock=None):
-    """All machines: resolve, read history, act in parallel, follow. Returns the list of results."""
-    return engine(client, params, check_mode, sleeper=sleeper, clock=clock).execute(refs, max_parallel)
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import registry, results, specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine
 
 
 def run(m):
-    refs, single = check_params(m.params)
-    A.run_declarative(m, engine(A.client_for(m, refs), m.params, m.check_mode), refs, single)
+    # state and isolation_type are choices of the argument spec: Ansible checks them once, before run.
+    refs, single = specs.check_common_params(m.params)
+    spec = specs.declarative(registry.ISOLATION, m.params)
+    work = Engine.for_task(specs.client_for(m, refs), spec, m.params, m.check_mode)
+    results.finish_declarative(m, work.execute(refs, m.params["max_parallel"]), single)
 
 
 def main():
     m = DefenderModule(
-        argument_spec=A.action_argument_spec(
+        argument_spec=specs.action_argument_spec(
             state=dict(type="str", choices=["isolated", "released"], default="isolated"),
-            isolation_type=dict(type="str", choices=["full", "selective", "unmanaged_device"], default="full"),
+            isolation_type=dict(type="str", choices=list(registry.ISOLATION_TYPES), default="full"),
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=300),
             cancel_pending=dict(type="bool"),

@@ -64,6 +64,10 @@ notes:
   - "Lost responses: when a tag call was sent but its outcome is unknown (connection cut, unreadable answer, or a
     5xx answer), it is never sent again in the same run. The machines concerned are read again: those that show the
     change are reported changed, the others fail with an 'outcome unknown' message. Re-running is safe."
+  - "Tags can take a while to show on a machine after a successful call. When the API accepts a call but the machine
+    it answers with does not show the change yet, the machine is reported changed with the tags it will have, its
+    RV(results[].msg) says so and the task warns; it is not a failure. A rerun within that time reads the machine
+    without the tag and sends the call again (adding a tag twice or removing an absent one changes nothing)."
   - "Only machines seen within the tenant's retention period can be tagged (a documented limit of both endpoints)."
 extends_documentation_fragment:
   - defender.endpoint.connection
@@ -167,22 +171,15 @@ diff:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_tags as T
-from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import finish, results_diff
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.results import finish, results_diff
 
 
 def check_params(p):
     """``(refs, tags)`` validated before anything is sent."""
-    single = p.get("machine") is not None
-    raw = [p["machine"]] if single else p["machines"]
-    if not raw:
-        raise DefenderConfigError("machines must not be empty")
-    refs = list(dict.fromkeys(M.check_machine_ref(r, "machine" if single else "machines[%d]" % i)
-                              for i, r in enumerate(raw)))
-    if not isinstance(p.get("requests_per_minute"), int) or not 1 <= p["requests_per_minute"] <= 10000:
-        raise DefenderConfigError("requests_per_minute must be between 1 and 10000")
+    refs, _single = specs.check_machine_refs(p)
+    specs.check_requests_per_minute(p)
     return refs, T.check_tags(p["tags"])
 
 
@@ -191,7 +188,7 @@ def run(m):
     refs, tags = check_params(p)
     client = m.client()
     client.limit_rate(p["requests_per_minute"])  # the process's shared budget of this app and API host
-    results = T.TagWork(client, tags, p["state"], m.check_mode).execute(refs)
+    results = T.TagWork(client, tags, p["state"], m.check_mode, warn=m.warn).execute(refs)
     out = dict(results=results)
     if m.diff:
         out["diff"] = results_diff(results, "previous_tags", "tags")

@@ -48,7 +48,9 @@ def test_every_machine_past_one_page_with_one_sign_in(emulator, ansible):
     emulator.reset(machines=10500)
     try:
         everyone = set(emulator.query("machines", None))
-        data = listing(ansible, {"exclude_potential_duplicates": False, "hostnames": ["id"]})
+        data = listing(ansible, {"exclude_potential_duplicates": False, "hostnames": ["id"],
+                                 "filters": {"onboarding_status": ["Onboarded", "CanBeOnboarded", "Unsupported",
+                                                                   "InsufficientInfo"]}})
         api = [r for r in emulator.requests(kind="api") if r["path"].endswith("/api/machines")]
         tokens = emulator.requests(kind="token")
     finally:
@@ -117,6 +119,50 @@ def test_playbook_over_the_inventory_and_no_secret_in_output(emulator, ansible):
     assert seen and seen <= high
     secret = emulator.settings["client_secret"]
     assert secret not in run.stdout and secret not in run.stderr
+
+
+def test_unmanaged_devices_and_controller_names_are_no_hosts(emulator, ansible):
+    """Issue 22 item 7: discovered devices that are not onboarded, and machines named localhost / 127.0.0.1."""
+    emulator.reset()
+    sp = emulator.specials()
+    proc = inventory(ansible, {}, "--list")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hostvars = plain(json.loads(proc.stdout))["_meta"]["hostvars"]
+    ids = {v["defender_id"]: host for host, v in hostvars.items()}
+    assert not {sp["unmanaged_printer"], sp["unmanaged_router"], sp["unmanaged_twin"]} & set(ids)
+    assert hostvars["twin-01.contoso.com"]["defender_id"] == sp["onboarded_twin"]
+    assert "localhost" not in hostvars and "127.0.0.1" not in hostvars
+    assert ids[sp["named_localhost"]] == sp["named_localhost"] and ids[sp["named_loopback"]] == sp["named_loopback"]
+    assert "points at" not in proc.stdout and "pointing at the controller" in proc.stderr
+    unmanaged = listing(ansible, {"filters": {"onboarding_status": ["CanBeOnboarded", "Unsupported"]}})
+    assert {v["defender_id"] for v in unmanaged["_meta"]["hostvars"].values()} == {
+        sp["unmanaged_printer"], sp["unmanaged_router"], sp["unmanaged_twin"]}
+    # a file that names the plugin but not in *defender_machines.yml: the warning says what the name must be
+    proc = inventory(ansible, {}, "--list", name="fleet.yml", env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "false"})
+    assert "must end in defender_machines.yml" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_action_names_resolve_to_onboarded_machines(emulator, ansible):
+    """Issue 22 item 7: the same rule when a name is resolved for an action."""
+    emulator.reset()
+    sp = emulator.specials()
+    run = ansible.playbook("""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: twin
+      defender.endpoint.machine_isolation: {machine: twin-01.contoso.com, comment: item 7, state: isolated}
+      check_mode: true
+    - name: printer
+      defender.endpoint.machine_isolation: {machine: printer-3f.contoso.com, comment: item 7, state: isolated}
+      check_mode: true
+      ignore_errors: true
+""")
+    twin = run.result("twin")["results"][0]
+    assert twin["machine_id"] == sp["onboarded_twin"] and "not onboarded" in twin["msg"], run.explain()
+    printer = run.result("printer")
+    assert "not onboarded" in json.dumps(printer) and printer.get("changed") is not True, printer
+    assert not [r for r in emulator.requests(kind="api") if r["method"] == "POST"]
 
 
 def test_inventory_benchmark_tiny_run(tmp_path):

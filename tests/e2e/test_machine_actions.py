@@ -105,9 +105,12 @@ def test_skip_if_done_within_and_wait(emu, ansible):
     assert r["changed"] and r["status"] == "Succeeded", r
     emu.control.clear_requests()
     run = ansible.playbook(play(action_task(machine=a, action="av_scan", skip_if_done_within="1h"),
-                                action_task("without", machine=a, action="av_scan")))
+                                action_task("default", machine=a, action="av_scan"),
+                                action_task("zero", machine=a, action="av_scan", skip_if_done_within="0m")))
     assert not run.result("act")["changed"] and run.result("act")["action_id"] == r["action_id"]
-    assert run.result("without")["changed"] and len(posts(emu)) == 1
+    # the default window (24h) makes a rerun of the same play change nothing
+    assert not run.result("default")["changed"] and run.result("default")["action_id"] == r["action_id"]
+    assert run.result("zero")["changed"] and len(posts(emu)) == 1
 
 
 def test_stop_and_quarantine_file(emu, ansible):
@@ -130,6 +133,22 @@ def test_offboard_needs_confirmation(emu, ansible):
     run = ansible.playbook(play(action_task(machine=a, action="offboard", confirm_offboard=True)))
     assert run.result("act")["changed"]
     assert [(p["path"], p["body"]) for p in posts(emu)] == [("/api/machines/%s/offboard" % a, {"Comment": "e2e"})]
+
+
+def test_an_offboarded_machine_that_reports_again_is_offboarded_again(emu, ansible):
+    [a] = plain_ids(emu, 1)
+    name = emu.control.machine(a)["computerDnsName"]
+    task_args = dict(machine=a, action="offboard", confirm_offboard=True, wait=True, wait_sleep=1)
+    run = ansible.playbook(play(action_task(**task_args), action_task("rerun", **task_args)))
+    first = run.result("act")
+    assert first["changed"] and first["status"] == "Succeeded" and not run.result("rerun")["changed"]
+    emu.control.clear_requests()
+    emu.control.report(a)  # the sensor runs again: the machine is back under the same id
+    run = ansible.playbook(play(action_task(machine=a, action="offboard", confirm_offboard=True)))
+    back = run.result("act")
+    assert back["changed"] and back["action_id"] != first["action_id"], back
+    assert "%s was seen at" % name in back["results"][0]["msg"] and "it is back" in back["results"][0]["msg"]
+    assert [p["path"] for p in posts(emu)] == ["/api/machines/%s/offboard" % a]
 
 
 def test_missing_action_permission_names_it(emu, ansible):

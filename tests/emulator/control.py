@@ -114,6 +114,11 @@ class EmulatorControl:
     def create_machines(self, machines):
         return self.call("POST", "/machines", list(machines))
 
+    def report(self, machine_id, last_seen=None):
+        """The machine sends a full report (``lastSeen`` now, or ``last_seen``): e.g. it is back after an offboard."""
+        return self.call("POST", "/machines/%s/report" % urllib.parse.quote(machine_id, safe=""),
+                         {"lastSeen": last_seen} if last_seen else {})
+
     def query(self, entity, odata_filter=None):
         """Ids the emulator's own $filter evaluation selects ("alerts", "machines", "machineactions")."""
         return self.call("POST", "/query/" + entity, {"filter": odata_filter})["ids"]

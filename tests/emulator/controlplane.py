@@ -100,7 +100,9 @@ def handle(core, method, path, query, raw):
                     if extra:
                         core.store.graph_overrides[a["id"]] = extra
                 return 200, [core.store.alert_public(a) for a in created]
-        if key == ("POST", "machines"):
+        if method == "POST" and len(parts) == 3 and parts[0] == "machines" and parts[2] == "report":
+            return 200, _report(core, parts[1], body)
+        if key == ("POST", "machines") and len(parts) == 1:
             items = body if isinstance(body, list) else body.get("machines", [body])
             return 200, _add_machines(core, items)
         if key == ("POST", "query") and len(parts) == 2:
@@ -186,6 +188,18 @@ def _add_machines(core, items):
             store.add_machine(m)
             created.append(dict(m))
     return created
+
+
+def _report(core, machine_id, body):
+    """The machine sends a full report: ``lastSeen`` (default now) and healthStatus Active. An offboard only stops
+    the sensor, so a machine can come back under the same id this way."""
+    with core.lock:
+        m = core.store.machines_by_id.get(machine_id.lower())
+        if m is None:
+            raise ControlError(404, f"machine {machine_id} not found")
+        m["lastSeen"] = body.get("lastSeen") or D.iso(time.time())
+        m["healthStatus"] = "Active"
+        return dict(m)
 
 
 def _query(core, entity, text):

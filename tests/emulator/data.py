@@ -241,6 +241,26 @@ class Store:
         ip_old = self.new_machine(9, "dhcp-old.contoso.com", healthStatus="Active", lastIpAddress="10.99.99.99")
         ip_new = self.new_machine(10, "dhcp-new.contoso.com", healthStatus="Active", lastIpAddress="10.99.99.99")
         specials += [("dhcp_old", ip_old), ("dhcp_new", ip_new)]
+        # Device discovery lists devices that are not onboarded (no sensor: no agent version, no tags); Microsoft
+        # advises filtering them out on onboardingStatus. One of them shares its name with an onboarded machine.
+        unmanaged = dict(agentVersion=None, defenderAvStatus=None, managedBy=None, managedByStatus=None,
+                         healthStatus="Inactive", machineTags=[], isAadJoined=False, aadDeviceId=None)
+        specials.append(("unmanaged_printer", self.new_machine(11, "printer-3f.contoso.com", osPlatform="Linux",
+                                                               onboardingStatus="CanBeOnboarded", **unmanaged)))
+        specials.append(("unmanaged_router", self.new_machine(12, "edge-router-01.contoso.com", osPlatform="Other",
+                                                              onboardingStatus="Unsupported", **unmanaged)))
+        specials.append(("unmanaged_twin", self.new_machine(13, "twin-01.contoso.com", lastSeen=iso(a - 3 * 3600),
+                                                            onboardingStatus="CanBeOnboarded", **unmanaged)))
+        specials.append(("onboarded_twin", self.new_machine(14, "twin-01.contoso.com", healthStatus="Active",
+                                                            lastSeen=iso(a - 4 * 3600))))
+        # Onboarded machines whose names point at the controller when used as an inventory host name.
+        specials.append(("named_localhost", self.new_machine(15, "localhost", healthStatus="Active")))
+        specials.append(("named_loopback", self.new_machine(16, "127.0.0.1", healthStatus="Active")))
+        # A potential duplicate not (yet) merged, beside the live record of the same name.
+        specials.append(("duplicate_live", self.new_machine(17, "dup-01.contoso.com", healthStatus="Active",
+                                                            lastSeen=iso(a - 3600))))
+        specials.append(("duplicate_flagged", self.new_machine(18, "dup-01.contoso.com", healthStatus="Inactive",
+                                                               lastSeen=iso(a - 2 * DAY), isPotentialDuplication=True)))
         for key, m in specials:
             hist = None
             if key == "dhcp_old":

@@ -9,7 +9,10 @@ batch-delete-ti-indicators) and MicrosoftDocs/microsoft-365-docs#4927 and #5890:
   any id is missing (nothing is deleted then).
 - ``Ti.ReadWrite`` sees (and deletes) only the indicators its own app created; ``Ti.ReadWrite.All`` sees all.
 - At most ``MAX_ACTIVE`` active indicators per tenant (configurable through the control interface).
-- Body keys are case-sensitive and undocumented keys are refused.
+- Body keys are case-sensitive and undocumented keys are refused. ``educateUrl`` only on Block/Warn URL and domain
+  indicators (ti-indicator.md: "Block/Warn URL indicators").
+- Whether an update merges the fields it omits or resets them is not documented: config ``indicator_update`` picks
+  ``merge`` (default) or ``replace`` (omitted fields go back to their defaults: ``rbacGroupNames`` [] = every device).
 """
 
 import ipaddress
@@ -45,6 +48,9 @@ _ALLOWED_ACTIONS = {
     "CertificateThumbprint": ("Allowed", "BlockAndRemediate"),
     "IpAddress": _NETWORK_ACTIONS, "DomainName": _NETWORK_ACTIONS, "Url": _NETWORK_ACTIONS,
 }
+UPDATE_MODES = ("merge", "replace")
+_RESET_ON_REPLACE = {"expirationTime": None, "severity": None, "recommendedActions": None, "rbacGroupNames": [],
+                     "rbacGroupIds": [], "educateUrl": None, "generateAlert": False, "externalID": None}
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 
 
@@ -104,6 +110,8 @@ def validate(body):
     names = body.get("rbacGroupNames")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise IndicatorError(400, "InvalidRequestBody", "rbacGroupNames must be an array of strings.")
+    if body.get("educateUrl") is not None and (itype not in ("Url", "DomainName") or action not in ("Block", "Warn")):
+        raise IndicatorError(400, "InvalidInput", "educateUrl applies to Block and Warn URL/domain indicators only.")
     if body.get("expirationTime") is not None and datetime_key(body["expirationTime"]) is None:
         raise IndicatorError(400, "InvalidRequestBody", f"Invalid expirationTime '{body['expirationTime']}'.")
     check_value(itype, body["indicatorValue"])
@@ -118,6 +126,7 @@ class IndicatorStore:
         self.next_id = 1000
         self.cap = cap
         self.expiring = set()  # ids with an expirationTime
+        self.update_mode = "merge"
 
     def purge(self):
         """Expired indicators are deleted by the service."""
@@ -172,6 +181,8 @@ class IndicatorStore:
             self.items[item["id"]] = item
             index.setdefault((body["indicatorType"], body["indicatorValue"].lower(), body["action"]), []).append(item)
             self._sig = (len(self.items), self.next_id)
+        elif self.update_mode == "replace":
+            item.update(_RESET_ON_REPLACE)
         for k, v in body.items():
             if k == "application":
                 continue  # set on create only, ignored on update (post-ti-indicator.md)

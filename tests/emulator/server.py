@@ -44,6 +44,7 @@ DEFAULT_CONFIG = {
     "graph_alerts_max_top": 1000,       # Graph alerts_v2: the largest $top accepted
     "incidents_expand_fails": False,    # Graph incidents: $expand=alerts answers 500 (large tenants)
     "live_response": {},                # liveresponse.DEFAULTS keys: library size, session cap, tenant settings...
+    "indicator_update": "merge",        # merge | replace: what an update POST/import does with omitted fields
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")
 ACTION_OUTCOMES = ("Succeeded", "Failed", "TimeOut")
@@ -155,6 +156,10 @@ class Emulator:
                     raise ValueError("retired_status must be 404 or 410")
                 if key == "graph_next_link" and value not in ("skip", "skiptoken"):
                     raise ValueError("graph_next_link must be skip or skiptoken")
+                if key == "indicator_update":
+                    if value not in indicators.UPDATE_MODES:
+                        raise ValueError(f"indicator_update must be one of {indicators.UPDATE_MODES}")
+                    self.indicators.update_mode = value
                 if key == "live_response":
                     self.live.configure(value)
                     continue

@@ -369,3 +369,29 @@ def test_batch_update_own_limit(client, ctl):
              for _attempt in range(11)]
     assert codes == [200] * 10 + [429]
     assert client.api("GET", "/api/alerts?$top=1").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/alerts", "/api/machines", "/api/machineactions"])
+def test_orderby_is_refused_where_microsoft_does_not_document_it(client, path):
+    """Issue 22 item 12: $orderby is not among the documented query options of these lists."""
+    body = _err(client.api("GET", path, params={"$orderby": "id desc"}), 400, "ODataError")
+    assert "$orderby" in body["message"]
+
+
+def test_seeded_unmanaged_merged_and_duplicate_devices(client, ctl):
+    """Issue 22 item 12: device discovery's unmanaged devices, and merged / potential duplicate records."""
+    sp = ctl.specials()
+    listed = {m["id"]: m for m in client.api("GET", "/api/machines").json()["value"]}
+    statuses = {listed[sp[k]]["onboardingStatus"] for k in ("unmanaged_printer", "unmanaged_router", "unmanaged_twin")}
+    assert statuses == {"CanBeOnboarded", "Unsupported"}
+    assert listed[sp["unmanaged_printer"]]["agentVersion"] is None
+    for key, name in (("named_localhost", "localhost"), ("named_loopback", "127.0.0.1")):
+        assert listed[sp[key]]["computerDnsName"] == name and listed[sp[key]]["onboardingStatus"] == "Onboarded"
+    twins = [m for m in listed.values() if m["computerDnsName"] == "twin-01.contoso.com"]
+    assert sorted(m["onboardingStatus"] for m in twins) == ["CanBeOnboarded", "Onboarded"]
+    dups = [m for m in listed.values() if m["computerDnsName"] == "dup-01.contoso.com"]
+    assert sorted(bool(m["isPotentialDuplication"]) for m in dups) == [False, True]
+    assert all(m["mergedIntoMachineId"] is None for m in dups)
+    unmanaged = client.api("GET", "/api/machines", params={"$filter": "onboardingStatus ne 'Onboarded'"}).json()
+    assert {m["id"] for m in unmanaged["value"]} == {sp["unmanaged_printer"], sp["unmanaged_router"],
+                                                     sp["unmanaged_twin"]}

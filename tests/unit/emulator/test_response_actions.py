@@ -119,3 +119,18 @@ def test_package_links_have_their_own_two_a_minute_bucket(client, ctl, mid):
     codes = [_package_link(client, action["id"]).status_code for _attempt in range(3)]
     assert codes == [200, 200, 429]
     assert client.api("GET", "/api/machines?$top=1").status_code == 200, "the other calls are not affected"
+
+
+def test_a_machine_report_moves_last_seen_and_a_machine_can_come_back_after_an_offboard(client, ctl, mid):
+    r = client.api("POST", f"/api/machines/{mid}/offboard", json={"Comment": "c"})
+    assert r.status_code == 201
+    time.sleep(0.3)
+    [off] = [a for a in ctl.machine_actions(mid) if a["type"] == "Offboard"]
+    assert off["status"] == "Succeeded"
+    before = client.api("GET", f"/api/machines/{mid}").json()["lastSeen"]
+    assert before < off["lastUpdateDateTimeUtc"]
+    ctl.report(mid)
+    after = client.api("GET", f"/api/machines/{mid}").json()
+    assert after["lastSeen"] > off["lastUpdateDateTimeUtc"] and after["healthStatus"] == "Active"
+    ctl.report(mid, "2026-01-02T03:04:05Z")
+    assert client.api("GET", f"/api/machines/{mid}").json()["lastSeen"] == "2026-01-02T03:04:05Z"

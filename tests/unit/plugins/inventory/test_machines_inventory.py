@@ -260,3 +260,59 @@ def test_empty_environment_variables_count_as_unset(run, monkeypatch):
                  "AZURE_FEDERATED_TOKEN_FILE", "AZURE_TENANT_ID", "AZURE_AUTHORITY_HOST", "DEFENDER_CA_PATH"):
         monkeypatch.setenv(name, "")
     assert set(run({}, [machine(1)]).hosts) == {"host-001.contoso.com"}
+
+
+# --- issue 22 item 7: unmanaged devices, names of the controller, the file name, the cache's folder ----------------
+
+def test_devices_that_are_not_onboarded_are_left_out_by_default(run):
+    machines = [machine(1, onboardingStatus="Onboarded"), machine(2, onboardingStatus="CanBeOnboarded"),
+                machine(3, onboardingStatus="Unsupported"), machine(4, onboardingStatus="onboarded"),
+                machine(5, onboardingStatus="InsufficientInfo")]
+    assert set(run({}, machines).hosts) == {"host-001.contoso.com", "host-004.contoso.com"}
+    inv = run({"filters": {"onboarding_status": ["CanBeOnboarded", "Unsupported"]}}, machines)
+    assert set(inv.hosts) == {"host-002.contoso.com", "host-003.contoso.com"}
+    # applied on this side (the API spells the value two ways): nothing of it reaches $filter
+    assert "onboarding" not in run.client.calls[0][1].get("$filter", "").lower()
+    with pytest.raises(AnsibleError, match="onboarding_status"):
+        run({"filters": {"onboarding_status": ["Managed"]}}, machines)
+
+
+@pytest.mark.parametrize("name", ["localhost", "LOCALHOST", "127.0.0.1", "127.1.2.3", "::1", "localhost.localdomain"])
+def test_a_machine_named_like_the_controller_is_named_by_its_id(run, monkeypatch, name):
+    mod = sys.modules[inventory_loader.get("defender.endpoint.machines").__module__]
+    warnings = []
+    monkeypatch.setattr(mod.display, "warning", warnings.append)
+    inv = run({"hostnames": ["computer_dns_name", "last_ip_address", "id"]},
+              [machine(1, computerDnsName=name, lastIpAddress="127.0.0.1"), machine(2)])
+    assert set(inv.hosts) == {ID % 1, "host-002.contoso.com"}
+    assert len(warnings) == 1 and "controller" in warnings[0] and name in warnings[0]
+
+
+def test_a_file_with_another_name_says_what_the_name_must_be(env, monkeypatch):
+    plugin = inventory_loader.get("defender.endpoint.machines")
+    mod = sys.modules[plugin.__module__]
+    warnings = []
+    monkeypatch.setattr(mod.display, "warning", warnings.append)
+    path = env / "prod.machines.yml"
+    path.write_text("plugin: defender.endpoint.machines\n")
+    assert plugin.verify_file(str(path)) is False
+    assert len(warnings) == 1 and "defender_machines.yml" in warnings[0] and "prod.machines.yml" in warnings[0]
+    other = env / "hosts.yml"
+    other.write_text("all:\n  hosts:\n    a:\n")
+    assert plugin.verify_file(str(other)) is False and len(warnings) == 1  # not ours: no word
+
+
+def test_a_cache_folder_readable_by_others_is_warned_about(run, env, monkeypatch):
+    mod = sys.modules[inventory_loader.get("defender.endpoint.machines").__module__]
+    warnings = []
+    monkeypatch.setattr(mod.display, "warning", warnings.append)
+    folder = env / "cache"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    cache = {"cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": str(folder)}
+    run(cache, [machine(1)])
+    assert any("readable by others" in w and str(folder) in w for w in warnings)
+    os.chmod(folder, 0o700)
+    warnings.clear()
+    run(cache, [machine(1)], cache=False)
+    assert not any("readable by others" in w for w in warnings)

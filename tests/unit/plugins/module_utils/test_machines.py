@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Machine resolution, isolation state from the action history, the decision table and polling."""
+"""Machine resolution, action history reads and polling."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machi
 )
 
 ID = mid(1)
+T1 = "2026-01-30T10:00:00Z"
 
 
 # --- input checks ---------------------------------------------------------------------------------------------
@@ -225,100 +226,11 @@ def test_history_batched_and_grouped():
     ids = [mid(i) for i in range(25)]
     acts = [action(i, "Isolate") for i in ids] + [action(ids[0], "RunAntiVirusScan")]
     fake = FakeMachines([machine(i) for i in range(25)], acts)
-    hist = M.isolation_history(fake, ids)
+    hist = M.action_history(fake, ids, ("Isolate", "Unisolate"))
     assert all(len(hist[i]) == 1 for i in ids)
     gets = [c for c in fake.calls if c[1] == "/api/machineactions"]
     assert len(gets) == 2
     assert "(type eq 'Isolate' or type eq 'Unisolate')" in gets[0][2]["$filter"]
-
-
-# --- state from history ---------------------------------------------------------------------------------------
-
-T1, T2, T3 = "2026-01-30T10:00:00Z", "2026-01-30T11:00:00.1234567Z", "2026-01-30T12:00:00Z"
-
-
-@pytest.mark.parametrize("type_, status, state", [
-    ("Isolate", "Succeeded", "isolated"),
-    ("Isolate", "Pending", "isolation_pending"),
-    ("Isolate", "InProgress", "isolation_pending"),
-    ("Isolate", "Failed", "released"),
-    ("Isolate", "TimeOut", "released"),
-    ("Isolate", "Cancelled", "released"),
-    ("Unisolate", "Succeeded", "released"),
-    ("Unisolate", "Pending", "release_pending"),
-    ("Unisolate", "InProgress", "release_pending"),
-    ("Unisolate", "Failed", "isolated"),
-    ("Unisolate", "TimeOut", "isolated"),
-    ("Unisolate", "Cancelled", "isolated"),
-])
-def test_state_after_an_isolation(type_, status, state):
-    hist = [action(ID, "Isolate", "Succeeded", T1)]
-    if type_ == "Isolate":
-        hist = []
-    hist.append(action(ID, type_, status, T2))
-    assert M.isolation_state(hist)[0] == state
-
-
-def test_no_history_is_released():
-    assert M.isolation_state([]) == ("released", None)
-    assert M.isolation_state([action(ID, "RunAntiVirusScan", "Succeeded")]) == ("released", None)
-
-
-@pytest.mark.parametrize("field", ["lastUpdateDateTimeUtc", "lastUpdateTimeUtc"])
-def test_out_of_order_completion_decides(field):
-    # Isolate created first but applied (completed) after the Unisolate: the machine ends isolated.
-    iso = action(ID, "Isolate", "Succeeded", T1, updated=T3, update_field=field)
-    uni = action(ID, "Unisolate", "Succeeded", T2, updated=T2, update_field=field)
-    state, decider = M.isolation_state([uni, iso])
-    assert state == "isolated" and decider["id"] == iso["id"]
-    assert decider["lastUpdateDateTimeUtc"] == T3  # normalized from either spelling
-
-
-def test_creation_order_when_not_overtaken_and_sorting_is_ours():
-    a = action(ID, "Isolate", "Succeeded", T1, updated=T1)
-    b = action(ID, "Unisolate", "Succeeded", T2, updated=T2)
-    c = action(ID, "Isolate", "Succeeded", T3, updated=T3)
-    assert M.isolation_state([c, a, b])[1]["id"] == c["id"]
-    assert M.isolation_state([b, a])[0] == "released"
-
-
-def test_pending_outranks_completed():
-    pending = action(ID, "Isolate", "Pending", T1)
-    done = action(ID, "Unisolate", "Succeeded", T2, updated=T3)
-    assert M.isolation_state([done, pending])[0] == "isolation_pending"
-
-
-def test_unknown_status_is_treated_as_pending():
-    assert M.isolation_state([action(ID, "Isolate", "Queued", T1)])[0] == "isolation_pending"
-
-
-# --- decision table -------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("history, wanted, plan", [
-    ([], "isolated", "send"),
-    ([], "released", "none"),
-    ([("Isolate", "Succeeded")], "isolated", "none"),
-    ([("Isolate", "Succeeded")], "released", "send"),
-    ([("Isolate", "Pending")], "isolated", "none"),
-    ([("Isolate", "InProgress")], "isolated", "none"),
-    ([("Isolate", "Pending")], "released", "wait"),
-    ([("Isolate", "InProgress")], "released", "wait"),
-    ([("Isolate", "Failed")], "isolated", "send"),
-    ([("Isolate", "Failed")], "released", "none"),
-    ([("Isolate", "Succeeded"), ("Unisolate", "Succeeded")], "isolated", "send"),
-    ([("Isolate", "Succeeded"), ("Unisolate", "Succeeded")], "released", "none"),
-    ([("Isolate", "Succeeded"), ("Unisolate", "Pending")], "released", "none"),
-    ([("Isolate", "Succeeded"), ("Unisolate", "Pending")], "isolated", "wait"),
-    ([("Isolate", "Succeeded"), ("Unisolate", "Cancelled")], "released", "send"),
-    ([("Isolate", "Succeeded"), ("Unisolate", "TimeOut")], "isolated", "none"),
-    # an older pending action of the other kind blocks even when the newest one points the right way
-    ([("Unisolate", "Pending"), ("Isolate", "Pending")], "isolated", "wait"),
-    ([("Isolate", "Pending"), ("Unisolate", "Pending")], "released", "wait"),
-])
-def test_decision_table(history, wanted, plan):
-    times = [T1, T2, T3]
-    hist = [action(ID, t, s, times[i], updated=times[i]) for i, (t, s) in enumerate(history)]
-    assert M.plan_isolation(wanted, hist)[0] == plan
 
 
 # --- polling --------------------------------------------------------------------------------------------------
@@ -379,7 +291,7 @@ def test_dead_helpers_are_gone():
 def test_filters_come_from_odata_helpers():
     fake = FakeMachines([machine(1, "o'brien")], [action(mid(1), "Isolate", "Succeeded")])
     M.find_by_names(fake, ["O'Brien", "nobody"])
-    M.isolation_history(fake, [mid(1), mid(2)])
+    M.action_history(fake, [mid(1), mid(2)], ("Isolate", "Unisolate"))
     flts = [c[2]["$filter"] for c in fake.calls]
     assert flts[0] == "(computerDnsName eq 'O''Brien' or computerDnsName eq 'nobody')"
     assert flts[1] == "tolower(computerDnsName) eq 'nobody'"
@@ -451,3 +363,23 @@ def test_start_results_in_order_once_per_machine_with_failures():
     assert list(by_id) == [mid(1)] and machines[mid(1)]["computerDnsName"] == "web"
     assert results[1]["failed"] and "nothing was sent" in results[1]["msg"]
     assert results[2]["failed"] and sorted(results[2]["candidates"]) == [mid(2), mid(3)]
+
+
+def test_select_sets_aside_devices_that_are_not_onboarded():
+    """Issue 22 item 7: a discovered (not onboarded) device sharing a name is not an action target."""
+    onboarded = machine(1, "twin", lastSeen="2026-01-30T07:00:00Z", onboardingStatus="Onboarded")
+    printer = machine(2, "twin", lastSeen="2026-01-30T10:00:00Z", onboardingStatus="CanBeOnboarded")
+    chosen, note = M.select_machine("twin", [printer, onboarded])
+    assert chosen is onboarded and "not onboarded" in note
+    # the API's other spelling of the status counts as onboarded
+    lower = machine(3, "low", onboardingStatus="onboarded")
+    assert M.select_machine("low", [lower]) == (lower, None)
+
+
+@pytest.mark.parametrize("status", ["CanBeOnboarded", "Unsupported", "InsufficientInfo"])
+def test_select_only_unmanaged_devices_fails_naming_them(status):
+    router = machine(1, "router", onboardingStatus=status)
+    with pytest.raises(M.MachineResolutionError) as info:
+        M.select_machine("router", [router])
+    assert info.value.code == "NotOnboarded" and status in info.value.message
+    assert router["id"] in info.value.message and info.value.candidates == [router["id"]]

@@ -259,3 +259,78 @@ def test_error_without_status_is_clean(fake_ti, monkeypatch):
     fake_ti.fail_on = lambda *a: DefenderError("boom", status=403, code="Forbidden")
     result, failed = run(monkeypatch, main=info_module.main)
     assert failed and "boom" in result["msg"] and result["status"] == 403
+
+
+# --- issue 22 item 10 ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["merge", "replace"])
+def test_an_update_sends_the_complete_indicator(fake_ti, monkeypatch, mode):
+    """Whether an update merges or replaces is not documented: what the task does not set is sent as it is, so a
+    replacing service cannot widen a Block scoped to device groups to every device."""
+    fake_ti.seed(body(title="INC-1", description="found in INC-1", rbacGroupNames=["Tier0"], severity="High",
+                      externalID="TICKET-7"))
+    fake_ti.store.update_mode = mode
+    result, failed = run(monkeypatch, value=SHA, **{**BASE, "description": "found again"})
+    assert not failed and result["updated"] == 1, result
+    sent = fake_ti.writes()[-1][2]
+    assert sent["rbacGroupNames"] == ["Tier0"] and sent["severity"] == "High" and sent["externalID"] == "TICKET-7"
+    left = next(iter(fake_ti.store.items.values()))
+    assert left["rbacGroupNames"] == ["Tier0"] and left["severity"] == "High" and left["description"] == "found again"
+    assert "updated 1" in result["msg"]
+
+
+def test_bulk_update_sends_the_complete_indicator(fake_ti, monkeypatch):
+    fake_ti.seed(body(rbacGroupNames=["Tier0"]))
+    fake_ti.store.update_mode = "replace"
+    result, failed = run(monkeypatch, indicators=[{"value": SHA}], **{**BASE, "title": "INC-2"})
+    assert not failed and result["updated"] == 1, result
+    assert fake_ti.writes()[-1][2]["Indicators"][0]["rbacGroupNames"] == ["Tier0"]
+    assert next(iter(fake_ti.store.items.values()))["rbacGroupNames"] == ["Tier0"]
+
+
+@pytest.mark.parametrize("itype, value, sent", [
+    ("ip", "203.0.113.7", "Block"),
+    ("url", "https://bad.example/x", "Block"),
+    ("domain", "bad.example", "Block"),
+    ("file_sha256", SHA, "BlockAndRemediate"),
+    ("certificate_thumbprint", "a" * 40, "BlockAndRemediate"),
+])
+def test_alert_and_block_is_mapped_per_type(fake_ti, monkeypatch, warnings, itype, value, sent):
+    result, failed = run(monkeypatch, value=value, **{**BASE, "type": itype, "action": "alert_and_block"})
+    assert not failed, result
+    body_sent = fake_ti.writes()[0][2]
+    assert body_sent["action"] == sent and body_sent["generateAlert"] is True
+    assert any("retired" in w and sent in w for w in warnings)
+
+
+def test_retired_alert_on_a_certificate_is_refused_clearly(fake_ti, monkeypatch):
+    result, failed = run(monkeypatch, value="a" * 40, **{**BASE, "type": "certificate_thumbprint", "action": "alert"})
+    assert failed and "alert" in result["msg"] and "certificate_thumbprint" in result["msg"], result
+    assert fake_ti.calls == []
+
+
+def test_educate_url_application_and_external_id(fake_ti, monkeypatch, warnings):
+    result, failed = run(monkeypatch, value="https://bad.example/x",
+                         **{**BASE, "type": "url", "action": "warn", "educate_url": "https://intranet.example/why",
+                            "application": "SOC playbook", "external_id": "INC-1"})
+    assert not failed, result
+    sent = fake_ti.writes()[0][2]
+    assert sent["educateUrl"] == "https://intranet.example/why" and sent["application"] == "SOC playbook"
+    assert sent["externalID"] == "INC-1"
+    # application is kept from creation: another one is not an update (the service ignores it), but it is said
+    fake_ti.calls.clear()
+    result, failed = run(monkeypatch, value="https://bad.example/x",
+                         **{**BASE, "type": "url", "action": "warn", "educate_url": "https://intranet.example/why",
+                            "application": "other", "external_id": "INC-1"})
+    assert not failed and not result["changed"] and fake_ti.writes() == [], result
+    assert any("application" in w for w in warnings)
+    result, failed = run(monkeypatch, value=SHA, **{**BASE, "educate_url": "https://intranet.example/why"})
+    assert failed and "educate_url" in result["msg"]
+
+
+def test_every_result_has_a_msg(fake_ti, monkeypatch):
+    result, failed = run(monkeypatch, value=SHA, **BASE)
+    assert not failed and result["msg"] == "created 1, updated 0, deleted 0 indicator(s)", result
+    result, failed = run(monkeypatch, value=SHA, **BASE)
+    assert "unchanged" in result["msg"] or result["msg"].startswith("created 0"), result

@@ -14,7 +14,9 @@ import stat
 
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils import machine_actions as A
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import package, specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.results import one_shot_result
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine
 from ansible_collections.defender.endpoint.plugins.module_utils.rate import RateBudget
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
@@ -63,10 +65,10 @@ def params(**over):
 
 def run(fake, refs, check_mode=False, **over):
     p = params(**over)
-    since = A.check_one_shot_params(p)
+    entry, spec = specs.one_shot(p)
     clock = Clock()
-    engine = A.Engine(fake, A.one_shot_spec(p, since), p["comment"], check_mode, wait=p["wait"] or bool(p["dest"]),
-                      wait_timeout=p["wait_timeout"], wait_sleep=p["wait_sleep"], sleeper=clock.sleep, clock=clock)
+    engine = Engine.for_task(fake, spec, p, check_mode, wait=p["wait"] or entry.waits(p), sleeper=clock.sleep,
+                             clock=clock)
     return engine.execute(refs, max_parallel=4)
 
 
@@ -123,9 +125,35 @@ def test_a_quick_scan_does_not_satisfy_a_full_one():
     assert posts(fake)[0][1]["ScanType"] == "Full"
 
 
-def test_without_skip_a_succeeded_action_does_not_stop_a_new_one():
+@pytest.mark.parametrize("kind, over", [
+    ("RunAntiVirusScan", dict(action="av_scan")),
+    ("CollectInvestigationPackage", dict(action="collect_investigation_package")),
+])
+def test_by_default_a_rerun_within_24h_sends_nothing(kind, over):
+    """Without skip_if_done_within, a scan or collection that succeeded in the last 24 hours counts (a rerun of the
+    same play used to send them again)."""
+    recent = action(mid(1), kind, "Succeeded", RECENT, scope="Quick" if kind == "RunAntiVirusScan" else None)
+    fake = FakeMachines([machine(1)], [recent, action(mid(2), kind, "Succeeded", OLD, scope=recent["scope"])])
+    fake.machines.append(machine(2))
+    r1, r2 = run(fake, [mid(1), mid(2)], **over)
+    assert not r1["changed"] and r1["action"]["id"] == recent["id"] and "skip_if_done_within" in r1["msg"]
+    assert r2["changed"] and [p[0] for p in posts(fake)] == ["/api/machines/%s/%s" % (mid(2), p) for p in
+                                                             [{"av_scan": "runAntiVirusScan"}.get(
+                                                                 over["action"], "collectInvestigationPackage")]]
+
+
+def test_a_zero_window_sends_whenever_none_runs():
     fake = FakeMachines([machine(1)], [action(mid(1), "RunAntiVirusScan", "Succeeded", RECENT, scope="Quick")])
-    [r] = run(fake, [mid(1)])
+    [r] = run(fake, [mid(1)], skip_if_done_within="0m")
+    assert len(fake.posts()) == 1 and r["changed"]
+
+
+def test_quarantine_has_no_default_window():
+    sha1 = SHA1.lower()
+    done = action(mid(1), "StopAndQuarantineFile", "Succeeded", RECENT,
+                  relatedFileInfo={"fileIdentifier": sha1, "fileIdentifierType": "Sha1"})
+    fake = FakeMachines([machine(1)], [done])
+    [r] = run(fake, [mid(1)], action="stop_and_quarantine_file", sha1=SHA1)
     assert len(fake.posts()) == 1 and r["changed"]
 
 
@@ -335,9 +363,9 @@ def collect(fake, tmp_path, session, refs=None, check_mode=False, **over):
     fake.on_get_action = lambda f, a: a.update(status="Succeeded")
     results = run(fake, refs or [mid(1)], check_mode=check_mode, dest=dest, **over)
     clock = Clock()
-    downloader = A.PackageDownloader(fake, session=session, sleeper=clock.sleep, clock=clock)
-    A.collect_packages(results, dest, downloader, check_mode, 60, 5)
-    return [A.one_shot_result(r) for r in results], dest, clock
+    downloader = package.PackageDownloader(fake, session=session, sleeper=clock.sleep, clock=clock)
+    package.collect_packages(results, dest, downloader, check_mode, 60, 5)
+    return [one_shot_result(r) for r in results], dest, clock
 
 
 def _no_secret(obj):
@@ -369,9 +397,9 @@ def test_download_never_carries_an_authorization_header():
     import requests
 
     request = requests.Request("GET", PACKAGE_URL, headers={"Authorization": "Bearer aaa.bbb.ccc"}).prepare()
-    assert "Authorization" not in A._no_auth(request).headers
-    downloader = A.PackageDownloader(FakeMachines(), validate_certs=True)
-    assert downloader.session.auth is A._no_auth and "Authorization" not in downloader.session.headers
+    assert "Authorization" not in package._no_auth(request).headers
+    downloader = package.PackageDownloader(FakeMachines(), validate_certs=True)
+    assert downloader.session.auth is package._no_auth and "Authorization" not in downloader.session.headers
 
 
 def test_rerun_with_the_package_there_downloads_nothing(tmp_path):
@@ -446,7 +474,7 @@ def test_failed_collection_downloads_nothing(tmp_path):
     dest = str(tmp_path / "case")
     fake.on_get_action = lambda f, a: a.update(status="Failed")
     results = run(fake, [mid(1)], action="collect_investigation_package", dest=dest)
-    A.collect_packages(results, dest, A.PackageDownloader(fake, session=session), False, 60, 5)
+    package.collect_packages(results, dest, package.PackageDownloader(fake, session=session), False, 60, 5)
     assert results[0]["failed"] and not session.gets and "package_path" not in results[0]
 
 
@@ -495,9 +523,34 @@ def test_every_kind_reads_a_lost_response_back_and_check_mode_and_reruns_send_no
     assert len(fake.posts()) == 2 and not any(r["changed"] for r in again)
 
 
-def test_a_succeeded_offboard_is_never_sent_again():
-    fake = FakeMachines([machine(1), machine(2)], [action(mid(1), "Offboard", "Succeeded", OLD, scope=None),
-                                                   action(mid(2), "Offboard", "Failed", OLD, scope=None)])
+BEFORE_OLD = "2026-01-20T09:00:00Z"  # a last full report before the offboard of OLD
+
+
+def test_a_succeeded_offboard_is_not_sent_again_while_the_machine_stays_away():
+    fake = FakeMachines([machine(1, lastSeen=BEFORE_OLD), machine(2, lastSeen=BEFORE_OLD)],
+                        [action(mid(1), "Offboard", "Succeeded", OLD, scope=None),
+                         action(mid(2), "Offboard", "Failed", OLD, scope=None)])
     r1, r2 = run(fake, [mid(1), mid(2)], action="offboard", confirm_offboard=True)
-    assert not r1["changed"] and r1["action"]["status"] == "Succeeded"
+    assert not r1["changed"] and r1["action"]["status"] == "Succeeded" and "succeeded already" in r1["msg"]
     assert r2["changed"] and [p[0] for p in posts(fake)] == ["/api/machines/%s/offboard" % mid(2)]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_machine_seen_after_its_offboard_is_back_and_offboarded_again(check_mode):
+    """Offboarding only stops the sensor: a machine that reports again (lastSeen after the offboard completed)
+    comes back under the same id. It used to be reported 'not sent: ... succeeded already' forever."""
+    done = action(mid(1), "Offboard", "Succeeded", OLD, scope=None)
+    fake = FakeMachines([machine(1, "kiosk", lastSeen="2026-01-25T10:00:00Z")], [done])
+    [r] = run(fake, [mid(1)], check_mode=check_mode, action="offboard", confirm_offboard=True)
+    assert r["changed"] and not r["failed"]
+    assert "kiosk was seen at 2026-01-25T10:00:00Z, after Offboard action %s is Succeeded" % done["id"] in r["msg"]
+    assert "it is back" in r["msg"]
+    assert len(posts(fake)) == (0 if check_mode else 1)
+
+
+def test_the_reason_an_offboard_is_sent_again_stays_after_wait():
+    done = action(mid(1), "Offboard", "Succeeded", OLD, scope=None)
+    fake = FakeMachines([machine(1, "kiosk", lastSeen="2026-01-25T10:00:00Z")], [done])
+    fake.on_get_action = lambda f, a: a.update(status="Succeeded")
+    [r] = run(fake, [mid(1)], action="offboard", confirm_offboard=True, wait=True)
+    assert r["changed"] and r["action"]["status"] == "Succeeded" and "it is back" in r["msg"]

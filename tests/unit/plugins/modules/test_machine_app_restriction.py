@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderOutcomeUnknownError
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import registry, specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine
 from ansible_collections.defender.endpoint.plugins.modules import machine_app_restriction as mod
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
     label,
@@ -46,7 +48,8 @@ def run(fake, refs, check_mode=False, **over):
              max_parallel=4, requests_per_minute=100)
     p.update(over)
     clock = Clock()
-    return mod.engine(fake, p, check_mode, sleeper=clock.sleep, clock=clock).execute(refs, max_parallel=4)
+    spec = specs.declarative(registry.RESTRICTION, p)
+    return Engine.for_task(fake, spec, p, check_mode, sleeper=clock.sleep, clock=clock).execute(refs, max_parallel=4)
 
 
 def test_restrict_sends_exact_body_once_and_rerun_sends_nothing():

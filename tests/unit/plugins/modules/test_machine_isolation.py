@@ -12,6 +12,8 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderOutcomeUnknownError,
 )
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import registry, specs
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.engine import Engine, new_result
 from ansible_collections.defender.endpoint.plugins.modules import machine_isolation as mod
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
     label,
@@ -50,7 +52,13 @@ class Clock:
 
 def run(fake, refs, check_mode=False, **over):
     clock = Clock()
-    return mod.execute(fake, params(**over), check_mode, refs, max_parallel=4, sleeper=clock.sleep, clock=clock)
+    return engine(fake, params(**over), check_mode, clock).execute(refs, max_parallel=4)
+
+
+def engine(fake, p, check_mode=False, clock=None):
+    clock = clock or Clock()
+    spec = specs.declarative(registry.ISOLATION, p)
+    return Engine.for_task(fake, spec, p, check_mode, sleeper=clock.sleep, clock=clock)
 
 
 def test_isolate_by_name_sends_exact_body_once():
@@ -189,8 +197,8 @@ def test_201_with_an_action_already_in_the_history_is_not_changed():
     known = action(mid(1), "Isolate", "Cancelled", OLD)  # in the history read, but not effective: a POST is planned
     fake = FakeMachines([machine(1)])
     fake.on_post = lambda f, m, k, b: dict(known, status="Pending")
-    res = mod._result(mid(1), machine(1))
-    mod.Isolation(fake, params(), False).handle(res, [known])
+    res = new_result(mid(1), machine(1))
+    engine(fake, params()).handle(res, [known])
     assert len(fake.posts()) == 1
     assert not res["changed"] and not res["failed"] and "already pending" in res["msg"]
     assert res["state"] == "isolation_pending"
@@ -331,6 +339,10 @@ def test_run_module_bulk_failure_fails_at_the_end(monkeypatch):
                                 monkeypatch)
     assert failed and result["changed"] is True
     assert "1 of 3 machines failed" in result["msg"] and "nope" in result["msg"]
+    # the unresolved machine is named as given (the message used to read "None: no machine named 'nope'")
+    assert "failed: nope: machine nope was not found" in result["msg"] or "failed: nope: no machine named" in \
+        result["msg"], result["msg"]
+    assert "None" not in result["msg"]
     assert len(result["results"]) == 3 and len(fake.posts()) == 2
     assert "action" not in result  # top-level convenience keys only with `machine`
     # the task's requests_per_minute sets the shared budget, and the planned calls are announced up front

@@ -286,3 +286,26 @@ def test_bad_input_fails_before_any_request(monkeypatch, args, message):
     refuse_client(monkeypatch)
     result, failed = run_module(mod.main, dict(CONNECTION, **args), monkeypatch)
     assert failed and message in result["msg"]
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_an_accepted_call_whose_answer_does_not_show_the_tag_yet_is_not_a_failure(many):
+    """Tags can take a while to appear: the call succeeded, so the change is reported (with a warning), and the
+    answer that does not show it yet is not taken as the machine's tags (it used to report tags without it)."""
+    fake = FakeTags([machine(i, machineTags=["Finance"]) for i in (1, 2)])
+
+    def accepted_not_shown(f, path, body):
+        ids = body["MachineIds"] if path == T.BULK_PATH else [unquote(path.split("/")[3])]
+        shown = [copy.deepcopy(m) for m in f.machines if m["id"] in ids]  # the machines as they were
+        f.apply(path, body)
+        return {"value": shown} if path == T.BULK_PATH else shown[0]
+
+    fake.on_tag_post = accepted_not_shown
+    warnings = []
+    refs = [mid(1), mid(2)] if many else [mid(1)]
+    results = T.TagWork(fake, ["INC-1"], "present", False, warn=warnings.append).execute(refs)
+    assert len(fake.tag_posts()) == 1
+    for r in results:
+        assert r["changed"] and not r["failed"] and r["tags"] == ["Finance", "INC-1"] and r["added"] == ["INC-1"]
+        assert "not shown yet: INC-1" in r["msg"]
+    assert len(warnings) == 1 and "take a while to appear" in warnings[0]
