@@ -71,7 +71,7 @@ class AtomicWrite:
             raise
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type, _exc, _traceback):
         try:
             if exc_type is None:
                 self.file.flush()
