@@ -14,6 +14,7 @@ What the client adds to the transport:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from urllib.parse import quote, urlsplit
@@ -41,6 +42,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.rate import (
 from ansible_collections.defender.endpoint.plugins.module_utils.transport import (
     IDEMPOTENT,
     MAX_RETRY_WAIT,
+    SERVER_ERROR_IS_ANSWER,
     THROTTLE_RETRIES,
     DefenderRetry,
     HTTPAdapter,
@@ -166,6 +168,18 @@ class DefenderClient:
 
     def get(self, path, params=None, parse=None):
         return self.request("GET", path, params=params, parse=parse)
+
+    @contextlib.contextmanager
+    def server_errors_final(self):
+        """Within it, a GET's server error is an answer (raised at once as DefenderError), not retried with back-off:
+        for reads with an alternative when they fail (incidents' ``$expand=alerts``, which fails for good on large
+        tenants)."""
+        before = getattr(SERVER_ERROR_IS_ANSWER, "on", False)
+        SERVER_ERROR_IS_ANSWER.on = True
+        try:
+            yield self
+        finally:
+            SERVER_ERROR_IS_ANSWER.on = before
 
     def get_or_none(self, path, params=None):
         return get_or_none(self, path, params=params)

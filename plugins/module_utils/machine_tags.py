@@ -26,6 +26,7 @@ from __future__ import annotations
 from ansible_collections.defender.endpoint.plugins.module_utils import machines as M
 from ansible_collections.defender.endpoint.plugins.module_utils import outcome
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.results import machine_result
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
@@ -70,18 +71,7 @@ def wanted_tags(current, tags, state):
 
 
 def new_result(ref, machine=None):
-    return {
-        "machine": ref,
-        "machine_id": machine.get("id") if machine else None,
-        "computer_dns_name": machine.get("computerDnsName") if machine else None,
-        "changed": False,
-        "previous_tags": None,
-        "tags": None,
-        "added": [],
-        "removed": [],
-        "failed": False,
-        "msg": "",
-    }
+    return machine_result(ref, machine, previous_tags=None, tags=None, added=[], removed=[])
 
 
 class TagWork:

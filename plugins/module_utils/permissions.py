@@ -39,6 +39,11 @@ ROLES = {
     # Microsoft Graph: advanced hunting through security/runHuntingQuery
     # (https://learn.microsoft.com/en-us/graph/api/security-security-runhuntingquery#permissions).
     "ThreatHunting.Read.All": (GRAPH, "Run hunting queries"),
+    # Microsoft Graph security incidents and alerts (https://learn.microsoft.com/en-us/graph/permissions-reference).
+    "SecurityIncident.Read.All": (GRAPH, "Read all security incidents"),
+    "SecurityIncident.ReadWrite.All": (GRAPH, "Read and write to all security incidents"),
+    "SecurityAlert.Read.All": (GRAPH, "Read all security alerts"),
+    "SecurityAlert.ReadWrite.All": (GRAPH, "Read and write to all security alerts"),
 }
 
 ROLE_DISPLAY_NAMES = dict((name, display) for name, (_api, display) in ROLES.items())
@@ -46,6 +51,7 @@ ROLE_DISPLAY_NAMES = dict((name, display) for name, (_api, display) in ROLES.ite
 MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
 ALERT_READ = ("Alert.Read.All", "Alert.ReadWrite.All")
 TI = ("Ti.ReadWrite", "Ti.ReadWrite.All")
+INCIDENT_READ = ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")
 
 # One row per module, plugin and role: (kind, name, needs, note).
 # kind: module | lookup | inventory | event_source | role (how the content is found in the tree).
@@ -76,6 +82,11 @@ CONTENT = (
     ("module", "indicator_info", (TI,), "`Ti.ReadWrite` lists only the indicators this app created"),
     ("module", "advanced_hunting", (("ThreatHunting.Read.All",),),
      "a Microsoft Graph permission: the same credential gets a second token, for Graph"),
+    ("module", "incident_info", (INCIDENT_READ,),
+     "a Microsoft Graph permission; also for `include_alerts` (Graph documents no alert permission for an "
+     "incident's alerts, which is uncertain)"),
+    ("module", "incident", (("SecurityIncident.ReadWrite.All",),),
+     "a Microsoft Graph permission; it is the only one that allows comments"),
     ("inventory", "machines", (MACHINE_READ,), ""),
     ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),

@@ -19,11 +19,11 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.defender.endpoint.plugins.module_utils.apis import DEFENDER
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import jwt_claims
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 # The permission names and their portal names live with the permission table (one source).
-from ansible_collections.defender.endpoint.plugins.module_utils.permissions import ROLE_DISPLAY_NAMES
+from ansible_collections.defender.endpoint.plugins.module_utils.permissions import GRAPH, ROLES, ROLE_DISPLAY_NAMES
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import DOMAIN, GUID, GUID_TEXT
 
 ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)+$")
@@ -35,6 +35,9 @@ MAX_LEEWAY = 600
 CONSENT_REMINDER = ("Add %s in the Entra portal under App registrations > your app > API permissions > Add a permission "
                     "> APIs my organization uses > WindowsDefenderATP > Application permissions, then select "
                     "'Grant admin consent' (needed again after every permission you add) and get a new token")
+GRAPH_CONSENT_REMINDER = ("Add %s in the Entra portal under App registrations > your app > API permissions > Add a "
+                          "permission > Microsoft Graph > Application permissions, then select 'Grant admin consent' "
+                          "(needed again after every permission you add) and get a new token")
 
 
 def role_label(role):
@@ -66,7 +69,8 @@ def missing_roles_message(missing, client_id=None, tenant_id=None):
         who += " in tenant %s" % tenant_id
     return "%s lacks the application permission%s %s. %s." % (
         who[0].upper() + who[1:], "s" if len(missing) > 1 else "", ", ".join(role_label(r) for r in missing),
-        CONSENT_REMINDER % ("them" if len(missing) > 1 else "it"))
+        (GRAPH_CONSENT_REMINDER if all(ROLES.get(r, ("",))[0] == GRAPH for r in missing) else CONSENT_REMINDER)
+        % ("them" if len(missing) > 1 else "it"))
 
 
 def accepted_issuers(tid, login_url):
@@ -203,7 +207,7 @@ def _expected_tenant(tenant_id, keys):
 
 
 def validate_token(token, settings, keys=None, required_roles=None, leeway=DEFAULT_LEEWAY, verify_signature=True,
-                   now=None):
+                   now=None, api=None):
     """Check ``token``; returns a dict with ``valid``, ``reasons``, ``claims``, ``roles``, ``missing_roles``,
     ``expires_on``, ``header`` and ``signature_verified``.
 
@@ -271,10 +275,12 @@ def validate_token(token, settings, keys=None, required_roles=None, leeway=DEFAU
         # Audience
         aud = claims.get("aud")
         auds = [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]
-        accepted = [_norm_aud(a) for a in settings.endpoints.audiences]
+        api = api_named(api)
+        audiences = api.audiences(settings.endpoints)
+        accepted = [_norm_aud(a) for a in audiences]
         if not any(_norm_aud(a) in accepted for a in auds):
-            reasons.append("the audience (aud) %r is not the Defender API of this cloud (accepted: %s); request the "
-                           "token for %s" % (aud, ", ".join(settings.endpoints.audiences), DEFENDER.scope(settings.endpoints)))
+            reasons.append("the audience (aud) %r is not the %s of this cloud (accepted: %s); request the token for %s"
+                           % (aud, api.title, ", ".join(audiences), api.scope(settings.endpoints)))
         # Time
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool):

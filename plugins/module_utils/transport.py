@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import math
 import ssl
+import threading
 
 from ansible_collections.defender.endpoint.plugins.module_utils._version import COLLECTION_VERSION
 from ansible_collections.defender.endpoint.plugins.module_utils.apis import api_named
@@ -36,6 +37,11 @@ MAX_RETRY_WAIT = 300  # default of the shared option max_retry_wait: the longest
 THROTTLE_RETRIES = 10  # 429 answers to one request before it fails (the budget slows down meanwhile)
 
 
+# Set (per thread) while a request whose server error is an answer, not a passing fault, is sent: a 5xx is then
+# handed back at once instead of retried with back-off (Graph's $expand=alerts fails for good on large tenants).
+SERVER_ERROR_IS_ANSWER = threading.local()
+
+
 class DefenderRetry(Retry):
     """urllib3's Retry, except that a 429 is retried whatever the method (for sign-in; the API's 429s are left to
     :class:`DefenderClient`, which pauses every worker sharing the budget: ``retry_throttled`` False)."""
@@ -46,6 +52,8 @@ class DefenderRetry(Retry):
     def is_retry(self, method, status_code, has_retry_after=False):
         if status_code == 429:
             return self.retry_throttled
+        if status_code >= 500 and getattr(SERVER_ERROR_IS_ANSWER, "on", False):
+            return False
         return super().is_retry(method, status_code, has_retry_after)
 
     def new(self, **kw):

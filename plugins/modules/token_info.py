@@ -30,6 +30,16 @@ version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
 options:
+  api:
+    description:
+      - Which API the token is for - V(defender) (the Defender for Endpoint API, WindowsDefenderATP permissions)
+        or V(graph) (Microsoft Graph, for incidents, Graph alerts and hunting; its permissions such as
+        C(SecurityIncident.ReadWrite.All) and C(ThreatHunting.Read.All)).
+      - With V(graph), the token is acquired for Graph's resource of the O(cloud) (or O(graph_url)'s cloud) and
+        its audience must be Graph's.
+    type: str
+    choices: [defender, graph]
+    default: defender
   required_roles:
     description:
       - Application permissions (C(roles) claim) the token must carry, for example V(Machine.Isolate).
@@ -84,6 +94,13 @@ EXAMPLES = r"""
       - Machine.Isolate
 # Fails with, for example: App ... lacks the application permission Machine.Isolate ("Isolate machine").
 # Add them ... then select 'Grant admin consent' ...
+
+- name: Check the Microsoft Graph permissions the incident playbooks need
+  defender.endpoint.token_info:
+    api: graph
+    required_roles:
+      - SecurityIncident.ReadWrite.All
+      - SecurityAlert.Read.All
 
 - name: Validate a token obtained earlier
   defender.endpoint.token_info:
@@ -185,15 +202,16 @@ def run(m):
     if not p["verify_signature"] and not p["roles_only"]:
         m.warn("verify_signature is false: only the claims are checked, and anyone can write a token with any "
                "claims; do not rely on this result for trust decisions")
-    provider = m.token_provider
+    api = p["api"]
+    provider = m.provider(api=api)
     got = provider.acquire(check_expiry=False)  # an expired given token is reported with its reasons
     if p["roles_only"]:
         result = roles_only(got["access_token"], required)
     else:
         # Also without verify_signature: a domain tenant_id is resolved to its GUID through the same discovery.
-        keys = SigningKeys(m.client().session, settings.endpoints.login_url, timeout=settings.timeout)
+        keys = SigningKeys(m.client(api=api).session, settings.endpoints.login_url, timeout=settings.timeout)
         result = validate_token(got["access_token"], settings, keys=keys, required_roles=required, leeway=leeway,
-                                verify_signature=p["verify_signature"])
+                                verify_signature=p["verify_signature"], api=api)
     out = {
         "valid": result["valid"],
         "reasons": result["reasons"],
@@ -213,6 +231,7 @@ def run(m):
 def main():
     m = DefenderModule(
         argument_spec=dict(
+            api=dict(type="str", choices=["defender", "graph"], default="defender"),
             required_roles=dict(type="list", elements="str", default=[]),
             leeway=dict(type="int", default=60),
             verify_signature=dict(type="bool", default=True),

@@ -122,3 +122,20 @@ def test_bulk_404_is_split_and_sent_again(emu, ansible):
     assert [len(e["body"]["MachineIds"]) for e in tag_posts(emu)] == [6, 3, 3]
     assert all(x["changed"] and not x["failed"] for x in r["results"])
     assert all("INC-10" in emu.control.machine(i)["machineTags"] for i in ids)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_an_accepted_tag_call_not_shown_yet_is_a_change_with_a_warning(emu, ansible, n):
+    """Tags can take a while to show: the service's answer that does not show the new tag yet is not a failure."""
+    emu.control.config(tag_answer_stale=True)
+    ids = live_ids(emu, n)
+    emu.control.clear_requests()
+    run = ansible.playbook(play(machines=ids, tags=["INC-42"]))
+    r = run.result("tag")
+    assert run.task("tag")["status"] == "changed", r.get("msg")
+    assert all(x["tags"][-1] == "INC-42" and not x["failed"] and "not shown yet" in x["msg"] for x in r["results"])
+    assert any("take a while to appear" in w for w in r.get("warnings", [])), r.get("warnings")
+    assert len(tag_posts(emu)) == 1
+    emu.control.clear_requests()
+    run = ansible.playbook(play(machines=ids, tags=["INC-42"]))
+    assert run.task("tag")["status"] == "ok" and not tag_posts(emu)

@@ -5,6 +5,7 @@ Errors use the MDE body ``{"error": {"code", "message", "target"}}`` where
 ``target`` is the request id (also sent as the ``request-id`` header).
 """
 
+import copy
 import hashlib
 import hmac
 import io
@@ -384,8 +385,10 @@ def machine_tags(core, req, key):
     _body, value, action = _tag_body(req, ("Value", "Action"))
     with core.lock:
         m = _get_machine(core, key, by_name=False)
+        before = copy.deepcopy(m)
         _apply_tag(m, value, action)
-        out = dict(m)
+        # Tags can take a while to show after a successful call: the answer may not show the change yet.
+        out = before if core.config.get("tag_answer_stale") else dict(m)
     return Reply(200, {"@odata.context": f"{core.api_url}/api/$metadata#Machines/$entity", **out})
 
 
@@ -408,8 +411,9 @@ def machine_tags_bulk(core, req):
             raise ApiError(404, "ResourceNotFound", f"Machine {missing[0]} was not found")
         done = {}
         for m in found:
+            if m["id"] not in done:
+                done[m["id"]] = copy.deepcopy(m) if core.config.get("tag_answer_stale") else m
             _apply_tag(m, value, action)
-            done[m["id"]] = m
         values = [_dumps(m) for m in done.values()]
     return Reply(200, _collection(f"{core.api_url}/api/$metadata#Machines", values, None))
 

@@ -223,7 +223,7 @@ class IncidentBook:
             name = f"{first['title']} on one endpoint"
         else:
             name = f"Multi-stage incident involving {first['category']} on " + (
-                "one endpoint" if len(machines) == 1 else f"multiple endpoints")
+                "one endpoint" if len(machines) == 1 else "multiple endpoints")
         resolved = [a for a in alerts if a.get("classification")]
         updated = max(a["lastUpdateTime"] for a in alerts)
         if own.get("lastUpdateDateTime") and datetime_key(own["lastUpdateDateTime"]) > datetime_key(updated):

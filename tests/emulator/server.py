@@ -45,6 +45,7 @@ DEFAULT_CONFIG = {
     "incidents_expand_fails": False,    # Graph incidents: $expand=alerts answers 500 (large tenants)
     "live_response": {},                # liveresponse.DEFAULTS keys: library size, session cap, tenant settings...
     "indicator_update": "merge",        # merge | replace: what an update POST/import does with omitted fields
+    "tag_answer_stale": False,          # tag calls answer with the machines as they were (tags show up later)
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")
 ACTION_OUTCOMES = ("Succeeded", "Failed", "TimeOut")

@@ -22,6 +22,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import outcome, 
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError, DefenderOutcomeUnknownError
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.history import PLAN_NONE, PLAN_SEND, PLAN_WAIT
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.results import machine_result
 
 
 def _list(actions):
@@ -29,18 +30,7 @@ def _list(actions):
 
 
 def new_result(ref, machine=None):
-    return {
-        "machine": ref,
-        "machine_id": machine.get("id") if machine else None,
-        "computer_dns_name": machine.get("computerDnsName") if machine else None,
-        "changed": False,
-        "action": None,
-        "previous_state": None,
-        "state": None,
-        "failed": False,
-        "msg": "",
-        "cancelled": [],
-    }
+    return machine_result(ref, machine, action=None, previous_state=None, state=None, cancelled=[])
 
 
 class Engine:

@@ -9,6 +9,16 @@ from __future__ import annotations
 MAX_LISTED = 20
 
 
+def machine_result(ref, machine=None, **fields):
+    """One machine's result: the reference as given, the machine it resolved to (None when it did not), nothing
+    changed or failed yet, and the module's own ``fields``."""
+    out = {"machine": ref, "machine_id": machine.get("id") if machine else None,
+           "computer_dns_name": machine.get("computerDnsName") if machine else None,
+           "changed": False, "failed": False, "msg": ""}
+    out.update(fields)
+    return out
+
+
 def machine_label(r):
     """``ws-042.contoso.com (1cc5ad0d...)``: a machine as people and the portal know it, by name and id."""
     if r.get("computer_dns_name") and r.get("machine_id"):

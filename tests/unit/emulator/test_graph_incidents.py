@@ -78,8 +78,9 @@ def test_filters_documented_fields_only(client, ctl):
 
 
 def test_expand_alerts_and_the_large_tenant_failure(client, ctl):
-    made = ctl.incident(alerts=3, machines=2, evidence=[{"entityType": "File", "sha1": "a" * 40, "sha256": "b" * 64,
-                                                          "fileName": "evil.exe", "filePath": "C:\\Temp"}])
+    evidence = [{"entityType": "File", "sha1": "a" * 40, "sha256": "b" * 64, "fileName": "evil.exe",
+                 "filePath": "C:\\Temp"}]
+    made = ctl.incident(alerts=3, machines=2, evidence=evidence)
     one = _graph(client, "GET", INCIDENTS + "/" + made["incident_id"], params={"$expand": "alerts"}).json()
     assert sorted(a["id"] for a in one["alerts"]) == sorted(made["alert_ids"])
     alert = one["alerts"][0]

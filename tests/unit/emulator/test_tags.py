@@ -70,3 +70,17 @@ def test_bulk_limits_and_validation(client, ctl):
     _err(client.api("POST", BULK, json={"Value": "t", "Action": "Add", "MachineIds": ids + ["f" * 40]}), 404,
          "ResourceNotFound")
     assert not any("t" in ctl.machine(i)["machineTags"] for i in ids)
+
+
+def test_stale_answers_apply_the_change_but_do_not_show_it_yet(client, ctl):
+    a, b = _ids(ctl, 2)
+    ctl.config(tag_answer_stale=True)
+    try:
+        before = ctl.machine(a)["machineTags"]
+        r = client.api("POST", f"/api/machines/{a}/tags", json={"Value": "INC-7", "Action": "Add"})
+        assert r.status_code == 200 and r.json()["machineTags"] == before
+        r = client.api("POST", BULK, json={"Value": "INC-8", "Action": "Add", "MachineIds": [a, b]})
+        assert r.status_code == 200 and all("INC-8" not in m["machineTags"] for m in r.json()["value"])
+        assert ctl.machine(a)["machineTags"] == before + ["INC-7", "INC-8"] and "INC-8" in ctl.machine(b)["machineTags"]
+    finally:
+        ctl.config(tag_answer_stale=False)
