@@ -52,8 +52,16 @@ ISOLATION_VARIANTS = {
     "short": dict(label="under an untold short window (30 per 5 s and 100/min)",
                   windows=[{"calls": 30, "seconds": 5}, {"calls": 100, "seconds": 60}], bound_per_minute=100,
                   processes=1, goal_ratio=1.5, goal_429=0.10),
+    # two and four playbooks at once with one app on one controller: they share one budget (rate.SharedRateBudget)
     "shared": dict(label="in two runs at once with one app (100/min)", windows=None, bound_per_minute=100,
-                   processes=2, goal_ratio=1.5, goal_429=0.15),
+                   processes=2, goal_ratio=1.2, goal_429=0.02),
+    "shared4": dict(label="in four runs at once with one app (100/min)", windows=None, bound_per_minute=100,
+                    processes=4, goal_ratio=1.2, goal_429=0.02),
+    # the contrast: the same four runs with a budget per process (DEFENDER_SHARED_BUDGET=false), which meet only
+    # through the service's 429s (the goals of the earlier "shared" variant)
+    "shared4_per_process": dict(label="in four runs at once with one app, a budget per process (100/min)",
+                                windows=None, bound_per_minute=100, processes=4, goal_ratio=1.5, goal_429=0.15,
+                                per_process=True),
 }
 
 
@@ -784,6 +792,10 @@ class Bench:
         before = self.isolate_counts(ids)
         self.ctl.clear_requests()
         env_extra = self.timescale_env(scale) if "requests_per_minute" in opts else {}
+        # each variant starts with a budget of its own (the controller-wide state would carry the last one's pace)
+        env_extra["DEFENDER_BUDGET_DIR"] = os.path.join(self.work, "budgets-%s" % key)
+        if variant.get("per_process"):
+            env_extra["DEFENDER_SHARED_BUDGET"] = "false"
         processes = variant["processes"]
         parts = [ids[i::processes] for i in range(processes)]
         started = []

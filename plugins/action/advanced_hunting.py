@@ -9,4 +9,4 @@ from ansible_collections.defender.endpoint.plugins.plugin_utils._progress import
 
 
 class ActionModule(ProgressAction):
-    pass
+    PATH_OPTIONS = ("query_file", "dest")

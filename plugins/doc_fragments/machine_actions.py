@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, defender.endpoint contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The options every module on the machine-action engine (module_utils/machine_actions/) shares; their argument
-spec is machine_actions.specs.action_argument_spec."""
+"""The options every module on the machine-action engine (module_utils/machine_actions/) shares besides the machines
+(defender.endpoint.machine_selection); their argument spec is machine_actions.specs.ACTION_SPEC."""
 
 from __future__ import annotations
 
@@ -11,18 +11,6 @@ class ModuleDocFragment:
 
     DOCUMENTATION = r"""
 options:
-  machine:
-    description:
-      - One machine, by machine id (40 hexadecimal characters) or computer name (matched exactly, without
-        regard to case, against C(computerDnsName)).
-      - Exactly one of O(machine) and O(machines) is required.
-    type: str
-  machines:
-    description:
-      - Several machines, each a machine id or a computer name as in O(machine).
-      - A machine listed twice (also once by name and once by id) is handled once.
-    type: list
-    elements: str
   comment:
     description:
       - The comment recorded with the action (C(Comment)); required by the API.

@@ -8,9 +8,10 @@ name: machines
 short_description: Microsoft Defender for Endpoint machines as an inventory
 description:
   - Reads the machines (devices) of a Defender for Endpoint tenant and adds each one as a host.
-  - Every machine field becomes a host variable named C(defender_) plus the field in snake case, for example
-    C(defender_id), C(defender_computer_dns_name), C(defender_health_status), C(defender_machine_tags),
-    C(defender_last_ip_address), C(defender_os_platform).
+  - The machine fields chosen by O(hostvar_fields) become host variables, by default one per field named
+    C(defender_) plus the field in snake case (C(defender_id), C(defender_computer_dns_name),
+    C(defender_health_status), C(defender_machine_tags), C(defender_last_ip_address), C(defender_os_platform)),
+    or with O(hostvar_layout=dict) one variable C(defender) holding them (C(defender.os_platform)).
   - The inventory file name must end with C(defender_machines.yml) or C(defender_machines.yaml), for example
     C(prod.defender_machines.yml).
   - Reads every page (the API returns at most 10,000 machines per request) with one token.
@@ -46,6 +47,32 @@ options:
     type: list
     elements: str
     default: [computer_dns_name, id]
+  hostvar_fields:
+    description:
+      - Which machine fields become host variables, in snake case as the API's field names give them
+        (C(computerDnsName) is V(computer_dns_name)), or V([all]) for every field the API returns.
+      - The default covers names and ids (V(id), V(computer_dns_name), V(aad_device_id)), the OS (V(os_platform),
+        V(version)), health (V(health_status)), risk (V(risk_score)), exposure (V(exposure_level)), tags
+        (V(machine_tags)) and IP addresses (V(last_ip_address), V(last_external_ip_address)).
+      - Every variable is paid for on every host each time the inventory is read (AWX inventory syncs included),
+        in time and memory; C(docs/performance.md) has the figures for 25,000 machines. Choose the fields that
+        playbooks and groups use.
+      - O(compose), O(groups) and O(keyed_groups) see the host variables chosen here (and nothing else); a field
+        they name that is not chosen gets a warning. An entry that names no field of any machine gets a warning.
+    type: list
+    elements: str
+    default: [id, computer_dns_name, aad_device_id, os_platform, version, health_status, risk_score, exposure_level,
+              machine_tags, last_ip_address, last_external_ip_address]
+    version_added: 0.3.0
+  hostvar_layout:
+    description:
+      - V(flat) sets one host variable per field, named C(defender_) plus the field (C(defender_os_platform)).
+      - V(dict) sets one host variable C(defender) holding the fields by name (C(defender.os_platform),
+        C(defender.machine_tags)); O(compose), O(groups) and O(keyed_groups) then use that form.
+    type: str
+    choices: [flat, dict]
+    default: flat
+    version_added: 0.3.0
   filters:
     description:
       - Which machines to read. Options combine with C(and); the values of one option with C(or).
@@ -104,12 +131,14 @@ options:
     type: int
     default: 10000
 notes:
-  - With O(cache=true), the machines read from the API are cached (not the hosts), so changing O(compose),
-    O(groups) or O(keyed_groups) applies at once; changing the tenant, the API or O(filters) reads again.
+  - With O(cache=true), what rebuilds the hosts is cached (each host's name and chosen variables, nothing else),
+    so changing O(compose), O(groups), O(keyed_groups) or O(hostvar_layout) applies at once; changing the tenant,
+    the API, O(filters), O(exclude_potential_duplicates), O(hostnames) or O(hostvar_fields) reads again.
   - The inventory cache defaults to the fact cache's plugin, which is V(memory) unless configured. Set
     O(cache_plugin) (for example V(ansible.builtin.jsonfile)) and O(cache_connection) to reuse it across runs.
-  - A file cache holds the machine records (names, IP addresses, users' device ids), so keep O(cache_connection)
-    private (mode 0700, owned by the user running Ansible). A folder that others can read or enter gets a warning.
+  - A file cache holds the hosts' names and chosen variables (by default names, IP addresses, device ids), so keep
+    O(cache_connection) private (mode 0700, owned by the user running Ansible). A folder that others can read or
+    enter gets a warning.
 seealso:
   - module: defender.endpoint.machine_info
 """
@@ -153,6 +182,7 @@ import stat
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.vars import validate_variable_name
 
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_query
 from ansible_collections.defender.endpoint.plugins.module_utils.machines import MACHINES
@@ -167,13 +197,19 @@ from ansible_collections.defender.endpoint.plugins.plugin_utils._connection impo
 
 FILE_SUFFIXES = ("defender_machines.yml", "defender_machines.yaml")
 HOSTVAR_PREFIX = "defender_"
+HOSTVAR_DICT = "defender"
+ALL_FIELDS = "all"
+LAYOUTS = ("flat", "dict")
+CACHE_FORMAT = 2  # entries of another format (or none) are read again
 ONBOARDING_STATES = ("Onboarded", "CanBeOnboarded", "Unsupported", "InsufficientInfo")
 FILTER_KEYS = tuple(option for option, _field, _allowed in machine_query.LIST_FILTERS) + (
     "onboarding_status", "tags", "filter")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+# defender_<field> (flat layout), defender.<field> or defender['<field>'] (dict layout) inside an expression
+_EXPRESSION_FIELD = re.compile(r"\bdefender(?:_([a-z0-9_]+)|\.([a-z0-9_]+)|\[\s*['\"]([a-z0-9_]+)['\"]\s*\])")
 
 
-@functools.lru_cache(maxsize=1024)
 def snake(name):
     """``computerDnsName`` -> ``computer_dns_name``, ``aadDeviceId`` -> ``aad_device_id``."""
     return _CAMEL.sub("_", name).lower()
@@ -214,6 +250,36 @@ def build_query(filters):
         raise AnsibleParserError(str(exc)) from None
 
 
+def chosen_fields(value):
+    """The ``hostvar_fields`` option as a tuple of snake-case names, or None for every field."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise AnsibleParserError("hostvar_fields must be a non-empty list of machine fields in snake case, or [all]")
+    names = []
+    for item in value:
+        if not isinstance(item, str) or not _FIELD_NAME.match(item.strip()):
+            raise AnsibleParserError("hostvar_fields: %r is not a machine field in snake case (for example "
+                                     "os_platform, last_ip_address, machine_tags), nor all" % (item,))
+        if item.strip() not in names:
+            names.append(item.strip())
+    if ALL_FIELDS in names:
+        if len(names) > 1:
+            raise AnsibleParserError("hostvar_fields: all stands alone (every field); it cannot be combined with %s"
+                                     % ", ".join(n for n in names if n != ALL_FIELDS))
+        return None
+    return tuple(names)
+
+
+@functools.lru_cache(maxsize=None)
+def _valid_name(name):
+    try:
+        validate_variable_name(name)
+    except AnsibleError:
+        return False
+    return True
+
+
 def keep(machine, exclude_duplicates, tags, onboarding=frozenset(["onboarded"])):
     if not isinstance(machine, dict) or not machine.get("id"):
         return False
@@ -225,6 +291,101 @@ def keep(machine, exclude_duplicates, tags, onboarding=frozenset(["onboarded"]))
     if tags and not set(tags) & set(machine.get("machineTags") or ()):
         return False
     return True
+
+
+class HostRows:
+    """Machines -> ``(host name, {field: value})`` for the chosen fields, with the names unique.
+
+    The API sends every machine with the same keys in the same order, so which key becomes which variable (and which
+    keys name the host) is worked out once per distinct key order, not once per machine.
+    """
+
+    def __init__(self, fields, hostnames):
+        self.fields = fields            # snake-case names, or None for all
+        self.hostnames = hostnames
+        self.seen = set()               # every field (snake case) of any machine, for the warnings
+        self.renamed = 0
+        self._taken = {}
+        self._plans = {}
+
+    def _plan(self, machine):
+        keys = tuple(machine)
+        plan = self._plans.get(keys)
+        if plan is None:
+            by_name = {snake(key): key for key in keys if not key.startswith("@odata.")}
+            self.seen.update(by_name)
+            if self.fields is None:
+                pairs = tuple((key, name) for name, key in by_name.items())
+            else:
+                pairs = tuple((by_name[name], name) for name in self.fields if name in by_name)
+            plan = self._plans[keys] = (pairs, tuple(by_name[name] for name in self.hostnames if name in by_name))
+        return plan
+
+    def _name(self, machine, name_keys, machine_id):
+        """The first usable name in ``hostnames`` order that no other machine holds and that does not point at the
+        controller; the unique id at worst."""
+        preferred = controller_like = None
+        host = machine_id
+        for key in name_keys:
+            value = machine[key]
+            if value is None or value == "" or isinstance(value, (list, dict, bool)):
+                continue
+            value = str(value)
+            if points_at_controller(value):
+                controller_like = controller_like or value
+                continue
+            if preferred is None:
+                preferred = value
+            if self._taken.get(value, machine_id) == machine_id:
+                host = value
+                break
+        self.renamed += preferred is not None and preferred != host
+        if controller_like:
+            display.warning("defender.endpoint.machines: machine %s is named %s, which would be a host pointing at "
+                            "the controller; it is the host %s instead" % (machine_id, controller_like, host))
+        return host
+
+    def rows(self, machines, exclude_duplicates, tags, onboarding):
+        for machine in machines:
+            if not keep(machine, exclude_duplicates, tags, onboarding):
+                continue
+            pairs, name_keys = self._plan(machine)
+            machine_id = str(machine["id"])
+            host = self._name(machine, name_keys, machine_id)
+            self._taken[host] = machine_id
+            yield host, {name: machine[key] for key, name in pairs}
+
+
+def pack(rows):
+    """Rows for the cache: the field names once, then ``[host, value, ...]`` per host (a dict where they differ)."""
+    columns = list(rows[0][1]) if rows else []
+    packed = []
+    for host, variables in rows:
+        if len(variables) == len(columns) and all(a == b for a, b in zip(variables, columns)):
+            packed.append([host] + list(variables.values()))
+        else:
+            packed.append([host, variables])
+    return columns, packed
+
+
+def unpack(columns, packed):
+    for row in packed:
+        if len(row) == 2 and isinstance(row[1], dict):
+            yield row[0], row[1]
+        else:
+            yield row[0], dict(zip(columns, row[1:]))
+
+
+def expression_fields(expressions):
+    """``(flat names, dict names)`` of machine fields the expressions of compose, groups and keyed_groups use."""
+    flat, nested = set(), set()
+    for text in expressions:
+        for match in _EXPRESSION_FIELD.finditer(str(text)):
+            if match.group(1):
+                flat.add(match.group(1))
+            else:
+                nested.add(match.group(2) or match.group(3))
+    return flat, nested
 
 
 def _names_this_plugin(path):
@@ -262,31 +423,54 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not all(isinstance(h, str) and h.strip() for h in hostnames):
             raise AnsibleParserError("hostnames must be a list of machine field names such as computer_dns_name")
         hostnames = [h.strip() for h in hostnames]
+        fields = chosen_fields(self.get_option("hostvar_fields"))
+        layout = self.get_option("hostvar_layout")
+        if layout not in LAYOUTS:
+            raise AnsibleParserError("hostvar_layout must be flat or dict, got %r" % (layout,))
         flt, tags = build_query(self.get_option("filters"))
+        exclude_duplicates = self.get_option("exclude_potential_duplicates")
         onboarding = onboarding_states(self.get_option("filters"))
         settings = plugin_settings(self)  # credential errors surface before the cache is consulted
+        # everything that decides which hosts and variables exist; compose, groups and the layout do not
         fingerprint = hashlib.sha256(json.dumps(
-            [settings.endpoints.api_url, settings.tenant_id, flt], sort_keys=True).encode()).hexdigest()
+            [CACHE_FORMAT, settings.endpoints.api_url, settings.tenant_id, flt, tags, bool(exclude_duplicates),
+             sorted(onboarding), hostnames, fields], sort_keys=True).encode()).hexdigest()
 
-        use_cache = self.get_option("cache") and cache
         if self.get_option("cache"):
             self._check_cache_folder()
         cache_key = self.get_cache_key(path)
-        machines = None
-        if use_cache:
+        entry = None
+        if self.get_option("cache") and cache:
             try:
-                cached = self._cache[cache_key]
+                entry = self._cache[cache_key]
             except KeyError:
-                cached = None
-            if isinstance(cached, dict) and cached.get("query") == fingerprint:
-                machines = cached.get("machines")
-        fetched = machines is None
-        if fetched:
-            machines = self._read(flt)
+                entry = None
+            if not (isinstance(entry, dict) and entry.get("query") == fingerprint):
+                entry = None
+        stored = None
+        if entry is not None:
+            try:
+                stored = json.loads(entry["hosts"])
+            except (KeyError, TypeError, ValueError):
+                stored = None
+        if stored is not None:
+            self._add_hosts(unpack(stored["columns"], stored["hosts"]), layout)
+            seen, renamed = set(stored["seen"]), stored["renamed"]
+        else:
+            builder = HostRows(fields, hostnames)
+            rows = builder.rows(self._read(flt), exclude_duplicates, tags, onboarding)
             if self.get_option("cache"):
-                machines = list(machines)
-                self._cache[cache_key] = {"query": fingerprint, "machines": machines}
-        self._populate(machines, hostnames, self.get_option("exclude_potential_duplicates"), tags, onboarding)
+                rows = list(rows)
+                columns, packed = pack(rows)
+                # One JSON text: the cache plugin then copies, compares and encodes one string, not every value
+                # of every host in Python (the largest part of writing the cache of a big tenant).
+                self._cache[cache_key] = {"query": fingerprint, "hosts": json.dumps(
+                    {"columns": columns, "hosts": packed, "seen": sorted(builder.seen), "renamed": builder.renamed},
+                    separators=(",", ":"))}
+            self._add_hosts(rows, layout)  # a generator without a cache: one page of machines held at a time
+            seen, renamed = builder.seen, builder.renamed
+        if seen:
+            self._warn(seen, renamed, hostnames, fields, layout)
 
     def _check_cache_folder(self):
         folder = self.get_option("cache_connection")
@@ -304,7 +488,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                             "others and holds machine records: chmod 700 it" % (folder, mode))
 
     def _read(self, flt):
-        """The machines, as a generator: without a cache only one page is held at a time."""
+        """The machines, as a generator."""
         try:
             client, _provider = plugin_client(self)
             params = {"$filter": flt} if flt else {}
@@ -312,51 +496,62 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except DefenderError as exc:
             raise AnsibleError("defender.endpoint.machines: %s" % exc) from None
 
-    @staticmethod
-    def _hostname(fields, hostnames, machine_id, taken):
-        """The first usable name in ``hostnames`` order that no other machine holds and that does not point at the
-        controller; the unique id at worst."""
-        for name in hostnames:
-            value = fields.get(HOSTVAR_PREFIX + name)
-            if value in (None, "") or isinstance(value, (list, dict, bool)):
-                continue
-            value = str(value)
-            if points_at_controller(value):
-                continue
-            if taken.get(value, machine_id) == machine_id:
-                return value
-        return machine_id
-
-    def _populate(self, machines, hostnames, exclude_duplicates, tags, onboarding=frozenset(["onboarded"])):
+    def _add_hosts(self, rows, layout):
+        compose, groups, keyed = self.get_option("compose"), self.get_option("groups"), self.get_option("keyed_groups")
+        constructed = bool(compose or groups or keyed)
         strict = self.get_option("strict")
-        taken = {}
-        renamed = 0
-        unused = set(hostnames)  # entries that name no field of any machine: probably misspelt
-        for machine in machines:
-            if not keep(machine, exclude_duplicates, tags, onboarding):
-                continue
-            hostvars = {HOSTVAR_PREFIX + snake(key): value for key, value in machine.items()
-                        if not key.startswith("@odata.")}
-            if unused:
-                unused = {name for name in unused if HOSTVAR_PREFIX + name not in hostvars}
-            machine_id = str(machine["id"])
-            host = self._hostname(hostvars, hostnames, machine_id, taken)
-            renamed += host != self._hostname(hostvars, hostnames, machine_id, {})
-            controller_like = [str(hostvars[HOSTVAR_PREFIX + n]) for n in hostnames
-                               if points_at_controller(hostvars.get(HOSTVAR_PREFIX + n, ""))]
-            if controller_like:
-                display.warning("defender.endpoint.machines: machine %s is named %s, which would be a host pointing at "
-                                "the controller; it is the host %s instead" % (machine_id, controller_like[0], host))
-            taken[host] = machine_id
+        # ansible-core 2.19+ hands plugins a proxy whose set_variable walks and copies every value to tag it with the
+        # inventory file as its origin, and checks the name: a third of the plugin's time and much of its memory on
+        # 25,000 hosts. These values are API data (JSON types, plain strings: untrusted, never templated) under names
+        # checked once here, so a new host gets them in its variables directly.
+        data = getattr(self.inventory, "__wrapped__", self.inventory)
+        flat = layout == "flat"
+        names = {}
+        for host, variables in rows:
+            if flat:
+                for name in variables:
+                    if name not in names:
+                        names[name] = HOSTVAR_PREFIX + name
+                prefixed = {names[name]: value for name, value in variables.items()}
+            else:
+                prefixed = {HOSTVAR_DICT: variables}
+            new = host not in data.hosts
             self.inventory.add_host(host)
-            for key, value in hostvars.items():
-                self.inventory.set_variable(host, key, value)
-            self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
-        if unused and taken:
-            display.warning("defender.endpoint.machines: hostnames %s name no machine field (fields are in snake case, "
-                            "for example computer_dns_name, last_ip_address, aad_device_id)" % ", ".join(sorted(unused)))
+            if new and all(_valid_name(name) for name in prefixed):
+                data.hosts[host].vars.update(prefixed)
+            else:  # another source has this host already: merge as ansible-core does
+                for name, value in prefixed.items():
+                    self.inventory.set_variable(host, name, value)
+            if constructed:
+                self._set_composite_vars(compose, prefixed, host, strict=strict)
+                self._add_host_to_composed_groups(groups, prefixed, host, strict=strict)
+                self._add_host_to_keyed_groups(keyed, prefixed, host, strict=strict)
+
+    def _warn(self, seen, renamed, hostnames, fields, layout):
+        name = "defender.endpoint.machines"
+        unused = [h for h in hostnames if h not in seen]  # probably misspelt
+        if unused:
+            display.warning("%s: hostnames %s name no machine field (fields are in snake case, for example "
+                            "computer_dns_name, last_ip_address, aad_device_id)" % (name, ", ".join(unused)))
+        fields_given = self.get_option_and_origin("hostvar_fields")[1] != "default"
+        if fields_given and fields is not None and [f for f in fields if f not in seen]:
+            display.warning("%s: hostvar_fields %s name no machine field (fields are in snake case, for example "
+                            "os_platform, last_ip_address)" % (name, ", ".join(f for f in fields if f not in seen)))
         if renamed:
-            display.warning("defender.endpoint.machines: %d machine(s) share their preferred host name with another "
-                            "machine and were named by a later entry of hostnames (or their id)" % renamed)
+            display.warning("%s: %d machine(s) share their preferred host name with another machine and were named "
+                            "by a later entry of hostnames (or their id)" % (name, renamed))
+        expressions = list((self.get_option("compose") or {}).values())
+        expressions += list((self.get_option("groups") or {}).values())
+        expressions += [k.get("key") for k in self.get_option("keyed_groups") or () if isinstance(k, dict)]
+        flat, nested = expression_fields(e for e in expressions if e)
+        chosen = seen if fields is None else set(fields) & seen
+        other = nested if layout == "flat" else flat
+        if other & seen:
+            display.warning("%s: hostvar_layout is %s, so compose, groups and keyed_groups name the fields as %s, "
+                            "not as they do here (%s)" % (
+                                name, layout, "defender_<field>" if layout == "flat" else "defender.<field>",
+                                ", ".join(sorted(other & seen))))
+        missing = ((flat if layout == "flat" else nested) & seen) - chosen
+        if missing:
+            display.warning("%s: compose, groups or keyed_groups use %s, which hostvar_fields leaves out (add them "
+                            "to use them)" % (name, ", ".join(sorted(missing))))

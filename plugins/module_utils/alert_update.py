@@ -15,6 +15,7 @@ import copy
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import outcome
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
@@ -247,23 +248,12 @@ class Updater:
         return read_alerts(self.client, ids)
 
     def lost(self, exc, ids, changes):
-        """The outcome of a write is unknown (no response, or a 5xx that may follow an applied write): read
-        again and keep what is visibly applied; never re-send."""
-        try:
-            now = self.read(ids)
-        except DefenderError as err:
-            raise exc.reworded(
-                "%s; the alert(s) could not be read again to see whether it was applied (%s). The request was not "
-                "re-sent: check %s, then run the task again" % (exc.message, err, ", ".join(ids[:10]))) from None
-        missing = [i for i in ids if i not in now or changes_for(now[i], changes)]
-        for i in ids:
-            if i not in missing:
-                self.after[i] = now[i]
-        if missing:
-            raise exc.reworded(
-                "%s; read again, %d of %d alert(s) do not show the change yet (%s). The request was not re-sent, "
-                "because the service may still apply it: check the alerts, then run the task again"
-                % (exc.message, len(missing), len(ids), ", ".join(missing[:10])))
+        """The outcome of a write is unknown (no response, or a 5xx that may follow an applied write): read the
+        alerts again (:func:`outcome.read_back`) and keep what is visibly applied; never re-send."""
+        found = outcome.read_back(exc, ids, self.read, lambda _alert_id, alert: not changes_for(alert, changes))
+        self.after.update(found.seen)
+        if not found.complete:
+            raise found.error("alert(s)")
         self.warn("the response to %s %s was lost or a server error (%s); the alerts read again show the "
                   "change applied, so it was not re-sent" % (exc.method, exc.path, exc))
 

@@ -261,6 +261,8 @@ def check_export_params(params):
     columns = export.check_columns(params.get("columns"))
     if columns is not None and fmt != "csv":
         raise DefenderConfigError("columns apply to format=csv only")
+    if params.get("csv_raw") and fmt != "csv":
+        raise DefenderConfigError("csv_raw applies to format=csv only")
     if fmt == "csv" and columns is None:
         columns = list(EXPORT_COLUMNS)
     return build_filter(params), page_size, dest, fmt, columns

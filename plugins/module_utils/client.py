@@ -190,6 +190,11 @@ class DefenderClient:
     def patch(self, path, body):
         return self.request("PATCH", path, body=body)
 
+    def post_form(self, path, fields, files):
+        """POST multipart/form-data: ``fields`` {name: text}, ``files`` {name: (file name, bytes)} (bytes, not a
+        file object, so that a throttled request goes again whole)."""
+        return self.request("POST", path, form=(fields, files))
+
     def pages(self, path, params=None, page_size=None, limit=None, raw=False):
         """Every item of the collection at ``path``, paged the API's way: ``$top``/``$skip`` with overlap for the
         Defender API (:class:`odata.Pager`), ``@odata.nextLink`` for Graph (:class:`odata.NextLinkPager`); ids are
@@ -209,12 +214,14 @@ class DefenderClient:
         return TimeBoundaryPager(self, path, time_field, since=since, params=params, page_size=page_size,
                                  limit=limit)
 
-    def _send(self, method, url, params, body, token, budget):
+    def _send(self, method, url, params, body, token, budget, form=None):
         sent_at = budget.acquire() if budget is not None else None
         headers = dict(self.api.headers)
         headers["Authorization"] = "Bearer " + token
         kwargs = {"params": params, "headers": headers, "timeout": self.timeout}
-        if body is not None:
+        if form is not None:
+            kwargs["data"], kwargs["files"] = form  # requests writes the multipart body and its Content-Type
+        elif body is not None:
             kwargs["data"] = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         self.request_count += 1
@@ -240,7 +247,7 @@ class DefenderClient:
         else:
             time.sleep(wait)
 
-    def request(self, method, path, params=None, body=None, parse=None):
+    def request(self, method, path, params=None, body=None, parse=None, form=None):
         """Send one API request and return its parsed JSON (None for an empty body).
 
         ``parse(text)`` replaces ``json.loads`` (:func:`odata.split_collection` keeps items as JSON text); it
@@ -255,7 +262,7 @@ class DefenderClient:
         while True:
             token = self.tokens.token(force_refresh=refreshed)
             try:
-                response, sent_at = self._send(method, url, params, body, token, budget)
+                response, sent_at = self._send(method, url, params, body, token, budget, form)
             except requests.exceptions.RequestException as exc:
                 if method in IDEMPOTENT and bad_json < self.json_retries and body_lost(exc):
                     bad_json += 1  # urllib3 had already handed the response over; a GET can be read again

@@ -25,7 +25,7 @@ class DefenderError(Exception):
 
     def __str__(self):
         parts = [self.message]
-        where = " ".join(p for p in (self.method, self.path) if p)
+        where = " ".join(part for part in (self.method, self.path) if part)
         detail = []
         if self.status:
             detail.append("HTTP %s" % self.status)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gc
 import hashlib
 import io
@@ -22,6 +23,7 @@ import itertools
 import json
 import operator
 import os
+import re
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.files import AtomicWrite
@@ -29,10 +31,18 @@ from ansible_collections.defender.endpoint.plugins.module_utils.validation impor
 
 FORMATS = ("jsonl", "csv")
 LIST_SEPARATOR = ", "
-# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"); such text cells get a
-# leading apostrophe, which spreadsheets show as text.
+# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"); such text gets an
+# apostrophe before it, which spreadsheets show as text. Not only at the start of a cell: also after a separator
+# (and spaces), since a spreadsheet whose locale splits on ";" (or "|", a tab) may cut an unquoted cell there.
+# Every field is quoted as well. raw=True writes the values as they are (for programs, not spreadsheets).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_CHARS = "".join(FORMULA_START)
+_FORMULA = re.compile(r"(^|[,;|\t\r\n])( *)(?=[=+\-@\t\r])")
+
+
+def defuse(text):
+    """``text`` with an apostrophe before every formula start (at the beginning and after each separator)."""
+    return _FORMULA.sub(r"\1\2'", text)
 
 
 def check_dest(dest):
@@ -41,8 +51,14 @@ def check_dest(dest):
         raise DefenderConfigError("dest must be a file path")
     dest = os.path.abspath(os.path.expanduser(dest))
     directory = os.path.dirname(dest) or "."
+    if os.path.islink(dest):
+        raise DefenderConfigError("dest %s is a symbolic link; refusing to write through it (remove it, or give the "
+                                  "real path)" % dest)
     if os.path.isdir(dest):
         raise DefenderConfigError("dest %s is a directory; give a file name" % dest)
+    if os.path.exists(dest) and not os.path.isfile(dest):
+        # a FIFO or device: reading it for the digest would hang, writing would go to whatever it is
+        raise DefenderConfigError("dest %s exists and is not a regular file; refusing to write there" % dest)
     if not os.path.isdir(directory):
         raise DefenderConfigError("the directory of dest (%s) does not exist" % directory)
     if not os.access(directory, os.W_OK | os.X_OK):
@@ -87,8 +103,8 @@ def lookup(record, path):
     return value
 
 
-def cell(value):
-    """One CSV cell: nested values flattened, formula-looking text defused."""
+def cell(value, raw=False):
+    """One CSV cell: nested values flattened, formula-looking text defused (unless ``raw``)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -101,9 +117,7 @@ def cell(value):
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     else:
         text = str(value)
-    if text.startswith(FORMULA_START):
-        text = "'" + text
-    return text
+    return text if raw else defuse(text)
 
 
 class _Sink:
@@ -162,7 +176,7 @@ def _no_cyclic_gc():
             gc.enable()
 
 
-def _write(blocks, sink, fmt, columns, encoded, on_progress):
+def _write(blocks, sink, fmt, columns, encoded, on_progress, raw=False):
     # Whole blocks (a page of alerts, or 1,000 records) are encoded, hashed and written at once: one call per line
     # showed in profiles. Each block is dropped before the next is asked for, so memory stays within one block.
     count = 0
@@ -177,12 +191,15 @@ def _write(blocks, sink, fmt, columns, encoded, on_progress):
             block = text = None
             on_progress(count)
     else:
-        csv.writer(sink, lineterminator="\r\n").writerow(columns)
+        quoting = csv.QUOTE_MINIMAL if raw else csv.QUOTE_ALL
+        csv.writer(sink, lineterminator="\r\n", quoting=quoting).writerow([cell(c, raw) for c in columns])
         for block in blocks:
             # Column by column, common cells (text, None, whole numbers) inline: a function call per cell was two
             # thirds of a CSV export's time. Each block is written through one buffer: one hash and write call.
             buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\r\n").writerows(zip(*map(_cells, _columns(block, columns))))
+            cells = functools.partial(_cells, raw=raw)
+            csv.writer(buffer, lineterminator="\r\n", quoting=quoting).writerows(
+                zip(*map(cells, _columns(block, columns))))
             sink.write(buffer.getvalue())
             count += len(block)
             block = buffer = None
@@ -192,24 +209,28 @@ def _write(blocks, sink, fmt, columns, encoded, on_progress):
 
 def _columns(records, paths):
     """For each of ``paths``, the values there of each record (None where missing)."""
-    if not any("." in p for p in paths):
+    if not any("." in path for path in paths):
         try:  # C speed: the API sends every property of an alert (null when empty), so the usual block has them all
             return list(zip(*map(operator.itemgetter(*paths), records))) if len(paths) > 1 else \
                 [list(map(operator.itemgetter(paths[0]), records))]
         except (KeyError, TypeError):  # a property missing, or a record that is not an object
             pass
-    return [[lookup(r, p) for r in records] for p in paths]
+    return [[lookup(record, path) for record in records] for path in paths]
 
 
-def _cells(values):
+def _cells(values, raw=False):
     """The CSV cells of one column: :func:`cell` of each value, with text, None and integers handled inline."""
     # type() is, not isinstance(): a bool is an int, and must go through cell() to become true/false
     # pylint: disable=unidiomatic-typecheck
-    return [(("'" + v) if v and v[0] in _FORMULA_CHARS else v) if type(v) is str else  # noqa: E721
+    if raw:
+        return [v if type(v) is str else  # noqa: E721
+                "" if v is None else str(v) if type(v) is int else cell(v, True) for v in values]  # noqa: E721
+    search, sub = _FORMULA.search, _FORMULA.sub
+    return [(sub(r"\1\2'", v) if search(v) else v) if type(v) is str else  # noqa: E721
             "" if v is None else str(v) if type(v) is int else cell(v) for v in values]  # noqa: E721
 
 
-def export(records, dest, fmt="jsonl", columns=None, check_mode=False, on_progress=None):
+def export(records, dest, fmt="jsonl", columns=None, check_mode=False, on_progress=None, raw=False):
     """Stream ``records`` (dicts) to ``dest``; returns ``dict(count, changed, sha256)``.
 
     ``dest`` is replaced atomically, and only when the new content differs from the file's; the temporary file
@@ -217,13 +238,14 @@ def export(records, dest, fmt="jsonl", columns=None, check_mode=False, on_progre
     records written (progress reporting).
     """
     return export_blocks(_blocks(records), dest, fmt=fmt, columns=columns, check_mode=check_mode,
-                         on_progress=on_progress)
+                         on_progress=on_progress, raw=raw)
 
 
-def export_blocks(blocks, dest, fmt="jsonl", columns=None, check_mode=False, on_progress=None, encoded=False):
+def export_blocks(blocks, dest, fmt="jsonl", columns=None, check_mode=False, on_progress=None, encoded=False,
+                  raw=False):
     """:func:`export` for records that come in lists (a page at a time). ``encoded=True``: the records are
     JSON texts already, each on one line (:func:`odata.split_collection`), written as they are (JSON Lines
-    only)."""
+    only). ``raw=True``: CSV cells as they are (see FORMULA_START)."""
     if fmt not in FORMATS:
         raise DefenderConfigError("format must be one of %s, got %r" % (", ".join(FORMATS), fmt))
     if fmt == "csv" and not columns:
@@ -235,14 +257,14 @@ def export_blocks(blocks, dest, fmt="jsonl", columns=None, check_mode=False, on_
     if check_mode:
         sink = _Sink()
         with _no_cyclic_gc():
-            count = _write(blocks, sink, fmt, columns, encoded, on_progress)
+            count = _write(blocks, sink, fmt, columns, encoded, on_progress, raw)
         after = sink.digest.hexdigest()
         return dict(count=count, changed=after != before, sha256=after)
 
     with AtomicWrite(dest) as out:  # 0600: alerts hold sensitive data
         sink = _Sink(out.file)
         with _no_cyclic_gc():
-            count = _write(blocks, sink, fmt, columns, encoded, on_progress)
+            count = _write(blocks, sink, fmt, columns, encoded, on_progress, raw)
         after = sink.digest.hexdigest()
         changed = out.keep = after != before
     return dict(count=count, changed=changed, sha256=after)

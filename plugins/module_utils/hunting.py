@@ -63,7 +63,7 @@ def check_timespan(value):
         n, unit = short.group(1), short.group(2).upper()
         return "P%sD" % n if unit == "D" else "PT%s%s" % (n, unit)
     parts = text.split("/")
-    kinds = ["duration" if _ISO_DURATION.match(p) else "time" if _ISO_TIME.match(p) else None for p in parts]
+    kinds = ["duration" if _ISO_DURATION.match(part) else "time" if _ISO_TIME.match(part) else None for part in parts]
     if None in kinds or len(parts) > 2 or kinds == ["duration", "duration"]:
         raise DefenderConfigError("timespan must be an ISO 8601 duration or interval such as P7D, PT12H, "
                                   "2026-11-01T00:00:00Z/2026-11-08T00:00:00Z or P7D/2026-11-08T00:00:00Z "

@@ -5,8 +5,8 @@
 
 The API (https://learn.microsoft.com/en-us/defender-endpoint/api/ti-indicator and the post-ti-indicator,
 import-ti-indicators and batch-delete-ti-indicators pages beside it): POST and import are "submit or update" with an
-undocumented match key that probably includes the action, so an indicator is matched here on (type, value) only, and when its action
-changes the old one is deleted once the new one exists. Import answers 200 even when items fail (``isFailed``);
+undocumented match key that probably includes the action, so an indicator is matched here on (type, value) only, and
+when its action changes the old one is deleted once the new one exists. Import answers 200 even when items fail (``isFailed``);
 BatchDelete answers 404 when any id is missing. Both take at most 500 items and 30 calls per minute (the client's
 shared budgets count them apart, see client.LIMITS). A tenant
 holds at most 15,000 active indicators. ``Ti.ReadWrite`` sees only the indicators its own app created.
@@ -225,7 +225,7 @@ def desired(item, defaults, state, warn):
                 raise DefenderConfigError(
                     "%s: action %s was retired in January 2022; its replacement %s is not available for %s "
                     "indicators (allowed: %s)" % (label, merged["action"], TYPE_ACTION_NAMES[new], merged["type"],
-                                                 ", ".join(TYPE_ACTION_NAMES[a] for a in ALLOWED_ACTIONS[api_type])))
+                                                  ", ".join(TYPE_ACTION_NAMES[a] for a in ALLOWED_ACTIONS[api_type])))
             warn("%s: action %s was retired in January 2022; sending %s with generate_alert true instead"
                  % (label, merged["action"], new))
             action = new
@@ -349,8 +349,8 @@ def plan(wanted, existing, state):
     for ind in existing:
         if isinstance(ind, dict) and ind.get("indicatorType") and isinstance(ind.get("indicatorValue"), str):
             groups.setdefault(key_of(ind["indicatorType"], ind["indicatorValue"]), []).append(ind)
-    p = Plan()
-    p.visible = len(existing)
+    todo = Plan()
+    todo.visible = len(existing)
     for want in unique(wanted):
         key = key_of(want["indicatorType"], want["indicatorValue"])
         have = sorted(groups.get(key, []), key=id_order)
@@ -358,25 +358,25 @@ def plan(wanted, existing, state):
                  "indicator": None}
         if state == "absent":
             gone = [i for i in have if "action" not in want or current_action(i) == want["action"]]
-            p.delete.extend(gone)
+            todo.delete.extend(gone)
             entry.update(result="deleted" if gone else "absent", id=gone[0].get("id") if gone else None,
                          indicator=gone[0] if gone else None)
         elif not have:
-            p.create.append(want)
+            todo.create.append(want)
             entry.update(result="created", indicator=predict(None, want))
         else:
             keep = next((i for i in have if current_action(i) == want["action"]), have[0])
-            p.delete.extend(i for i in have if i is not keep)  # leftover duplicates
+            todo.delete.extend(i for i in have if i is not keep)  # leftover duplicates
             changes = differences(keep, want)
             if want.get("application") is not None and keep.get("application") != want["application"]:
-                p.notes.append("%s %s: application stays %r (the service sets it on create only)"
-                               % (TYPE_NAMES[want["indicatorType"]], want["indicatorValue"], keep.get("application")))
+                todo.notes.append("%s %s: application stays %r (the service sets it on create only)"
+                                  % (TYPE_NAMES[want["indicatorType"]], want["indicatorValue"], keep.get("application")))
             if changes:
-                p.update.append((complete(want, keep), keep, changes))
+                todo.update.append((complete(want, keep), keep, changes))
             entry.update(result="updated" if changes else "unchanged", id=keep.get("id"),
                          indicator=predict(keep, want) if changes else keep)
-        p.results.append(entry)
-    return p
+        todo.results.append(entry)
+    return todo
 
 
 def id_order(ind):
@@ -448,10 +448,10 @@ class Sender:
         self.calls = {"post": 0, "delete": 0, "import": 0, "batch_delete": 0}
         self.deleted = 0
 
-    def send(self, p):
-        upserts = list(p.create) + [u[0] for u in p.update]
+    def send(self, todo):
+        upserts = list(todo.create) + [u[0] for u in todo.update]
         replaced = {}  # key -> old indicator whose action changed (deleted once the new one exists)
-        for want, keep, changes in p.update:
+        for want, keep, changes in todo.update:
             if "action" in changes:
                 replaced[key_of(want["indicatorType"], want["indicatorValue"])] = keep
         if upserts:
@@ -461,7 +461,7 @@ class Sender:
                 for n, want in enumerate(upserts):
                     progress.report("sending indicator %d of %d" % (n + 1, len(upserts)), done=n, total=len(upserts))
                     self._post(want)
-        deletions = list(p.delete)
+        deletions = list(todo.delete)
         for key, old in replaced.items():
             new_id = self.ids.get(key)
             if new_id is not None and str(new_id) != str(old.get("id")):
@@ -477,7 +477,7 @@ class Sender:
                 for n, ident in enumerate(ids):
                     progress.report("deleting indicator %d of %d" % (n + 1, len(ids)), done=n, total=len(ids))
                     self._delete(ident)
-        for entry in p.results:
+        for entry in todo.results:
             new_id = self.ids.get(key_of(TYPES[entry["type"]], entry["value"]))
             if new_id is not None and entry["result"] in ("created", "updated"):
                 entry["id"] = str(new_id)
@@ -599,12 +599,12 @@ class Sender:
             raise found.error("indicator(s)")
 
 
-def check_cap(p, cap=MAX_ACTIVE):
+def check_cap(todo, cap=MAX_ACTIVE):
     """Fail before sending when the run would pass the tenant's cap of active indicators."""
-    deleting = len({str(i.get("id")) for i in p.delete})
-    after = p.visible + len(p.create) - deleting
-    if len(p.create) and after > cap:
+    deleting = len({str(i.get("id")) for i in todo.delete})
+    after = todo.visible + len(todo.create) - deleting
+    if len(todo.create) and after > cap:
         raise DefenderConfigError(
             "this would make %d active indicators (%d now visible to this app, %d to create, %d to delete); a tenant "
             "holds at most %d and Microsoft does not raise that limit. Nothing was sent: remove or let expire "
-            "some indicators first" % (after, p.visible, len(p.create), deleting, cap))
+            "some indicators first" % (after, todo.visible, len(todo.create), deleting, cap))

@@ -191,7 +191,8 @@ class TagWork:
             return
         returned = {}
         if isinstance(answer, dict) and isinstance(answer.get("value"), list):
-            returned = dict((str(m.get("id") or "").lower(), m) for m in answer["value"] if isinstance(m, dict))
+            returned = dict((str(machine.get("id") or "").lower(), machine) for machine in answer["value"]
+                            if isinstance(machine, dict))
         for i in ids:
             self._applied(i, tag, returned.get(i.lower()))
 

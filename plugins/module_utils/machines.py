@@ -215,10 +215,10 @@ def find_by_names(client, names):
     """``{name: [machines whose computerDnsName equals it, case-insensitively]}`` for every name."""
     found = {n: {} for n in names}
     for chunk, flt in filter_chunks("computerDnsName", names):
-        for m in list_machines(client, flt):
+        for machine in list_machines(client, flt):
             for n in chunk:
-                if _same_name(m.get("computerDnsName"), n):
-                    found[n][m.get("id")] = m
+                if _same_name(machine.get("computerDnsName"), n):
+                    found[n][machine.get("id")] = machine
     missing = [n for n in names if not found[n]]
     for chunk, flt in filter_chunks("computerDnsName", missing, build=_lower_name_filter):
         try:
@@ -227,10 +227,10 @@ def find_by_names(client, names):
             if exc.status == 400:  # the service does not know tolower(): the eq query was all we could do
                 break
             raise
-        for m in answer:
+        for machine in answer:
             for n in chunk:
-                if _same_name(m.get("computerDnsName"), n):
-                    found[n][m.get("id")] = m
+                if _same_name(machine.get("computerDnsName"), n):
+                    found[n][machine.get("id")] = machine
     return {n: list(v.values()) for n, v in found.items()}
 
 
@@ -244,9 +244,9 @@ def find_by_ids(client, ids):
     found = {}
     wanted = list(dict.fromkeys(i.lower() for i in ids))
     for chunk, flt in filter_chunks("id", wanted):
-        for m in list_machines(client, flt):
-            if isinstance(m.get("id"), str) and m["id"].lower() in chunk:
-                found[m["id"].lower()] = m
+        for machine in list_machines(client, flt):
+            if isinstance(machine.get("id"), str) and machine["id"].lower() in chunk:
+                found[machine["id"].lower()] = machine
     for i in wanted:
         if i not in found:
             # Not in the list (for example outside its retention window): ask for it directly.
@@ -254,13 +254,13 @@ def find_by_ids(client, ids):
     return found
 
 
-def _describe(m):
+def _describe(machine):
     flags = []
-    if m.get("isPotentialDuplication"):
+    if machine.get("isPotentialDuplication"):
         flags.append("potential duplicate")
-    if m.get("mergedIntoMachineId"):
-        flags.append("merged into %s" % m["mergedIntoMachineId"])
-    return "%s (lastSeen %s%s)" % (m.get("id"), m.get("lastSeen"), ", " + ", ".join(flags) if flags else "")
+    if machine.get("mergedIntoMachineId"):
+        flags.append("merged into %s" % machine["mergedIntoMachineId"])
+    return "%s (lastSeen %s%s)" % (machine.get("id"), machine.get("lastSeen"), ", " + ", ".join(flags) if flags else "")
 
 
 def is_onboarded(machine):
@@ -275,37 +275,39 @@ def select_machine(name, candidates, margin=CLEARLY_NEWER):
     if not candidates:
         raise MachineResolutionError("no machine named %r was found (a computer name is matched exactly, "
                                      "case-insensitively; use machine_info to search)" % name, "NotFound")
-    unmanaged = [m for m in candidates if not is_onboarded(m)]
+    unmanaged = [machine for machine in candidates if not is_onboarded(machine)]
     if unmanaged and len(unmanaged) == len(candidates):
         raise MachineResolutionError(
             "%r matches only devices that are not onboarded to Defender for Endpoint (found by device discovery): "
             "%s; a name is resolved to onboarded machines only, pass the id to act on such a device"
-            % (name, "; ".join("%s (onboardingStatus %s)" % (m.get("id"), m.get("onboardingStatus"))
-                                for m in unmanaged)), "NotOnboarded", [m.get("id") for m in unmanaged])
-    onboarded = [m for m in candidates if is_onboarded(m)]
+            % (name, "; ".join("%s (onboardingStatus %s)" % (machine.get("id"), machine.get("onboardingStatus"))
+                               for machine in unmanaged)),
+            "NotOnboarded", [machine.get("id") for machine in unmanaged])
+    onboarded = [machine for machine in candidates if is_onboarded(machine)]
     if len(onboarded) == 1 and not onboarded[0].get("mergedIntoMachineId"):
         if len(candidates) == 1:
             return candidates[0], None
         return onboarded[0], ("%r matches %d devices; chose %s, the others are not onboarded"
                               % (name, len(candidates), onboarded[0].get("id")))
-    live = [m for m in onboarded if not m.get("isPotentialDuplication") and not m.get("mergedIntoMachineId")]
-    ids = [m.get("id") for m in candidates]
+    live = [machine for machine in onboarded
+            if not machine.get("isPotentialDuplication") and not machine.get("mergedIntoMachineId")]
+    ids = [machine.get("id") for machine in candidates]
     if len(live) == 1:
         return live[0], ("%r matches %d machines; chose %s, the others are flagged as duplicates or merged%s"
                          % (name, len(candidates), live[0].get("id"), " or are not onboarded" if unmanaged else ""))
     if not live:
         raise MachineResolutionError(
             "%r matches only machines flagged as duplicates or merged: %s; pass the id of the machine to act on"
-            % (name, "; ".join(_describe(m) for m in candidates)), "Ambiguous", ids)
-    ranked = sorted(live, key=lambda m: _time(m.get("lastSeen")), reverse=True)
+            % (name, "; ".join(_describe(machine) for machine in candidates)), "Ambiguous", ids)
+    ranked = sorted(live, key=lambda machine: _time(machine.get("lastSeen")), reverse=True)
     newest, runner_up = ranked[0], ranked[1]
     if _time(newest.get("lastSeen")) - _time(runner_up.get("lastSeen")) >= margin:
         return newest, ("%r matches %d machines; chose %s, last seen at least %d hours after the others"
                         % (name, len(candidates), newest.get("id"), margin.total_seconds() // 3600))
     raise MachineResolutionError(
         "%r is ambiguous: %d machines share this computer name and none is clearly the current one: %s; "
-        "pass the machine id instead" % (name, len(live), "; ".join(_describe(m) for m in ranked)),
-        "Ambiguous", [m.get("id") for m in ranked])
+        "pass the machine id instead" % (name, len(live), "; ".join(_describe(machine) for machine in ranked)),
+        "Ambiguous", [machine.get("id") for machine in ranked])
 
 
 class Resolution:
@@ -327,16 +329,16 @@ def resolve(client, refs):
     out = {}
     by_id = find_by_ids(client, ids) if ids else {}
     for r in ids:
-        m = by_id.get(r.lower())
-        if m is None:
+        machine = by_id.get(r.lower())
+        if machine is None:
             out[r] = Resolution(r, error=MachineResolutionError("machine %s was not found" % r, "NotFound"))
         else:
-            out[r] = Resolution(r, machine=m)
+            out[r] = Resolution(r, machine=machine)
     by_name = find_by_names(client, names) if names else {}
     for r in names:
         try:
-            m, note = select_machine(r, by_name.get(r, []))
-            out[r] = Resolution(r, machine=m, note=note)
+            machine, note = select_machine(r, by_name.get(r, []))
+            out[r] = Resolution(r, machine=machine, note=note)
         except MachineResolutionError as exc:
             out[r] = Resolution(r, error=exc)
     return out

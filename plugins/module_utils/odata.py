@@ -156,7 +156,8 @@ def and_all(*clauses):
         return None
     if len(parts) == 1:
         return parts[0]
-    return " and ".join("(%s)" % p if re.search(r"\bor\b", p, re.I) and not _enclosed(p) else p for p in parts)
+    return " and ".join("(%s)" % part if re.search(r"\bor\b", part, re.I) and not _enclosed(part) else part
+                        for part in parts)
 
 
 def _enclosed(text):

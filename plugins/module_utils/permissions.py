@@ -32,6 +32,8 @@ ROLES = {
     "Machine.Offboard": (WDATP, "Offboard machine"),
     "Machine.StopAndQuarantine": (WDATP, "Stop And Quarantine"),
     "Machine.LiveResponse": (WDATP, "Run live response on a specific machine"),
+    "Library.Manage": (WDATP, "Manage live response library"),
+    "Machine.LiveResponse": (WDATP, "Run live response on a specific machine"),
     "AdvancedQuery.Read.All": (WDATP, "Run advanced queries"),
     "Ti.ReadWrite": (WDATP, "Read and write Indicators"),
     "Ti.ReadWrite.All": (WDATP, "Read and write All Indicators"),
@@ -82,6 +84,9 @@ CONTENT = (
     ("module", "indicator_info", (TI,), "`Ti.ReadWrite` lists only the indicators this app created"),
     ("module", "advanced_hunting", (("ThreatHunting.Read.All",),),
      "a Microsoft Graph permission: the same credential gets a second token, for Graph"),
+    ("module", "live_response_library", (("Library.Manage",),), ""),
+    ("module", "live_response", (("Machine.LiveResponse",), MACHINE_READ),
+     "names, action history and result links are read with the second"),
     ("module", "incident_info", (INCIDENT_READ,),
      "a Microsoft Graph permission; also for `include_alerts` (Graph documents no alert permission for an "
      "incident's alerts, which is uncertain)"),

@@ -7,9 +7,18 @@ clients of one credential and API host) within them: windows, pacing, and learni
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
+import os
+import stat
 import threading
 import time
 from urllib.parse import urlsplit
+
+try:
+    import fcntl
+except ImportError:  # not on Windows, where Ansible's controller does not run either
+    fcntl = None
 
 # The API's documented limits per application and tenant (the "Limitations" of each page under
 # https://learn.microsoft.com/en-us/defender-endpoint/api/), as (calls, seconds) windows, by bucket: most
@@ -21,6 +30,8 @@ LIMITS = {
     "indicators_batch_delete": ((30, 60.0), (1500, 3600.0)),
     "advanced_queries": ((45, 60.0), (1500, 3600.0)),
     "investigation_package": ((2, 60.0), (120, 3600.0)),  # GET .../getPackageUri (api/get-package-sas-uri)
+    # POST /api/machines/{id}/runliveresponse: 10 calls a minute, no hourly figure (api/run-live-response.md)
+    "live_response": ((10, 60.0), (600, 3600.0)),
     # Microsoft Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
     # (https://learn.microsoft.com/en-us/graph/api/resources/security-api-overview); its host
     # differs from the Defender API's, so this budget is its own.
@@ -48,6 +59,8 @@ def bucket_for(path, default="default"):
             return bucket
     if low.startswith("/api/machineactions/") and low.endswith("/getpackageuri"):
         return "investigation_package"
+    if low.startswith("/api/machines/") and low.endswith("/runliveresponse"):
+        return "live_response"
     return default
 
 
@@ -99,7 +112,7 @@ class RateBudget:
         if limits is None:
             limits = ((per_period if per_period is not None else 100, period),)
         self.clock, self.sleep = clock, sleep
-        self.lock = threading.Lock()
+        self.lock = self._new_lock()
         self.sent = collections.deque()
         self.refused = collections.deque()  # send times of the requests answered 429, over the last period
         self.first_sent = None
@@ -112,6 +125,9 @@ class RateBudget:
         self.cuts = 0
         self.waited = 0.0         # seconds spent waiting in acquire, all threads
         self.configure(limits)
+
+    def _new_lock(self):
+        return threading.Lock()
 
     def configure(self, limits):
         """(Re)set the windows: ((calls, seconds), ...). What was sent stays counted."""
@@ -224,13 +240,165 @@ def scaled_limits(limits, per_minute):
     return tuple((per_minute if s == 60.0 else max(1, n * per_minute // minute), s) for n, s in limits)
 
 
+class SharedRateBudget(RateBudget):
+    """A :class:`RateBudget` whose state lives in a small file, so that every process on this controller using the
+    same credential, API host and limit bucket (playbooks run at once, the tasks of one playbook, inventory updates)
+    spends one budget.
+
+    Shared: the windows (what every process sent), the pause after a 429 and the learnt rate, so together the
+    processes never exceed a documented window and all of them slow down after a 429. Each process keeps its own
+    pacing (its small burst and even spacing): a short task is not made to wait for the pace of another run, at the
+    price that N runs at once may send N bursts together (still within every window).
+
+    Each use of the budget's state (a few microseconds of arithmetic; never a sleep) runs under ``flock`` on a lock
+    file beside the state file: the kernel releases it when its holder exits or is killed, so a crashed run cannot
+    block the others. The state is replaced atomically (temporary file, then rename) and times are wall-clock
+    (``time.time``), which every process reads alike. What the file holds: send times of the last hour, the pause,
+    the learnt share of the rate; no secret, no request.
+
+    It cannot coordinate processes on other machines or in other containers (AWX runs each job in its own pod):
+    there the cooperative 429 pause does it, each process pausing at the service's ``Retry-After`` and slowing down
+    (see :class:`RateBudget`), which converges on a share of the limit at the cost of a few 429s.
+    """
+
+    def __init__(self, path, limits=None, clock=time.time, sleep=time.sleep):
+        self.path = path
+        self._fd = None
+        super().__init__(limits=limits, clock=clock, sleep=sleep)
+
+    def _new_lock(self):
+        return _StateLock(self)
+
+    def lock_fd(self):
+        if self._fd is None:
+            self._fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        return self._fd
+
+    def load_state(self):
+        """Take the shared state (if any, and sane) into this object."""
+        try:
+            with open(self.path + ".json", encoding="utf-8") as handle:
+                state = json.load(handle)
+            if not isinstance(state, dict) or state.get("format") != 1:
+                return
+            now = self.clock()
+            # a clock set back since the state was written: move every time back as much, keeping the schedule
+            shift = max(0.0, float(state["written"]) - now)
+
+            def at(value):
+                return None if value is None else float(value) - shift
+
+            self.sent = collections.deque(min(at(t), now) for t in state["sent"])
+            self.refused = collections.deque(min(at(t), now) for t in state["refused"])
+            self.first_sent = at(state["first_sent"])
+            self.refilled = min(self.refilled, now)  # this process's own pacing, on the same clock
+            self.paused_until = at(state["paused_until"])
+            self.rate = self.max_rate * min(1.0, max(self.MIN_FRACTION, float(state["learnt"])))
+            self.last_cut = at(state["last_cut"])
+            self.last_change = at(state["last_change"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError, KeyError):
+            return  # unreadable or from another version: this budget's own state goes on, and replaces it
+
+    def save_state(self):
+        now = self.clock()
+        while self.sent and self.sent[0] <= now - self.longest:
+            self.sent.popleft()
+        while self.refused and self.refused[0] <= now - self.longest:
+            self.refused.popleft()
+        state = {"format": 1, "written": now, "sent": list(self.sent), "refused": list(self.refused),
+                 "first_sent": self.first_sent,
+                 "paused_until": self.paused_until,
+                 "learnt": self.rate / self.max_rate, "last_cut": self.last_cut, "last_change": self.last_change}
+        from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
+        try:  # a file of ours in the private cache folder: a link or other file there is replaced, never followed
+            write_atomically(self.path + ".json", json.dumps(state, separators=(",", ":")), encoding="utf-8",
+                             durable=False, replace_link=True)
+        except OSError:  # a full disk or a removed folder: this process goes on with its own state
+            pass
+
+
+class _StateLock:
+    """The lock of a :class:`SharedRateBudget`: this process's threads first, then the other processes (``flock``);
+    the shared state is read on entry and written back on exit. Without a usable file it is the thread lock alone."""
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.threads = threading.Lock()
+        self.held = self.synced = False
+
+    def __enter__(self):
+        self.threads.acquire()
+        b = self.budget
+        try:
+            fd = b.lock_fd()
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self.held = True
+        except OSError:
+            self.held = False
+            return self
+        # the first configure() of a new budget has no windows yet to read the state against (nor to write)
+        self.synced = getattr(b, "max_rate", None) is not None
+        if self.synced:
+            b.load_state()
+        return self
+
+    def __exit__(self, *exc):
+        b = self.budget
+        try:
+            if self.held:
+                if self.synced:
+                    b.save_state()
+                if fcntl is not None:
+                    fcntl.flock(b.lock_fd(), fcntl.LOCK_UN)
+        finally:
+            self.held = False
+            self.threads.release()
+
+
+def budget_dir():
+    """The private folder of the shared budgets' state (``DEFENDER_BUDGET_DIR``, else ``defender.endpoint/budgets``
+    in the user's cache folder), created 0700; None when sharing is off (``DEFENDER_SHARED_BUDGET=false``) or the
+    folder is not this user's own."""
+    if os.environ.get("DEFENDER_SHARED_BUDGET", "").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    directory = os.environ.get("DEFENDER_BUDGET_DIR")
+    if not directory:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        directory = os.path.join(base, "defender.endpoint", "budgets")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.lstat(directory)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            return None
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(directory, 0o700)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return None
+    except OSError:
+        return None
+    return directory
+
+
+def _new_budget(key, limits):
+    directory = budget_dir() if fcntl is not None else None
+    if directory is None:
+        return RateBudget(limits=limits)
+    name = hashlib.sha256(json.dumps(key, default=str).encode("utf-8")).hexdigest()[:40]
+    return SharedRateBudget(os.path.join(directory, name), limits=limits)
+
+
 _SHARED = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_budget(owner, api_url, bucket="default", per_minute=None):
-    """The one :class:`RateBudget` of this process for ``owner`` (a credential's identity, e.g. tenant and client id;
-    see ``settings.budget_owner``), the API host of ``api_url`` and a limit ``bucket`` of :data:`LIMITS`.
+    """The one budget of this controller (a :class:`SharedRateBudget`, or this process's :class:`RateBudget` when
+    no private folder can hold its state; see :func:`budget_dir`) for ``owner`` (a credential's identity, e.g.
+    tenant and client id; see ``settings.budget_owner``), the API host of ``api_url`` and a limit ``bucket`` of
+    :data:`LIMITS`.
 
     ``per_minute`` replaces the documented per-minute limit (the hourly one follows in proportion); given again
     for the same budget it applies from then on."""
@@ -242,7 +410,7 @@ def shared_budget(owner, api_url, bucket="default", per_minute=None):
     with _SHARED_LOCK:
         budget = _SHARED.get(key)
         if budget is None:
-            budget = _SHARED[key] = RateBudget(limits=limits)
+            budget = _SHARED[key] = _new_budget(key, limits)
         elif per_minute is not None and budget.limits != limits:
             budget.configure(limits)
         return budget

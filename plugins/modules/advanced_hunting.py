@@ -30,6 +30,8 @@ options:
   query_file:
     description:
       - A file holding the KQL query (UTF-8), on the host that runs the module.
+      - A relative path is relative to the directory ansible-playbook was run from (resolved on the
+        controller), and is refused when the task does not run on a local connection.
     type: path
   timespan:
     description:
@@ -42,6 +44,8 @@ options:
     description:
       - Write the rows to this file as JSON Lines (one JSON object per row) instead of returning them.
       - Written atomically with mode 0600, and replaced only when the content differs (C(changed)).
+      - A relative path is relative to the directory ansible-playbook was run from (resolved on the
+        controller), and is refused when the task does not run on a local connection.
     type: path
 notes:
   - "Permission: the Microsoft Graph application permission C(ThreatHunting.Read.All) (not a WindowsDefenderATP

@@ -29,6 +29,8 @@ options:
   dest:
     description:
       - The file to write. Its directory must exist. C(~) is expanded.
+      - A relative path is relative to the directory ansible-playbook was run from (resolved on the
+        controller), and is refused when the task does not run on a local connection.
     type: path
     required: true
   format:
@@ -47,14 +49,23 @@ options:
         C(comments.0.comment) or C(evidence.0.sha1). A list of plain values (such as C(mitreTechniques)) is
         written joined with C(, ); any other list or mapping is written as compact JSON. A missing field is an
         empty cell.
-      - Text that a spreadsheet would run as a formula (starting with C(=), C(+), C(-), C(@), a tab or a
-        carriage return) gets a leading apostrophe.
+      - Every field is quoted. Text that a spreadsheet would run as a formula (C(=), C(+), C(-), C(@), a tab or a
+        carriage return at its start, or right after a C(,), C(;), C(|), tab or line break and spaces, where a
+        spreadsheet of another locale may split the cell) gets an apostrophe before it, also in the header row,
+        unless O(csv_raw=true).
       - Only with O(format=csv).
       - The default is C(id), C(incidentId), C(severity), C(status), C(category), C(title), C(machineId),
         C(computerDnsName), C(alertCreationTime), C(lastUpdateTime), C(assignedTo), C(classification),
         C(determination), C(detectionSource), C(threatName).
     type: list
     elements: str
+  csv_raw:
+    description:
+      - Write the CSV values as they are, without apostrophes before formula-like text and quoting only where
+        RFC 4180 needs it, for programs that read the file. Do not open such a file in a spreadsheet.
+      - Only with O(format=csv).
+    type: bool
+    default: false
 notes:
   - In check mode the alerts are read and the file that would be written is hashed but not written, so
     C(changed) predicts exactly whether a real run would replace O(dest).
@@ -152,7 +163,7 @@ def run(m):
 
     progress.report("reading alerts", force=True)
     out = export.export_blocks(pager.blocks(), dest, fmt=fmt, columns=columns, check_mode=m.check_mode,
-                               on_progress=on_progress, encoded=raw)
+                               on_progress=on_progress, encoded=raw, raw=p["csv_raw"])
     progress.report("%s %s" % (progress.plural(out["count"], "alert"), verb), done=out["count"], force=True)
     result = dict(changed=out["changed"], path=dest, count=out["count"], format=fmt, sha256=out["sha256"],
                   filter=flt, requests=pager.requests)
@@ -167,6 +178,7 @@ def main():
             dest=dict(type="path", required=True),
             format=dict(type="str", choices=list(export.FORMATS)),
             columns=dict(type="list", elements="str"),
+            csv_raw=dict(type="bool", default=False),
             **alerts.FILTER_ARGUMENT_SPEC
         ),
         supports_check_mode=True,

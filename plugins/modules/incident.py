@@ -154,7 +154,7 @@ diff:
   sample: {before: {status: active}, after: {status: resolved}}
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import incidents as I
+from ansible_collections.defender.endpoint.plugins.module_utils import incidents
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError, DefenderOutcomeUnknownError
 
@@ -184,29 +184,29 @@ def read_back(reader, incident_id, exc, still_missing):
 
 def run(m):
     p = m.params
-    incident_id = I.check_id(p["id"])
-    wanted = I.wanted_state(p)
+    incident_id = incidents.check_id(p["id"])
+    wanted = incidents.wanted_state(p)
     client = m.client(api="graph")
-    reader = I.Reader(client)
+    reader = incidents.Reader(client)
     before = read(reader, incident_id)
-    body, comment = I.changes_for(before, wanted)
+    body, comment = incidents.changes_for(before, wanted)
 
     if m.check_mode:
-        after = I.predict(before, body, comment)
+        after = incidents.predict(before, body, comment)
     else:
         after = before
         if comment is not None:
             try:
-                comments = I.add_comment(client, incident_id, comment)
+                comments = incidents.add_comment(client, incident_id, comment)
                 after = dict(after, comments=comments) if comments is not None else read(reader, incident_id)
             except DefenderOutcomeUnknownError as exc:
-                after = read_back(reader, incident_id, exc, lambda now: not I.has_comment(now, comment))
+                after = read_back(reader, incident_id, exc, lambda now: not incidents.has_comment(now, comment))
         if body:
             try:
-                answer = client.patch(I.incident_path(incident_id), body)
+                answer = client.patch(incidents.incident_path(incident_id), body)
                 after = answer if isinstance(answer, dict) and answer.get("id") else read(reader, incident_id)
             except DefenderOutcomeUnknownError as exc:
-                after = read_back(reader, incident_id, exc, lambda now: bool(I.changes_for(now, wanted)[0]))
+                after = read_back(reader, incident_id, exc, lambda now: bool(incidents.changes_for(now, wanted)[0]))
             except DefenderError as exc:
                 if exc.status == 400:
                     raise exc.reworded("Microsoft Graph rejected the update of incident %s with %s: %s%s" % (
@@ -217,7 +217,7 @@ def run(m):
     result = dict(changed=bool(body) or comment is not None, incident=after, changes=body,
                   comment_added=comment is not None, api="graph")
     if m.diff:
-        result["diff"] = dict(before=I.managed_view(before), after=I.managed_view(after),
+        result["diff"] = dict(before=incidents.managed_view(before), after=incidents.managed_view(after),
                               before_header="incident %s" % incident_id, after_header="incident %s" % incident_id)
     m.exit(**result)
 

@@ -201,7 +201,7 @@ api:
   sample: graph
 """
 
-from ansible_collections.defender.endpoint.plugins.module_utils import incidents as I
+from ansible_collections.defender.endpoint.plugins.module_utils import incidents
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 
@@ -210,16 +210,16 @@ def validate(params):
     """Everything that can be wrong with the input, before a request: (id, filter, page_size)."""
     if params.get("limit") is not None and params["limit"] < 1:
         raise DefenderConfigError("limit must be at least 1, got %d" % params["limit"])
-    page_size = I.check_page_size(params.get("page_size"))
+    page_size = incidents.check_page_size(params.get("page_size"))
     if params.get("id") is not None:
-        return I.check_id(params["id"]), None, page_size
-    return None, I.build_filter(params), page_size
+        return incidents.check_id(params["id"]), None, page_size
+    return None, incidents.build_filter(params), page_size
 
 
 def run(m):
     p = m.params
     incident_id, flt, page_size = validate(p)
-    reader = I.Reader(m.client(api="graph"), include_alerts=p["include_alerts"])
+    reader = incidents.Reader(m.client(api="graph"), include_alerts=p["include_alerts"])
     if incident_id is not None:
         one = reader.one(incident_id)
         found = [one] if isinstance(one, dict) else []
@@ -235,10 +235,10 @@ def main():
             id=dict(type="str"),
             include_alerts=dict(type="bool", default=False),
             limit=dict(type="int"),
-            page_size=dict(type="int", default=I.MAX_PAGE_SIZE),
-            **I.FILTER_ARGUMENT_SPEC
+            page_size=dict(type="int", default=incidents.MAX_PAGE_SIZE),
+            **incidents.FILTER_ARGUMENT_SPEC
         ),
-        mutually_exclusive=[("id", name) for name in I.FILTER_OPTIONS + ("limit",)],
+        mutually_exclusive=[("id", name) for name in incidents.FILTER_OPTIONS + ("limit",)],
         supports_check_mode=True,
     )
     m.run(run)

@@ -62,6 +62,8 @@ options:
         shown in an error, and the download request carries no C(Authorization) header (the API's token never
         reaches the download host). The download uses O(validate_certs), O(ca_path), O(timeout) and the
         C(HTTPS_PROXY) variables of the collection.
+      - A relative path is relative to the directory ansible-playbook was run from (resolved on the
+        controller), and is refused when the task does not run on a local connection.
     type: path
   confirm_offboard:
     description:
@@ -125,6 +127,7 @@ notes:
     one download per package."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_selection
   - defender.endpoint.machine_actions
   - defender.endpoint.attributes.action
 """
@@ -282,8 +285,7 @@ def main():
             dest=dict(type="path"),
             confirm_offboard=dict(type="bool", default=False),
             skip_if_done_within=dict(type="str"),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=600),
+            **specs.wait_argument_spec(timeout=600)
         ),
         supports_check_mode=True,
         mutually_exclusive=[("machine", "machines")],

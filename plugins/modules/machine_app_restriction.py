@@ -29,22 +29,6 @@ options:
     type: str
     choices: [restricted, unrestricted]
     default: restricted
-  wait:
-    description:
-      - Wait until each action reaches a final status (C(Succeeded), C(Failed), C(TimeOut), C(Cancelled)).
-      - A machine whose action ends C(Failed), C(TimeOut) or C(Cancelled), or is not final after
-        O(wait_timeout) seconds, fails with the action's details. Polling errors keep the machine's entry in
-        RV(results) (with C(changed=true) when an action was sent); nothing is sent again.
-      - Without O(wait), the task ends once the actions are accepted (C(Pending)).
-    type: bool
-    default: false
-  wait_timeout:
-    description:
-      - How many seconds to wait for actions to reach a final status, with O(wait=true).
-      - Also bounds the wait for an action of the other kind that is still pending (see notes), with or
-        without O(wait).
-    type: int
-    default: 300
   cancel_pending:
     description:
       - When an action of the other kind is still C(Pending), cancel it with
@@ -76,7 +60,9 @@ notes:
     RV(results[].candidates)."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_selection
   - defender.endpoint.machine_actions
+  - defender.endpoint.machine_wait
   - defender.endpoint.attributes.action
 """
 
@@ -221,8 +207,7 @@ def main():
     m = DefenderModule(
         argument_spec=specs.action_argument_spec(
             state=dict(type="str", choices=["restricted", "unrestricted"], default="restricted"),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=300),
+            **specs.wait_argument_spec(),
             cancel_pending=dict(type="bool"),
         ),
         supports_check_mode=True,

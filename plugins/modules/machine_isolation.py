@@ -39,25 +39,6 @@ options:
     type: str
     choices: [full, selective, unmanaged_device]
     default: full
-  wait:
-    description:
-      - Wait until each action reaches a final status (C(Succeeded), C(Failed), C(TimeOut), C(Cancelled)).
-      - A machine whose action ends C(Failed), C(TimeOut) or C(Cancelled), or is not final after
-        O(wait_timeout) seconds, fails with the action's details.
-      - Without O(wait), the task ends once the actions are accepted (C(Pending)).
-      - An action just created that the API does not show yet (C(404)) is polled again until O(wait_timeout).
-        When polling fails (the API keeps answering errors), the machines still waiting fail with that error,
-        but their entries in RV(results) (with C(changed=true) and the action that was sent) are kept, and
-        nothing is sent again.
-    type: bool
-    default: false
-  wait_timeout:
-    description:
-      - How many seconds to wait for actions to reach a final status, with O(wait=true).
-      - Also bounds the wait for an action of the other kind that is still pending (see notes), with or
-        without O(wait).
-    type: int
-    default: 300
   cancel_pending:
     description:
       - When an action of the other kind is still C(Pending) (for example releasing a machine whose isolation was
@@ -115,7 +96,9 @@ notes:
     machine that needs it, and with O(wait) one poll per 20 actions per O(wait_sleep)."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_selection
   - defender.endpoint.machine_actions
+  - defender.endpoint.machine_wait
   - defender.endpoint.attributes.action
 """
 
@@ -289,8 +272,7 @@ def main():
         argument_spec=specs.action_argument_spec(
             state=dict(type="str", choices=["isolated", "released"], default="isolated"),
             isolation_type=dict(type="str", choices=list(registry.ISOLATION_TYPES), default="full"),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=300),
+            **specs.wait_argument_spec(),
             cancel_pending=dict(type="bool"),
         ),
         supports_check_mode=True,

@@ -20,18 +20,6 @@ version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
 options:
-  machine:
-    description:
-      - One machine, by machine id (40 hexadecimal characters) or computer name (matched exactly, without regard to
-        case, against C(computerDnsName)).
-      - Exactly one of O(machine) and O(machines) is required.
-    type: str
-  machines:
-    description:
-      - Several machines, each a machine id or a computer name as in O(machine).
-      - A machine listed twice (also once by name and once by id) is handled once.
-    type: list
-    elements: str
   tags:
     description:
       - The tags. Compared exactly (case-sensitive) with the machine's C(machineTags).
@@ -71,6 +59,7 @@ notes:
   - "Only machines seen within the tenant's retention period can be tagged (a documented limit of both endpoints)."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_selection
   - defender.endpoint.attributes.action
 """
 
@@ -198,8 +187,7 @@ def run(m):
 def main():
     m = DefenderModule(
         argument_spec=dict(
-            machine=dict(type="str"),
-            machines=dict(type="list", elements="str"),
+            **specs.machine_selection_spec(),
             tags=dict(type="list", elements="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             requests_per_minute=dict(type="int", default=100),

@@ -62,7 +62,7 @@ def mask(text, secrets=()):
     for secret in sorted((s for s in secrets if isinstance(s, str) and len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "********")
     text = _TOKENISH.sub("********", text)
-    return _SIGNED_QUERY.sub(lambda m: m.group(1) + "=********", text)
+    return _SIGNED_QUERY.sub(lambda match: match.group(1) + "=********", text)
 
 
 def progress_line(module, host, record, elapsed, secrets=()):
@@ -118,10 +118,8 @@ class ProgressAction(ActionBase):
             wanted = boolean((task_vars or {}).get("defender_progress", True), strict=False)
         except TypeError:
             wanted = True
-        name = getattr(self._connection, "_load_name", "") or ""
-        local = getattr(self._connection, "transport", "") == "local" or name.split(".")[-1] == "local"
         become = bool(getattr(self._play_context, "become", False))
-        return wanted and local and not become
+        return wanted and self._local() and not become
 
     def _secrets(self, task_vars):
         values = [self._task.args.get(name) for name in SECRET_OPTIONS]
@@ -129,10 +127,37 @@ class ProgressAction(ActionBase):
                                                      "DEFENDER_ACCESS_TOKEN")]
         return [v for v in values if isinstance(v, str)]
 
+    # Path options of the module: a relative one is made absolute here, on the controller, against the directory
+    # ansible-playbook was run from (a module on a local connection runs in the playbook's folder, which for the
+    # collection's playbooks is inside the installed collection); on another connection a relative one is refused.
+    PATH_OPTIONS = ()
+
+    def _local(self):
+        name = getattr(self._connection, "_load_name", "") or ""
+        return getattr(self._connection, "transport", "") == "local" or name.split(".")[-1] == "local"
+
+    def _user_paths(self):
+        """The task's arguments with relative path options resolved, or an error message."""
+        args = dict(self._task.args)
+        for option in self.PATH_OPTIONS:
+            value = args.get(option)
+            if not isinstance(value, str) or not value or os.path.isabs(os.path.expanduser(value)):
+                continue
+            if not self._local():
+                return None, ("%s is a relative path (%s): give an absolute one (on a connection other than local "
+                              "it would be relative to wherever the module runs)" % (option, value))
+            args[option] = os.path.normpath(os.path.join(os.getcwd(), os.path.expanduser(value)))
+        return args, None
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
         module = self._task.resolved_action or self._task.action
+        args, error = self._user_paths()
+        if error:
+            result.update(failed=True, msg=error)
+            return result
+        self._task.args = args
         if self._task.async_val or not self._progress_wanted(task_vars):
             # the user's own async: (the executor polls) or progress not possible: a plain module run
             result.update(self._execute_module(module_name=module, module_args=self._task.args, task_vars=task_vars,

@@ -54,7 +54,7 @@ def java_home():
 class Rulebook:
     """One ansible-rulebook process whose output goes to a file."""
 
-    def __init__(self, ansible, rulebook, variables, name):
+    def __init__(self, ansible, rulebook, variables, name, env=None):
         self.ansible = ansible
         self.out_path = ansible.workdir / ("%s.out" % name)
         vars_path = ansible.workdir / ("%s-vars.yml" % name)
@@ -62,8 +62,9 @@ class Rulebook:
         inventory = ansible.workdir / "rulebook-inventory.yml"
         inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+        extra_env = env
         env = dict(ansible.env)
-        env.update({"JAVA_HOME": java_home(), "PYTHONUNBUFFERED": "1"})
+        env.update({"JAVA_HOME": java_home(), "PYTHONUNBUFFERED": "1"}, **(extra_env or {}))
         env.pop("ANSIBLE_CALLBACKS_ENABLED", None)  # the e2e results callback is for ansible-playbook runs only
         self.out = open(self.out_path, "w", encoding="utf-8")  # pylint: disable=consider-using-with
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
@@ -118,9 +119,10 @@ def no_secret(emulator, text):
 def test_shipped_rulebook_runs_respond_for_a_new_high_alert(emulator, ansible, collection_path):
     emulator.reset()
     state = ansible.workdir / "respond.state.json"
+    xdg_state = ansible.workdir / "xdg-state"
     rb = Rulebook(ansible, "defender.endpoint.respond_to_high_alerts",
                   {"defender_alerts_state_file": str(state), "defender_alerts_interval": 1,
-                   "defender_alerts_since": "1s"}, "respond")
+                   "defender_alerts_since": "1s"}, "respond", env={"XDG_STATE_HOME": str(xdg_state)})
     try:
         # the state file is written only after an event: wait for the first poll in the log instead
         rb.wait_for(lambda: "GET /api/alerts" in rb.text(), STARTUP, "a first poll")
@@ -138,6 +140,10 @@ def test_shipped_rulebook_runs_respond_for_a_new_high_alert(emulator, ansible, c
     assert len(isolations) == 1, isolations
     saved = json.loads(state.read_text())
     assert incident["alert_id"] in saved["recent"]
+    # issue 22 item 3: the report outlives ansible-rulebook's temporary project folder
+    reports = sorted((xdg_state / "defender.endpoint" / "reports").glob("isolate-*.json"))
+    assert len(reports) == 1, text[-3000:]
+    assert incident["alert_id"] in reports[0].read_text()
     no_secret(emulator, text)
 
 

@@ -91,6 +91,31 @@ def test_filters_duplicates_and_groups(emulator, ansible):
     assert list(hostvars) == ["o'brien-laptop.contoso.com"]
 
 
+def test_chosen_host_variables_layouts_and_the_cache(emulator, ansible):
+    emulator.reset()
+    cache = {"cache": True, "cache_plugin": "ansible.builtin.jsonfile",
+             "cache_connection": str(ansible.workdir / "inventory-cache")}
+    data = listing(ansible, dict(cache, hostvar_fields=["os_platform", "risk_score"],
+                                 keyed_groups=[{"key": "defender_risk_score", "prefix": "risk"}]))
+    hostvars = data["_meta"]["hostvars"]
+    assert hostvars and all(set(v) == {"defender_os_platform", "defender_risk_score"} for v in hostvars.values())
+    high = {h for h, v in hostvars.items() if v["defender_risk_score"] == "High"}
+    assert high and set(data["risk_High"]["hosts"]) == high
+    reads = len([r for r in emulator.requests(kind="api") if r["path"].endswith("/api/machines")])
+    # the same fields in the dict layout come from the cache (no request), groups in the dict spelling
+    data = listing(ansible, dict(cache, hostvar_fields=["os_platform", "risk_score"], hostvar_layout="dict",
+                                 keyed_groups=[{"key": "defender.risk_score", "prefix": "risk"}]))
+    assert len([r for r in emulator.requests(kind="api") if r["path"].endswith("/api/machines")]) == reads
+    assert set(data["_meta"]["hostvars"]) == set(hostvars)
+    assert all(set(v) == {"defender"} for v in data["_meta"]["hostvars"].values())
+    assert set(data["risk_High"]["hosts"]) == high
+    # every field: read again
+    data = listing(ansible, dict(cache, hostvar_fields=["all"]))
+    assert len([r for r in emulator.requests(kind="api") if r["path"].endswith("/api/machines")]) == reads + 1
+    some = next(iter(data["_meta"]["hostvars"].values()))
+    assert {"defender_ip_addresses", "defender_rbac_group_name", "defender_agent_version"} <= set(some)
+
+
 def test_bad_option_fails_before_any_request(emulator, ansible):
     emulator.reset()
     proc = inventory(ansible, {"filter": "healthStatus eq 'Active'"}, "--list")
@@ -169,12 +194,15 @@ def test_inventory_benchmark_tiny_run(tmp_path):
     """Keeps benchmarks/inventory.py working (figures are not asserted: docs/awx.md has the full-size ones)."""
     out = tmp_path / "inventory.json"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "inventory.py"), "--machines", "200",
-                           "--repeats", "1", "--json", str(out)], capture_output=True, text=True, timeout=600,
-                          check=False)
+                           "--repeats", "1", "--variants", "default,dict", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["machines"] >= 200
-    for name in ("inventory", "plain"):
+    for name in ("default", "static_default", "dict", "static_dict", "plain"):
         assert doc["runs"][name][0]["items"] == doc["machines"]
+    assert doc["variants"]["default"]["variables_per_host"] == 11
+    assert doc["variants"]["dict"]["variables_per_host"] == 1
+    assert doc["variants"]["default"]["vs_static_floor"]["cpu"] > 0
     assert doc["inventory"]["wall"] > 0 and doc["plain_requests_loop"]["rss_mib"] > 0
     assert (tmp_path / "inventory.md").is_file()

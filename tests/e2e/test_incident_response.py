@@ -266,7 +266,7 @@ def test_alerts_export(emulator, ansible, tmp_path, fmt):
         first = json.loads(lines[0])
         assert "id" in first and "severity" in first
     else:
-        assert lines[0].startswith("id,")
+        assert lines[0].startswith('"id",')  # every field quoted (CSV injection, issue 22 item 6)
         assert len(lines) >= 2
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
     assert run.changed == 1
@@ -313,3 +313,31 @@ def test_access_token_given_in_the_connection(emulator, ansible, incident, tmp_p
     assert run.rc == 0, run.explain()
     assert emulator.machine(incident["machine_id"])["isolationState"] == "isolated"
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" not in json.dumps(emulator.requests())
+
+
+def test_report_folder_link_foreign_folder_and_name_with_separators_are_refused(emulator, ansible, incident, tmp_path):
+    """Issue 22 item 5: a symlinked report folder was followed (and chmodded), a name with ../ left the folder, a
+    folder of another user was trusted. Each is refused before any request."""
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    os.chmod(target, 0o755)
+    link = tmp_path / "reports-link"
+    link.symlink_to(target)
+    base = {"incident_response_alert_ids": [incident["alert_id"]]}
+    run = ansible.playbook(RESPOND, extra_vars=dict(base, incident_response_report_dir=str(link)))
+    assert run.rc != 0 and "symbolic link" in run.stdout, run.explain()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o755 and os.listdir(target) == []
+    assert _writes(emulator) == [] and not _api_requests(emulator)
+
+    run = ansible.playbook(RESPOND, extra_vars=dict(base, incident_response_report_dir=str(tmp_path / "ok"),
+                                                    incident_response_report_name="../../escaped"))
+    assert run.rc != 0 and "must be a file name" in run.stdout, run.explain()
+    assert not glob.glob(str(tmp_path / "**" / "escaped*"), recursive=True) and _writes(emulator) == []
+
+    if os.geteuid() == 0:  # only root can give a folder to another user here
+        foreign = tmp_path / "foreign"
+        foreign.mkdir()
+        os.chown(foreign, 65534, 65534)
+        run = ansible.playbook(RESPOND, extra_vars=dict(base, incident_response_report_dir=str(foreign)))
+        assert run.rc != 0 and "belongs to another user" in run.stdout, run.explain()
+        assert os.listdir(foreign) == [] and _writes(emulator) == []

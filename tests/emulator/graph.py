@@ -1,6 +1,7 @@
 """Microsoft Graph on its own host: ``POST /v1.0/security/runHuntingQuery`` over a small KQL subset.
 
-Per https://learn.microsoft.com/en-us/graph/api/security-security-runhuntingquery: body ``{"Query", "Timespan"}``; answer ``{"schema": [{"name", "type"}], "results": [...]}``;
+Per https://learn.microsoft.com/en-us/graph/api/security-security-runhuntingquery: body ``{"Query", "Timespan"}``;
+answer ``{"schema": [{"name", "type"}], "results": [...]}``;
 Graph-audience tokens only (``https://graph.microsoft.com`` and the national-cloud Graph hosts) with the Graph
 application permission ``ThreatHunting.Read.All``; errors in Graph's envelope
 ``{"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}}``; KQL errors are 400

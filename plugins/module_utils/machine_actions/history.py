@@ -185,6 +185,11 @@ class OneShotSpec:
         active = [a for a in mine if a.get("status") in machines.ACTIVE_STATUSES]
         if active:
             return PLAN_NONE, STATE_ACTIVE, [active[-1]]
+        if self.entry.one_per_machine:
+            others = [machines.normalize_action(a) for a in machines.sort_actions(history) if isinstance(a, dict)
+                      and a.get("type") == self.kind and a.get("status") in machines.ACTIVE_STATUSES]
+            if others:
+                return PLAN_WAIT, STATE_NONE, others
         if self.since is not None:
             recent = [a for a in mine if a.get("status") == "Succeeded" and self.satisfies(a)
                       and machines.updated_at(a) >= self.since]

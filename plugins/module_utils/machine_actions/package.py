@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import time
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.client import se
 from ansible_collections.defender.endpoint.plugins.module_utils.transport import build_session
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.export import file_digest
-from ansible_collections.defender.endpoint.plugins.module_utils.files import AtomicWrite
+from ansible_collections.defender.endpoint.plugins.module_utils.files import AtomicWrite, write_atomically
 
 PACKAGE_URI = M.ACTIONS + "/%s/getPackageUri"
 CHUNK = 1024 * 1024
@@ -78,7 +79,8 @@ class PackageDownloader:
         """Download ``url`` to ``dest`` atomically; ``(sha256, size)``. Errors name the host, never the link."""
         host = urlsplit(url).hostname
         h, size = hashlib.sha256(), 0
-        with AtomicWrite(dest) as out:
+        # A file or link planted at the package's name is replaced (the rename never writes through it).
+        with AtomicWrite(dest, replace_link=True) as out:
             try:
                 with self.session.get(url, stream=True, timeout=self.timeout,
                                       headers={"Accept": "application/octet-stream, */*"}) as response:
@@ -97,8 +99,29 @@ class PackageDownloader:
                     from None
         return h.hexdigest(), size
 
+    def read(self, url, limit):
+        """The body behind ``url`` in memory (at most ``limit`` bytes, for small results). Errors name the host only."""
+        host = urlsplit(url).hostname
+        try:
+            with self.session.get(url, stream=True, timeout=self.timeout,
+                                  headers={"Accept": "application/octet-stream, */*"}) as response:
+                if response.status_code >= 400:
+                    raise DefenderError("the download host %s answered HTTP %s" % (host, response.status_code),
+                                        status=response.status_code)
+                body = b""
+                for block in response.iter_content(CHUNK):
+                    body += block
+                    if len(body) > limit:
+                        raise DefenderError("the result from %s is larger than %d bytes" % (host, limit))
+                return body
+        except DefenderError:
+            raise
+        except Exception as exc:  # pylint: disable=broad-except
+            raise DefenderError("downloading from %s failed (%s)" % (host, type(exc).__name__)) from None
+
     def download(self, action_id, dest, timeout, sleep):
-        """Link, then download; one fresh link when the first is refused (expired) as the facts advise."""
+        """Link, then download; one fresh link when the first is refused (expired): Microsoft's get-package-sas-uri
+        page says the link is valid for a short time."""
         for attempt in (1, 2):
             url = self.link(action_id, timeout, sleep)
             try:
@@ -107,6 +130,33 @@ class PackageDownloader:
                 if attempt == 2 or exc.status not in (401, 403):
                     raise
         raise AssertionError("unreachable")
+
+
+def _record(path):
+    """Where the SHA-256 of a package this module downloaded is kept (a hidden file beside it)."""
+    return os.path.join(os.path.dirname(path), ".%s.sha256" % os.path.basename(path))
+
+
+def downloaded_before(path):
+    """``(sha256, size)`` of the package at ``path`` when it is one this module wrote: a regular file (not a link,
+    FIFO or device), owned by this user, whose SHA-256 is the one recorded at its download; else None (it is then
+    downloaded again, replacing whatever is there: never written through, never reported as evidence)."""
+    try:
+        st = os.lstat(path)
+        record = os.lstat(_record(path))
+    except OSError:
+        return None
+    uid = os.geteuid()
+    if not (stat.S_ISREG(st.st_mode) and stat.S_ISREG(record.st_mode) and st.st_uid == uid == record.st_uid):
+        return None
+    with open(_record(path), encoding="ascii", errors="replace") as fh:
+        recorded = fh.read().strip()
+    digest = file_digest(path)
+    return (digest, st.st_size) if digest == recorded else None
+
+
+def _write_record(path, digest):
+    write_atomically(_record(path), digest + "\n", encoding="ascii", replace_link=True)
 
 
 def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
@@ -125,8 +175,9 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
             continue
         path = os.path.join(dest, package_name(r))
         try:
-            if os.path.exists(path):
-                digest, size = file_digest(path), os.path.getsize(path)
+            before = downloaded_before(path)
+            if before is not None:
+                digest, size = before
                 r["msg"] += "; package already downloaded"
             else:
                 if not os.path.isdir(dest):
@@ -136,6 +187,7 @@ def collect_packages(results, dest, downloader, check_mode, timeout, sleep):
                                                                        or r["machine_id"]),
                                 done=done, total=todo, force=True)
                 digest, size = downloader.download(action["id"], path, timeout, sleep)
+                _write_record(path, digest)
                 done += 1
                 r["changed"] = True
                 r["msg"] += "; package downloaded (%d bytes)" % size

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.defender.endpoint.plugins.module_utils import machines
+from ansible_collections.defender.endpoint.plugins.module_utils import live_response, machines
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import package
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions.history import Toggle
@@ -34,7 +34,8 @@ class ActionKind:
 
     def __init__(self, name, api_type, path, permission, options=(), check=None, body=None, same=None,
                  satisfies=None, busy_400=False, state=None, pending_state=None, done_forever=False,
-                 still_holds=None, no_longer_holds=None, follow_up=None, waits=None, default_within=None):
+                 still_holds=None, no_longer_holds=None, follow_up=None, waits=None, default_within=None,
+                 one_per_machine=False):
         self.name = name                    # the option value (machine_action's ``action``) or the toggle's state
         self.api_type = api_type            # MachineAction ``type``
         self.path = path                    # POST /api/machines/{id}/<path>
@@ -52,6 +53,8 @@ class ActionKind:
         self._no_longer_holds = no_longer_holds  # no_longer_holds(action, machine): why it is sent again
         self.follow_up = follow_up          # follow_up(module, client, results): after the engine, e.g. download
         self._waits = waits                 # waits(params): the task must wait for the actions (e.g. dest)
+        self.one_per_machine = one_per_machine  # the service runs one of this type per machine, whatever its
+        # parameters: another active one is waited for (then the plan is made again), never raced with a POST
 
     def __repr__(self):
         return "<ActionKind %s>" % self.name
@@ -197,3 +200,24 @@ OFFBOARD = ActionKind(
     done_forever=True, still_holds=_not_seen_since, no_longer_holds=_seen_again)
 
 ONE_SHOT = dict((k.name, k) for k in (AV_SCAN, COLLECT, QUARANTINE, OFFBOARD))
+
+
+# --- live response (the live_response module) ---------------------------------------------------------------------
+
+
+def _check_live_response(p):
+    live_response.check_commands(p.get("commands"))
+    live_response.check_dest(p.get("dest"))
+
+
+def _same_commands(p):
+    wanted = live_response.check_commands(p["commands"])
+    # the same session: the same commands in the same order (a rerun of the task), as the history shows them
+    return lambda action: live_response.same_commands(action, wanted)
+
+
+LIVE_RESPONSE = ActionKind(
+    "live_response", "LiveResponse", "runliveresponse", "Machine.LiveResponse", options=("commands", "dest"),
+    check=_check_live_response, body=lambda p: {"Commands": live_response.check_commands(p["commands"])},
+    same=_same_commands, one_per_machine=True, default_within="24h", waits=lambda p: True,
+    follow_up=live_response.fetch_results)

@@ -82,7 +82,7 @@ def one_shot_result(r):
                                    "action"))
     out["action_id"] = action.get("id")
     out["status"] = action.get("status")
-    for key in ("candidates", "package_path", "package_sha256", "package_size"):
+    for key in ("candidates", "package_path", "package_sha256", "package_size", "commands"):
         if key in r:
             out[key] = r[key]
     return out

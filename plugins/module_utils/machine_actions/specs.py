@@ -6,6 +6,8 @@ task's options turn into (the plan of the task from its registry entry, the clie
 
 from __future__ import annotations
 
+import copy
+
 from ansible_collections.defender.endpoint.plugins.module_utils import machines
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import registry
@@ -19,17 +21,36 @@ MAX_PARALLEL = 64
 MAX_COMMENT = 1000
 
 
+# The shared argument specs; each has ONE doc fragment of the same options (tests/unit/plugins/doc_fragments keeps
+# each pair equal): MACHINE_SELECTION_SPEC is defender.endpoint.machine_selection, ACTION_SPEC
+# defender.endpoint.machine_actions, wait_argument_spec() defender.endpoint.machine_wait.
+MACHINE_SELECTION_SPEC = dict(
+    machine=dict(type="str"),
+    machines=dict(type="list", elements="str"),
+)
+ACTION_SPEC = dict(
+    comment=dict(type="str", required=True),
+    wait_sleep=dict(type="int", default=5),
+    max_parallel=dict(type="int", default=8),
+    requests_per_minute=dict(type="int", default=100),
+)
+
+
+def wait_argument_spec(timeout=300):
+    """``wait`` and ``wait_timeout`` (seconds, ``timeout`` by default)."""
+    return dict(wait=dict(type="bool", default=False), wait_timeout=dict(type="int", default=timeout))
+
+
+def machine_selection_spec():
+    """A copy of :data:`MACHINE_SELECTION_SPEC` for a module's argument spec."""
+    return copy.deepcopy(MACHINE_SELECTION_SPEC)
+
+
 def action_argument_spec(**options):
-    """The argument spec of an action module: the shared options (documented by the doc fragment
-    ``defender.endpoint.machine_actions``) and the module's own ``options``."""
-    spec = dict(
-        machine=dict(type="str"),
-        machines=dict(type="list", elements="str"),
-        comment=dict(type="str", required=True),
-        wait_sleep=dict(type="int", default=5),
-        max_parallel=dict(type="int", default=8),
-        requests_per_minute=dict(type="int", default=100),
-    )
+    """The argument spec of an action module: the machines, the shared action options and the module's own
+    ``options``."""
+    spec = machine_selection_spec()
+    spec.update(copy.deepcopy(ACTION_SPEC))
     spec.update(options)
     return spec
 
@@ -76,9 +97,13 @@ def _given(value):
     return value is not None and value is not False
 
 
-def one_shot(p, now=None):
-    """``(entry, spec)`` for machine_action's ``action``: the entry's own options checked (and another entry's
-    options refused), ``skip_if_done_within`` read; DefenderConfigError before any request."""
+def one_shot(p, now=None, entry=None):
+    """``(entry, spec)`` for machine_action's ``action`` (or the module's own ``entry``): the entry's own options
+    checked (and another entry's options refused), ``skip_if_done_within`` read; DefenderConfigError before any
+    request."""
+    if entry is not None:
+        entry.check(p)
+        return entry, _one_shot_spec(entry, p, now)
     entry = registry.ONE_SHOT.get(p.get("action"))
     if entry is None:
         raise DefenderConfigError("action must be one of %s" % ", ".join(registry.ONE_SHOT))
@@ -87,12 +112,16 @@ def one_shot(p, now=None):
             if other is not entry and option not in entry.options and _given(p.get(option)):
                 raise DefenderConfigError("%s is only used with action=%s" % (option, other.name))
     entry.check(p)
+    return entry, _one_shot_spec(entry, p, now)
+
+
+def _one_shot_spec(entry, p, now):
     # A rerun of the same play changes nothing: a scan or collection done within the entry's default window counts.
     within = p.get("skip_if_done_within") if p.get("skip_if_done_within") is not None else entry.default_within
     since = parse_time(within, "skip_if_done_within", now=now) if within is not None else None
     if since is None and entry.done_forever:
         since = parse_time("1970-01-01T00:00:00Z")
-    return entry, OneShotSpec(entry, entry.body(p), since=since, same=entry.same(p), satisfies=entry.satisfies(p))
+    return OneShotSpec(entry, entry.body(p), since=since, same=entry.same(p), satisfies=entry.satisfies(p))
 
 
 def declarative(toggle, p):

@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
+from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import specs
+from ansible_collections.defender.endpoint.plugins.module_utils.settings import CONNECTION_ARGUMENT_SPEC
 
 ROOT = os.path.join(os.path.dirname(__file__), *[os.pardir] * 4)
 
@@ -36,8 +38,16 @@ def fragment_options(name):
 
 
 PAIRS = [
+    ("connection", CONNECTION_ARGUMENT_SPEC),
     ("alert_filters", alerts.FILTER_ARGUMENT_SPEC),
+    ("machine_selection", specs.MACHINE_SELECTION_SPEC),
+    ("machine_actions", specs.ACTION_SPEC),
+    ("machine_wait", specs.wait_argument_spec()),
 ]
+
+
+def test_the_action_spec_is_the_machines_and_the_action_options():
+    assert specs.action_argument_spec() == dict(specs.MACHINE_SELECTION_SPEC, **specs.ACTION_SPEC)
 
 
 def spec_view(spec):

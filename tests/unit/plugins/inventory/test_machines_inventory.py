@@ -7,6 +7,7 @@ The client is replaced by a fake pager; the real paging, sign-in and HTTP are co
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -21,6 +22,15 @@ from ansible.plugins.loader import init_plugin_loader, inventory_loader
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 
 ID = "%040x"
+DEFAULT_FIELDS = ("id", "computer_dns_name", "aad_device_id", "os_platform", "version", "health_status", "risk_score",
+                  "exposure_level", "machine_tags", "last_ip_address", "last_external_ip_address")
+DEFAULT_CAMEL = ("id", "computerDnsName", "aadDeviceId", "osPlatform", "version", "healthStatus", "riskScore",
+                 "exposureLevel", "machineTags", "lastIpAddress", "lastExternalIpAddress")
+
+
+def snake(name):
+    from ansible_collections.defender.endpoint.plugins.inventory.machines import snake as convert
+    return convert(name)
 
 
 def collections_root():
@@ -30,9 +40,10 @@ def collections_root():
 
 def machine(n, **kw):
     m = {"id": ID % n, "computerDnsName": "host-%03d.contoso.com" % n, "osPlatform": "Windows11",
-         "healthStatus": "Active", "riskScore": "Low", "exposureLevel": "Medium", "machineTags": [],
-         "lastIpAddress": "10.0.0.%d" % n, "aadDeviceId": None, "isPotentialDuplication": False,
-         "mergedIntoMachineId": None, "rbacGroupId": 7}
+         "version": "22H2", "healthStatus": "Active", "riskScore": "Low", "exposureLevel": "Medium",
+         "machineTags": [], "lastIpAddress": "10.0.0.%d" % n, "lastExternalIpAddress": "203.0.113.%d" % n,
+         "aadDeviceId": None, "isPotentialDuplication": False, "mergedIntoMachineId": None, "rbacGroupId": 7,
+         "ipAddresses": [{"ipAddress": "10.0.0.%d" % n, "type": "Ethernet"}]}
     m.update(kw)
     return m
 
@@ -122,9 +133,70 @@ def test_hosts_and_host_variables(run):
     assert v["defender_last_ip_address"] == "10.0.0.1"
     assert v["defender_aad_device_id"] is None
     assert v["defender_machine_tags"] == []
+    assert {k for k in v if k.startswith("defender")} == {"defender_" + f for f in DEFAULT_FIELDS}
+    assert run.client.calls == [("/api/machines", {}, 10000)]
+
+
+def test_all_fields_as_host_variables(run):
+    v = hostvars(run({"hostvar_fields": ["all"]}, [machine(1)]), "host-001.contoso.com")
+    assert {k for k in v if k.startswith("defender")} == {"defender_" + snake(k) for k in machine(1)}
     assert v["defender_is_potential_duplication"] is False
     assert v["defender_rbac_group_id"] == 7
-    assert run.client.calls == [("/api/machines", {}, 10000)]
+    assert v["defender_ip_addresses"] == [{"ipAddress": "10.0.0.1", "type": "Ethernet"}]
+
+
+def test_chosen_fields_only_and_names_still_from_any_field(run):
+    inv = run({"hostvar_fields": ["risk_score", "rbac_group_id"], "hostnames": ["last_ip_address"]},
+              [machine(1), machine(2)])
+    assert set(inv.hosts) == {"10.0.0.1", "10.0.0.2"}
+    v = hostvars(inv, "10.0.0.2")
+    assert {k for k in v if k.startswith("defender")} == {"defender_risk_score", "defender_rbac_group_id"}
+
+
+def test_dict_layout_puts_the_fields_under_one_variable(run):
+    machines = [machine(1, machineTags=["prod"], riskScore="High"), machine(2, osPlatform="Linux")]
+    inv = run({"hostvar_layout": "dict",
+               "keyed_groups": [{"key": "defender.os_platform", "prefix": "os"},
+                                {"key": "defender['machine_tags']", "prefix": "tag"}],
+               "groups": {"high_risk": "defender.risk_score == 'High'"},
+               "compose": {"ansible_host": "defender.last_ip_address"}}, machines)
+    v = hostvars(inv, "host-002.contoso.com")
+    assert not [k for k in v if k.startswith("defender_")]
+    assert v["defender"] == {snake(k): machine(2, osPlatform="Linux")[k] for k in DEFAULT_CAMEL}
+    assert v["ansible_host"] == "10.0.0.2"
+    assert [h.name for h in inv.groups["os_Linux"].get_hosts()] == ["host-002.contoso.com"]
+    assert [h.name for h in inv.groups["tag_prod"].get_hosts()] == ["host-001.contoso.com"]
+    assert [h.name for h in inv.groups["high_risk"].get_hosts()] == ["host-001.contoso.com"]
+    inv = run({"hostvar_layout": "dict", "hostvar_fields": ["all"]}, machines)
+    assert hostvars(inv, "host-001.contoso.com")["defender"]["rbac_group_id"] == 7
+
+
+@pytest.mark.parametrize("config, expected", [
+    # a field hostvar_fields leaves out
+    ({"keyed_groups": [{"key": "defender_rbac_group_id", "prefix": "rbac"}]},
+     "use rbac_group_id, which hostvar_fields leaves out"),
+    # the other layout's spelling
+    ({"compose": {"ansible_host": "defender.last_ip_address"}}, "hostvar_layout is flat"),
+    ({"hostvar_layout": "dict", "groups": {"x": "defender_risk_score == 'Low'"}}, "hostvar_layout is dict"),
+    # a field no machine has
+    ({"hostvar_fields": ["id", "os_platfrom"]}, "hostvar_fields os_platfrom name no machine field"),
+])
+def test_warnings_name_fields_the_hosts_will_not_have(run, monkeypatch, config, expected):
+    mod = sys.modules[inventory_loader.get("defender.endpoint.machines").__module__]
+    warnings = []
+    monkeypatch.setattr(mod.display, "warning", warnings.append)
+    run(config, [machine(1)])
+    assert len(warnings) == 1 and expected in warnings[0], warnings
+
+
+def test_no_warning_when_expressions_use_chosen_fields(run, monkeypatch):
+    mod = sys.modules[inventory_loader.get("defender.endpoint.machines").__module__]
+    warnings = []
+    monkeypatch.setattr(mod.display, "warning", warnings.append)
+    run({"keyed_groups": [{"key": "defender_os_platform"}], "compose": {"x": "defender_id ~ defender_unknown"}},
+        [machine(1)])
+    run({"hostvar_fields": ["all"], "groups": {"g": "defender_rbac_group_id == 7"}}, [machine(1)])
+    assert warnings == []
 
 
 def test_potential_duplicates_and_merged_machines_are_left_out_by_default(run):
@@ -185,6 +257,11 @@ def test_tags_are_matched_on_this_side(run):
     ({"filters": {"filter": "id eq 'a'\nor true"}}, "control character"),
     ({"filters": {"tags": []}}, "non-empty list"),
     ({"hostnames": ["id", 3]}, "hostnames must be"),
+    ({"hostvar_fields": []}, "hostvar_fields must be a non-empty list"),
+    ({"hostvar_fields": ["osPlatform"]}, "'osPlatform' is not a machine field in snake case"),
+    ({"hostvar_fields": ["all", "id"]}, "all stands alone"),
+    ({"hostvar_fields": ["id", None]}, "None is not a machine field"),
+    ({"hostvar_layout": "nested"}, "hostvar_layout"),
     ({"page_size": 10001}, "page_size must be between"),
 ])
 def test_bad_configuration_fails_before_any_request(run, config, message):
@@ -241,6 +318,47 @@ def test_cache_reuses_machines_and_reads_again_when_the_query_changes(run, env):
     inv = run(dict(cache, filters={"risk_score": ["Low"]}), [machine(8)], plugin=plugin, cache=False)
     assert len(run.client.calls) == 1
     assert set(inv.hosts) == {"host-008.contoso.com"}
+
+
+def test_cache_holds_only_host_names_and_chosen_variables(run, env):
+    cache = {"cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": str(env / "cache"),
+             "hostvar_fields": ["os_platform", "machine_tags"]}
+    machines = [machine(1, machineTags=["a"]), machine(2, computerDnsName="host-001.contoso.com"),
+                machine(3, isPotentialDuplication=True)]
+    run(cache, machines)
+    plugin = run.plugin
+    files = list((env / "cache").iterdir())
+    assert len(files) == 1
+    on_disk = files[0].read_text()
+    assert ID % 3 not in on_disk and "rbacGroupId" not in on_disk and "10.0.0.1" not in on_disk
+    # what rebuilds the hosts, nothing else: no duplicate, no unchosen field, no field name per host
+    entry = plugin._cache[plugin.get_cache_key(str(env / "test.defender_machines.yml"))]
+    stored = json.loads(entry["hosts"])
+    assert stored["columns"] == ["os_platform", "machine_tags"]
+    assert stored["hosts"] == [["host-001.contoso.com", "Windows11", ["a"]], [ID % 2, "Windows11", []]]
+    # the layout and compose apply from the cache, without a request
+    inv = run(dict(cache, hostvar_layout="dict", compose={"x": "defender.machine_tags"}), [], plugin=plugin)
+    assert run.client.calls == []
+    assert set(inv.hosts) == {"host-001.contoso.com", ID % 2}
+    assert hostvars(inv, "host-001.contoso.com")["defender"] == {"os_platform": "Windows11", "machine_tags": ["a"]}
+    assert hostvars(inv, "host-001.contoso.com")["x"] == ["a"]
+    # other fields, other names or other duplicates: read again
+    for change in ({"hostvar_fields": ["all"]}, {"hostnames": ["id"]}, {"exclude_potential_duplicates": False}):
+        inv = run(dict(cache, **change), machines, plugin=plugin)
+        assert len(run.client.calls) == 1, change
+    assert "host-003.contoso.com" in inv.hosts
+
+
+def test_cached_rows_keep_fields_a_machine_lacks_absent(run, env):
+    cache = {"cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_connection": str(env / "cache"),
+             "hostvar_fields": ["all"]}
+    lean = machine(2)
+    del lean["version"]
+    run(cache, [machine(1), lean])
+    inv = run(cache, [], plugin=run.plugin)
+    assert run.client.calls == []
+    assert "defender_version" not in hostvars(inv, "host-002.contoso.com")
+    assert hostvars(inv, "host-001.contoso.com")["defender_version"] == "22H2"
 
 
 def test_snake_case_names():

@@ -27,8 +27,8 @@ RECORDS = st.lists(st.one_of(st.dictionaries(st.sampled_from(["id", "title", "n"
 def reference_csv(records, columns):
     """The per-cell way: one cell() per value, lookup() for every path (what the fast paths must equal)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer.writerow([X.cell(c) for c in columns])
     writer.writerows([X.cell(X.lookup(r, c)) for c in columns] for r in records)
     return out.getvalue()
 
@@ -75,3 +75,51 @@ def test_encoded_records_only_as_json_lines(tmp_path):
     out = X.export_blocks([['{"id": "a"}', '{"id":"b"}'], [], ['["c"]']], str(tmp_path / "a.jsonl"), encoded=True)
     assert out["count"] == 3
     assert (tmp_path / "a.jsonl").read_text(encoding="utf-8") == '{"id": "a"}\n{"id":"b"}\n["c"]\n'
+
+
+# --- issue 22 item 6: CSV injection ---------------------------------------------------------------------------------
+
+def test_every_field_quoted_and_formulas_neutralised_after_separators_and_in_the_header(tmp_path):
+    dest = str(tmp_path / "out.csv")
+    records = [{"id": "a1", "title": "x;=1+1;cmd|'/C calc'!A0", "n": 5, "=HYPERLINK(1)": "y,@SUM(A1)"}]
+    X.export_blocks([records], dest, fmt="csv", columns=["id", "title", "n", "=HYPERLINK(1)"])
+    with open(dest, encoding="utf-8", newline="") as handle:
+        text = handle.read()
+    assert text.splitlines()[0] == '"id","title","n","\'=HYPERLINK(1)"'
+    assert text.splitlines()[1] == '"a1","x;\'=1+1;cmd|\'/C calc\'!A0","5","y,\'@SUM(A1)"'
+    # no unquoted field, whatever separator a spreadsheet's locale uses
+    assert all(line.startswith('"') and line.endswith('"') for line in text.splitlines())
+
+
+def test_raw_values_for_machine_consumers(tmp_path):
+    dest = str(tmp_path / "raw.csv")
+    records = [{"id": "a1", "title": "x;=1+1", "n": -2}]
+    X.export_blocks([records], dest, fmt="csv", columns=["id", "title", "n"], raw=True)
+    with open(dest, encoding="utf-8", newline="") as handle:
+        assert list(csv.reader(handle)) == [["id", "title", "n"], ["a1", "x;=1+1", "-2"]]
+
+
+@pytest.mark.parametrize("text, safe", [
+    ("=1+1", "'=1+1"), ("a;=b", "a;'=b"), ("a, -b", "a, '-b"), ("a|+b", "a|'+b"), ("a\t@b", "a\t'@b"),
+    ("2026-01-01", "2026-01-01"), ("x-y", "x-y"), ("a=b", "a=b"),
+])
+def test_neutralised_cells(text, safe):
+    assert X.cell(text) == safe and X._cells([text]) == [safe]
+    assert X.cell(text, raw=True) == text
+
+
+# --- issue 22 item 5: what is at dest --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_link_or_fifo_at_dest_is_refused_before_anything_is_read(tmp_path, kind):
+    import os
+    dest = tmp_path / "out.jsonl"
+    target = tmp_path / "elsewhere"
+    target.write_text("keep")
+    if kind == "symlink":
+        dest.symlink_to(target)
+    else:
+        os.mkfifo(dest)  # reading it for the digest would hang the task
+    with pytest.raises(X.DefenderConfigError, match="symbolic link" if kind == "symlink" else "not a regular file"):
+        X.check_dest(str(dest))
+    assert target.read_text() == "keep"

@@ -5,6 +5,11 @@ against a real (plain HTTP, loopback) server."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import subprocess
+import sys
 import threading
 import time
 
@@ -158,6 +163,114 @@ def test_shared_budget_is_one_per_credential_host_and_bucket():
     assert batch is not one and batch.limits == ((10, 60.0), (500, 3600.0))
     assert rate.shared_budget(owner, "https://api.example.test", per_minute=50) is one
     assert one.limits == ((50, 60.0), (750, 3600.0))
+
+
+def shared(path, clock, limits=((10, 60.0),)):
+    return rate.SharedRateBudget(str(path), limits=limits, clock=clock, sleep=clock.sleep)
+
+
+@pytest.mark.parametrize("one_file", [True, False])
+def test_budgets_on_one_state_file_share_the_windows(tmp_path, one_file):
+    clock = Clock()
+    a, b = shared(tmp_path / "one", clock), shared(tmp_path / ("one" if one_file else "two"), clock)
+    stamps = [x.acquire() for x in (a, b) * 10]
+    if one_file:  # counted together: no minute holds more than 10 of the 20
+        for i, t in enumerate(stamps):
+            assert sum(1 for u in stamps[i:] if u < t + 60) <= 10
+        assert stamps[-1] >= 60
+    else:  # the control: two budgets of their own let 20 go within the minute
+        assert stamps[-1] < 60
+
+
+def test_a_429_pauses_and_slows_every_process_of_the_budget(tmp_path):
+    clock = Clock()
+    a, b = shared(tmp_path / "x", clock, ((100, 60.0),)), shared(tmp_path / "x", clock, ((100, 60.0),))
+    sent = a.acquire()
+    a.throttled(30.0, sent_at=sent)
+    assert b.acquire() >= 30.0
+    assert b.stats()["rate_per_minute"] < 100 * 0.75  # the cut is learnt by the other one too
+
+
+def test_state_file_holds_times_only_and_bad_state_is_replaced(tmp_path):
+    clock = Clock()
+    (tmp_path / "x.json").write_text("{not json")
+    b = shared(tmp_path / "x", clock)
+    b.acquire()
+    state = json.loads((tmp_path / "x.json").read_text())
+    assert state["format"] == 1 and state["sent"] == [0.0]
+    assert stat.S_IMODE(os.stat(tmp_path / "x.json").st_mode) == 0o600
+    # a clock set back: the times written move back as much (no wait of the whole shift)
+    clock.now = -1000.0
+    assert b.acquire() == -1000.0  # the second of the burst, as it would have been
+
+
+SPENDER = """
+import json, sys
+from ansible_collections.defender.endpoint.plugins.module_utils import rate
+budget = rate.SharedRateBudget(sys.argv[1], limits=((12, 3.0),))
+print(json.dumps([budget.acquire() for _i in range(8)]))
+"""
+
+
+def test_processes_at_once_stay_within_one_budget(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    procs = [subprocess.Popen([sys.executable, "-c", SPENDER, str(tmp_path / "b")], env=env, stdout=subprocess.PIPE,
+                              text=True) for _i in range(3)]
+    stamps = sorted(t for p in procs for t in json.loads(p.communicate(timeout=120)[0]))
+    assert len(stamps) == 24
+    for i, t in enumerate(stamps):  # 3 processes, 24 requests, never more than 12 in any 3 s
+        assert sum(1 for u in stamps[i:] if u < t + 3.0) <= 12
+    assert stamps[-1] - stamps[0] >= 3.0
+
+
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_holder_of_the_lock_blocks_nobody(tmp_path):
+    path = str(tmp_path / "b")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, path + ".lock"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        done = threading.Event()
+
+        def spend():
+            rate.SharedRateBudget(path, limits=((100, 60.0),)).acquire()
+            done.set()
+
+        threading.Thread(target=spend, daemon=True).start()
+        assert not done.wait(1.0)  # the lock is really taken while its holder lives
+        holder.kill()
+        holder.wait()
+        assert done.wait(60)  # the kernel released it when the holder died
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdout.close()
+
+
+def test_budget_folder_private_or_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEFENDER_BUDGET_DIR", str(tmp_path / "fresh"))
+    assert rate.budget_dir() == str(tmp_path / "fresh")
+    assert stat.S_IMODE(os.stat(tmp_path / "fresh").st_mode) == 0o700
+    budget = rate.shared_budget(("app", "t-file", "c-file"), "https://api.example.test")
+    assert isinstance(budget, rate.SharedRateBudget)
+    budget.acquire()
+    assert [n for n in os.listdir(tmp_path / "fresh") if n.endswith(".json")]
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.setenv("DEFENDER_BUDGET_DIR", str(tmp_path / "link"))
+    assert rate.budget_dir() is None
+    monkeypatch.setenv("DEFENDER_BUDGET_DIR", str(tmp_path / "fresh"))
+    monkeypatch.setenv("DEFENDER_SHARED_BUDGET", "false")
+    assert rate.budget_dir() is None
+    assert type(rate.shared_budget(("app", "t-off", "c-off"), "https://api.example.test")) is rate.RateBudget
 
 
 @pytest.mark.parametrize("path, bucket", [

@@ -385,7 +385,8 @@ def test_collect_downloads_the_package_atomically_0600(tmp_path):
     assert r["package_sha256"] == hashlib.sha256(PACKAGE).hexdigest() and r["package_size"] == len(PACKAGE)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o700
-    assert os.listdir(dest) == [os.path.basename(path)], "no temporary file left"
+    name = os.path.basename(path)
+    assert sorted(os.listdir(dest)) == sorted([name, ".%s.sha256" % name]), "no temporary file left"
     # the link, quotes stripped, was fetched once; the engine's POST and link read went to the API
     assert [g[0] for g in session.gets] == [PACKAGE_URL]
     assert [c[1] for c in fake.calls if c[1].endswith("/getPackageUri")] == [
@@ -411,6 +412,33 @@ def test_rerun_with_the_package_there_downloads_nothing(tmp_path):
     [r2], _dest, _c = collect(fake, tmp_path, session, skip_if_done_within="24h")
     assert not fake.posts() and not r2["changed"] and len(session.gets) == 1
     assert r2["package_sha256"] == r1["package_sha256"] and "already downloaded" in r2["msg"]
+
+
+@pytest.mark.parametrize("planted", ["symlink", "other_file", "fifo", "no_record"])
+def test_only_a_package_this_module_wrote_counts_as_downloaded(tmp_path, planted):
+    """Issue 22 item 5: a file or link planted at the package's name was taken as downloaded, and its hash reported
+    as evidence (a FIFO hung the task)."""
+    done = action(mid(1), "CollectInvestigationPackage", "Succeeded", RECENT, scope=None)
+    fake = FakeMachines([machine(1, "web")], [done])
+    dest = tmp_path / "case"
+    dest.mkdir(mode=0o700)
+    path = dest / ("web_%s.zip" % done["id"])
+    elsewhere = tmp_path / "elsewhere.zip"
+    elsewhere.write_bytes(b"not the package")
+    if planted == "symlink":
+        path.symlink_to(elsewhere)
+    elif planted == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(b"not the package" if planted == "other_file" else PACKAGE)
+    if planted == "other_file":  # a record that does not match the file either
+        (dest / (".%s.sha256" % path.name)).write_text(hashlib.sha256(PACKAGE).hexdigest() + "\n")
+    session = Session()
+    [r], _dest, _c = collect(fake, tmp_path, session, skip_if_done_within="24h")
+    assert not r["failed"] and r["changed"] and len(session.gets) == 1, r
+    assert r["package_sha256"] == hashlib.sha256(PACKAGE).hexdigest() and "already downloaded" not in r["msg"]
+    assert not path.is_symlink() and path.read_bytes() == PACKAGE
+    assert elsewhere.read_bytes() == b"not the package"  # never written through the link
 
 
 def test_check_mode_downloads_nothing(tmp_path):

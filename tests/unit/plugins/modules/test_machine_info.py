@@ -5,11 +5,8 @@
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
 
-from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 from ansible_collections.defender.endpoint.plugins.modules import machine_action_info, machine_info
 from ansible_collections.defender.endpoint.tests.unit.plugins.modules.fake_machines import (
     CONNECTION,
@@ -101,7 +98,6 @@ def test_info_bad_input_before_any_request(monkeypatch, args, message):
     refuse_client(monkeypatch)
     result, failed = run_module(machine_info.main, dict(CONNECTION, **args), monkeypatch)
     assert failed and message in result["msg"]
-
 
 
 # --- machine_action_info ------------------------------------------------------------------------------------

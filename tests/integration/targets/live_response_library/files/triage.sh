@@ -1,0 +1,3 @@
+#!/bin/bash
+# collects triage data
+echo "triage $1"
