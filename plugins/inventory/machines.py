@@ -130,6 +130,33 @@ options:
     description: Machines per request (C($top)), 1 to 10000.
     type: int
     default: 10000
+  exposure:
+    description:
+      - Vulnerability exposure of each host (off by default, it costs requests; needs C(Vulnerability.Read.All)).
+      - Adds the host variables C(defender_cves) (CVE ids), C(defender_fixing_kbs) (KB numbers, digits only) and
+        C(defender_exposure_severity) (the worst severity, or V(null)) (with O(hostvar_layout=dict), C(cves),
+        C(fixing_kbs) and C(exposure_severity) under C(defender)), whatever O(hostvar_fields) chooses, and the groups
+        C(cve_<id>) and C(kb_<id>) (non-alphanumerics become C(_), for example C(cve_CVE_2024_21412),
+        C(kb_5034441)) and C(exposure_low), C(exposure_medium), C(exposure_high), C(exposure_critical) by the worst
+        severity.
+      - Read with as few requests as the API allows, never one per machine. With O(exposure.cves), one query per
+        CVE (C(machinesVulnerabilities) filtered by C(cveId); more only past 10,000 exposed machines); otherwise
+        one sweep of those rows filtered by severity, 10,000 a request. O(exposure.exploit_available) adds the CVE
+        list (8,000 a request). See the collection's C(docs/vulnerabilities.md).
+      - Unknown keys are an error.
+    type: dict
+    suboptions:
+      cves:
+        description: Only these CVEs (C(CVE-2024-21412)).
+        type: list
+        elements: str
+      min_severity:
+        description: Only CVEs of this severity or worse.
+        type: str
+        choices: [Low, Medium, High, Critical]
+      exploit_available:
+        description: V(true) only CVEs with a known exploit, V(false) only those without.
+        type: bool
 notes:
   - With O(cache=true), what rebuilds the hosts is cached (each host's name and chosen variables, nothing else),
     so changing O(compose), O(groups), O(keyed_groups) or O(hostvar_layout) applies at once; changing the tenant,
@@ -187,6 +214,7 @@ from ansible.utils.vars import validate_variable_name
 from ansible_collections.defender.endpoint.plugins.module_utils import machine_query
 from ansible_collections.defender.endpoint.plugins.module_utils.machines import MACHINES
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
+from ansible_collections.defender.endpoint.plugins.module_utils import vulnerabilities as V
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 from ansible_collections.defender.endpoint.plugins.plugin_utils._connection import (
     check_known_keys,
@@ -307,6 +335,7 @@ class HostRows:
         self.renamed = 0
         self._taken = {}
         self._plans = {}
+        self.exposure = None            # {machine id: {cves, kbs, severity}} when the exposure option is on
 
     def _plan(self, machine):
         keys = tuple(machine)
@@ -353,7 +382,10 @@ class HostRows:
             machine_id = str(machine["id"])
             host = self._name(machine, name_keys, machine_id)
             self._taken[host] = machine_id
-            yield host, {name: machine[key] for key, name in pairs}
+            variables = {name: machine[key] for key, name in pairs}
+            if self.exposure is not None:
+                variables.update(V.host_exposure(self.exposure, machine_id))
+            yield host, variables
 
 
 def pack(rows):
@@ -430,11 +462,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         flt, tags = build_query(self.get_option("filters"))
         exclude_duplicates = self.get_option("exclude_potential_duplicates")
         onboarding = onboarding_states(self.get_option("filters"))
+        try:
+            exposure = V.check_exposure_option(self.get_option("exposure"))
+        except DefenderError as exc:
+            raise AnsibleParserError(str(exc)) from None
+        self._exposure_on = exposure is not None
         settings = plugin_settings(self)  # credential errors surface before the cache is consulted
         # everything that decides which hosts and variables exist; compose, groups and the layout do not
         fingerprint = hashlib.sha256(json.dumps(
             [CACHE_FORMAT, settings.endpoints.api_url, settings.tenant_id, flt, tags, bool(exclude_duplicates),
-             sorted(onboarding), hostnames, fields], sort_keys=True).encode()).hexdigest()
+             sorted(onboarding), hostnames, fields] + ([exposure] if exposure else []),
+            sort_keys=True).encode()).hexdigest()
 
         if self.get_option("cache"):
             self._check_cache_folder()
@@ -458,6 +496,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             seen, renamed = set(stored["seen"]), stored["renamed"]
         else:
             builder = HostRows(fields, hostnames)
+            if exposure is not None:
+                builder.exposure = self._exposure(exposure)
             rows = builder.rows(self._read(flt), exclude_duplicates, tags, onboarding)
             if self.get_option("cache"):
                 rows = list(rows)
@@ -486,6 +526,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if mode & 0o077:
             display.warning("defender.endpoint.machines: the inventory cache folder %s (mode %04o) is readable by "
                             "others and holds machine records: chmod 700 it" % (folder, mode))
+
+    def _exposure(self, options):
+        """``{machine id: {cves, kbs, severity}}`` (vulnerabilities.exposure: per CVE or one severity sweep)."""
+        try:
+            client, _provider = plugin_client(self)
+            return V.exposure(client, options["cves"], options["min_severity"], options["exploit_available"]).as_table()
+        except DefenderError as exc:
+            raise AnsibleError("defender.endpoint.machines: exposure: %s" % exc) from None
 
     def _read(self, flt):
         """The machines, as a generator."""
@@ -522,6 +570,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             else:  # another source has this host already: merge as ansible-core does
                 for name, value in prefixed.items():
                     self.inventory.set_variable(host, name, value)
+            if getattr(self, "_exposure_on", False):
+                for group in V.exposure_groups(variables):
+                    self.inventory.add_group(group)
+                    self.inventory.add_host(host, group=group)
             if constructed:
                 self._set_composite_vars(compose, prefixed, host, strict=strict)
                 self._add_host_to_composed_groups(groups, prefixed, host, strict=strict)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import operator
 
+from ansible_collections.defender.endpoint.plugins.module_utils import export
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment as path_segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
@@ -56,7 +58,7 @@ FILTER_ARGUMENT_SPEC = dict(
     filter=dict(type="str"),
     expand_evidence=dict(type="bool", default=False),
     limit=dict(type="int"),
-    page_size=dict(type="int", default=odata.MAX_PAGE_SIZE),
+    page_size=dict(type="int"),  # None: the API's largest page (10,000 Defender API, 1,000 Graph)
 )
 
 
@@ -242,20 +244,27 @@ def check_info_params(params):
     if params.get("id") is not None and not params["id"].strip():
         raise DefenderConfigError("id must not be empty")
     check_limit(params)
-    page_size = odata.check_page_size(params.get("page_size"))
+    page_size = check_page_size(params.get("page_size"))
     flt = None if params.get("id") is not None else build_filter(params)
     return flt, page_size
 
 
-def check_export_params(params):
+def check_page_size(page_size):
+    """The Defender API's page size: the largest (10,000) when not given."""
+    return odata.check_page_size(odata.MAX_PAGE_SIZE if page_size is None else page_size)
+
+
+def check_export_params(params, api=graph_alerts.DEFENDER):
     """``alert_export``: ``(filter, page_size, dest, format, columns)``, or a config error before any request.
 
-    The format follows ``dest``'s suffix unless given; CSV gets :data:`EXPORT_COLUMNS` unless ``columns`` is set.
+    The format follows ``dest``'s suffix unless given; CSV gets :data:`EXPORT_COLUMNS` unless ``columns`` is set
+    (Graph's :data:`graph_alerts.DEFAULT_COLUMNS` with ``api=graph``, whose filter is ``(filter, local match)``).
     """
-    # Imported here: only alert_export writes a file (fewer imports on alert_info's read path).
-    from ansible_collections.defender.endpoint.plugins.module_utils import export
     check_limit(params)
-    page_size = odata.check_page_size(params.get("page_size"))
+    if api == graph_alerts.GRAPH:
+        page_size = graph_alerts.check_page_size(params.get("page_size"))
+    else:
+        page_size = check_page_size(params.get("page_size"))
     dest = export.check_dest(params["dest"])
     fmt = params.get("format") or ("csv" if dest.lower().endswith(".csv") else "jsonl")
     columns = export.check_columns(params.get("columns"))
@@ -264,8 +273,9 @@ def check_export_params(params):
     if params.get("csv_raw") and fmt != "csv":
         raise DefenderConfigError("csv_raw applies to format=csv only")
     if fmt == "csv" and columns is None:
-        columns = list(EXPORT_COLUMNS)
-    return build_filter(params), page_size, dest, fmt, columns
+        columns = list(graph_alerts.DEFAULT_COLUMNS if api == graph_alerts.GRAPH else EXPORT_COLUMNS)
+    flt = graph_alerts.build_filter(params) if api == graph_alerts.GRAPH else build_filter(params)
+    return flt, page_size, dest, fmt, columns
 
 
 def read_one(client, alert_id, expand_evidence=False):

@@ -403,6 +403,9 @@ class Pager:
                         seen.add(item_id)
                     new_ids.append(item_id)
                     new_items.append(item)
+                # Remember every id of the page, not only the new ones (as the whole-page path does): an id seen
+                # again here must stay in the window of the last pages, or a later page would yield it twice.
+                seen = fresh - {None}
             recent.append(seen)
             done = False
             if self.limit is not None and yielded + len(new_items) >= self.limit:

@@ -38,6 +38,12 @@ ROLES = {
     "Ti.ReadWrite": (WDATP, "Read and write Indicators"),
     "Ti.ReadWrite.All": (WDATP, "Read and write All Indicators"),
     "Ip.Read.All": (WDATP, "Read IP address profiles"),
+    # Vulnerability management (the permission tables of get-all-vulnerabilities, get-software and
+    # get-all-recommendations under https://learn.microsoft.com/en-us/defender-endpoint/api/)
+    "Vulnerability.Read.All": (WDATP, "Read Threat and Vulnerability Management vulnerability information"),
+    "Software.Read.All": (WDATP, "Read Threat and Vulnerability Management software information"),
+    "SecurityRecommendation.Read.All": (WDATP, "Read Threat and Vulnerability Management security recommendation "
+                                               "information"),
     # Microsoft Graph: advanced hunting through security/runHuntingQuery
     # (https://learn.microsoft.com/en-us/graph/api/security-security-runhuntingquery#permissions).
     "ThreatHunting.Read.All": (GRAPH, "Run hunting queries"),
@@ -63,9 +69,12 @@ CONTENT = (
     ("module", "token", (), "acquires a token; it carries whatever the app was granted"),
     ("lookup", "token", (), "as the token module"),
     ("module", "token_info", (), "checks the permissions you list in `required_roles`"),
-    ("module", "alert_info", (ALERT_READ,), ""),
-    ("module", "alert_export", (ALERT_READ,), ""),
-    ("module", "alert", (("Alert.ReadWrite.All",),), ""),
+    ("module", "alert_info", (ALERT_READ,), "with `api: graph` the Microsoft Graph permission `SecurityAlert.Read.All` "
+     "instead"),
+    ("module", "alert_export", (ALERT_READ,), "with `api: graph` the Microsoft Graph permission "
+     "`SecurityAlert.Read.All` instead"),
+    ("module", "alert", (("Alert.ReadWrite.All",),), "with `api: graph` the Microsoft Graph permission "
+     "`SecurityAlert.ReadWrite.All` instead"),
     ("module", "machine_info", (MACHINE_READ,), ""),
     ("module", "machine_action_info", (MACHINE_READ,), ""),
     ("module", "machine_isolation", (("Machine.Isolate",), MACHINE_READ),
@@ -92,11 +101,23 @@ CONTENT = (
      "incident's alerts, which is uncertain)"),
     ("module", "incident", (("SecurityIncident.ReadWrite.All",),),
      "a Microsoft Graph permission; it is the only one that allows comments"),
+    ("module", "vulnerability_info", (("Vulnerability.Read.All",),),
+     "`Machine.Read.All` too to resolve a computer name or name the machines of `exposed_machines`"),
+    ("module", "vulnerability_export", (("Vulnerability.Read.All",),), ""),
+    ("module", "software_info", (("Software.Read.All",),),
+     "`Vulnerability.Read.All` too for `include_vulnerabilities`; `Machine.Read.All` to resolve a computer name"),
+    ("module", "recommendation_info", (("SecurityRecommendation.Read.All",),),
+     "`Machine.Read.All` too to resolve a computer name"),
     ("inventory", "machines", (MACHINE_READ,), ""),
-    ("event_source", "alerts", (ALERT_READ,), "the rulebook's playbooks need their own modules' permissions"),
+    ("event_source", "incidents", (INCIDENT_READ,),
+     "a Microsoft Graph permission; the rulebook's playbooks need their own modules' permissions"),
+    ("event_source", "alerts", (ALERT_READ,), "with `api: graph` the Microsoft Graph permission "
+     "`SecurityAlert.Read.All` instead; the rulebook's playbooks need their own modules' permissions"),
     ("role", "incident_response", (("Machine.Isolate",), MACHINE_READ, ALERT_READ),
-     "`Alert.ReadWrite.All` when it updates alerts (the default); each optional step adds the permissions of its "
-     "module"),
+     "`Alert.ReadWrite.All` when it updates alerts (the default; with `incident_response_alerts_api: graph` the "
+     "Microsoft Graph permission `SecurityAlert.ReadWrite.All` instead); by incident (`incident_response_incident_id`, "
+     "playbook `respond_incident`) the Microsoft Graph permission `SecurityIncident.ReadWrite.All` instead of the alert "
+     "ones; each optional step adds the permissions of its module"),
 )
 
 KIND_LABEL = {"module": "", "lookup": "lookup ", "inventory": "inventory ", "event_source": "event source ",

@@ -40,6 +40,11 @@ LIMITS = {
     # incidents" limit is 150 per minute per app and tenant, listed for `alert` (whether it covers alerts_v2 and
     # incidents is not stated); no hourly figure, so the minute's rate for an hour.
     "graph": ((150, 60.0), (9000, 3600.0)),
+    # Vulnerability management: one machine's vulnerabilities (get-discovered-vulnerabilities), the JSON assessment
+    # exports, full and delta, and the file export (get-assessment-software-vulnerabilities)
+    "machine_vulnerabilities": ((50, 60.0), (1500, 3600.0)),
+    "vulnerability_export_json": ((30, 60.0), (1000, 3600.0)),
+    "vulnerability_export_files": ((5, 60.0), (20, 3600.0)),
 }
 _BUCKET_PATHS = (
     ("/api/alerts/batchupdate", "alerts_batch_update"),
@@ -47,6 +52,9 @@ _BUCKET_PATHS = (
     ("/api/indicators/batchdelete", "indicators_batch_delete"),
     ("/api/advancedqueries", "advanced_queries"),
     ("/v1.0/security/runhuntingquery", "graph_hunting"),
+    ("/api/machines/softwarevulnerabilitiesbymachine", "vulnerability_export_json"),
+    ("/api/machines/softwarevulnerabilitychangesbymachine", "vulnerability_export_json"),
+    ("/api/machines/softwarevulnerabilitiesexport", "vulnerability_export_files"),
 )
 
 
@@ -61,6 +69,8 @@ def bucket_for(path, default="default"):
         return "investigation_package"
     if low.startswith("/api/machines/") and low.endswith("/runliveresponse"):
         return "live_response"
+    if low.startswith("/api/machines/") and low.endswith("/vulnerabilities"):
+        return "machine_vulnerabilities"
     return default
 
 

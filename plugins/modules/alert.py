@@ -20,7 +20,13 @@ description:
   - If the outcome of a write is unknown (connection dropped after sending, or a 5xx answer, since a gateway's 502
     or 504 can follow a write the service applied), the request is not re-sent; the alerts are read again and the
     task reports what actually happened, failing if the change is not visible.
-  - Needs the application permission C(Alert.ReadWrite.All).
+  - With O(api=graph) the alerts are read and changed through Microsoft Graph's C(/security/alerts_v2): one
+    C(PATCH /security/alerts_v2/{id}) per alert with only what differs (Graph has no batch update; its answer is the
+    whole alert, returned as is), and the comment with C(POST /security/alerts_v2/{id}/comments), once. Values are
+    accepted in either API's spelling and sent in Graph's (V(Resolved) becomes V(resolved)). Graph comments cannot be
+    edited or deleted.
+  - Needs the application permission C(Alert.ReadWrite.All); with O(api=graph), the Microsoft Graph permission
+    C(SecurityAlert.ReadWrite.All).
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
@@ -86,6 +92,7 @@ seealso:
     description: Microsoft's reference for C(POST /api/alerts/batchUpdate).
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/batch-update-alerts
 extends_documentation_fragment:
+  - defender.endpoint.alerts_api
   - defender.endpoint.connection
   - defender.endpoint.attributes.action
 """
@@ -124,6 +131,15 @@ EXAMPLES = r"""
         comment: "Triage started by the SOC night shift."
       when: fresh.count > 0
 
+- name: Resolve an alert through Microsoft Graph (alerts_v2), the same options
+  defender.endpoint.alert:
+    api: graph
+    id: da637472900382838869_1364969609
+    status: Resolved
+    classification: TruePositive
+    determination: Malware
+    comment: Contained and cleaned by the SOC.
+
 - name: Preview a change (check mode with diff)
   defender.endpoint.alert:
     id: da637472900382838869_1364969609
@@ -136,6 +152,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+api:
+  description: The API the alerts were changed through.
+  returned: always
+  type: str
+  sample: graph
 alerts:
   description:
     - Each alert after the task, one per id in the order given (the prediction in check mode).
@@ -188,13 +209,18 @@ diff:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alert_update
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 
 
 def run(m):
-    wanted, ids, single = alert_update.check_params(m.params)
-    result, failure = alert_update.update(m.client(), wanted, ids, single, check_mode=m.check_mode, diff=m.diff,
-                                          warn=m.warn)
+    api = graph_alerts.choose_api(m.params.get("api"), m.warn)
+    # Same options, same result shape; Graph's updater sends a PATCH and a comment POST per alert.
+    updater = graph_alerts if api == graph_alerts.GRAPH else alert_update
+    wanted, ids, single = updater.check_params(m.params)
+    client = m.client(api=api) if api == graph_alerts.GRAPH else m.client()
+    result, failure = updater.update(client, wanted, ids, single, check_mode=m.check_mode, diff=m.diff, warn=m.warn)
+    result["api"] = api
     if failure is not None:
         m.fail(failure, **result)
     m.exit(**result)
@@ -210,6 +236,7 @@ def main():
             classification=dict(type="str"),
             determination=dict(type="str"),
             comment=dict(type="str"),
+            **graph_alerts.API_ARGUMENT_SPEC
         ),
         mutually_exclusive=[("id", "ids")],
         required_one_of=[("id", "ids"), ("status", "assigned_to", "classification", "determination", "comment")],

@@ -14,6 +14,9 @@ description:
     O(columns)). Memory does not grow with the number of alerts.
   - Paging is that of M(defender.endpoint.alert_info) (C($top)/C($skip) with overlapping pages, de-duplicated by
     id), so the export is complete however many alerts match.
+  - With O(api=graph) the alerts come from Microsoft Graph's C(/security/alerts_v2), read by time boundary
+    (C(lastUpdateDateTime ge) the last one read, oldest update first, C($skip=0); a deep C($skip) stalls on Graph),
+    each alert once, with Graph's field names; JSON Lines are then written re-encoded as compact JSON.
   - The file is written to a temporary file in the same directory (mode C(0600), because alerts hold sensitive
     data) and renamed into place at the end, so O(dest) is either complete or untouched. It is replaced only when
     the new content differs from the file's (compared by SHA-256), so the task reports C(changed) only then; a
@@ -21,7 +24,8 @@ description:
   - While it runs, the task prints how many alerts were written at least every 10 seconds in the normal output
     (the collection's action plugin shows the progress the module reports while it runs; set the variable
     C(defender_progress=false) to turn that off).
-  - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)).
+  - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)); with O(api=graph), the Microsoft
+    Graph permission C(SecurityAlert.Read.All) (or C(SecurityAlert.ReadWrite.All)).
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
@@ -56,7 +60,10 @@ options:
       - Only with O(format=csv).
       - The default is C(id), C(incidentId), C(severity), C(status), C(category), C(title), C(machineId),
         C(computerDnsName), C(alertCreationTime), C(lastUpdateTime), C(assignedTo), C(classification),
-        C(determination), C(detectionSource), C(threatName).
+        C(determination), C(detectionSource), C(threatName); with O(api=graph) C(id), C(incidentId), C(severity),
+        C(status), C(category), C(title), C(serviceSource), C(detectionSource), C(createdDateTime),
+        C(lastUpdateDateTime), C(assignedTo), C(classification), C(determination), C(threatDisplayName),
+        C(alertWebUrl).
     type: list
     elements: str
   csv_raw:
@@ -77,6 +84,8 @@ seealso:
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
 extends_documentation_fragment:
   - defender.endpoint.alert_filters
+  - defender.endpoint.alerts_api
+  - defender.endpoint.alerts_api.filters
   - defender.endpoint.connection
   - defender.endpoint.attributes.action
 attributes:
@@ -103,6 +112,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+api:
+  description: The API the alerts came from.
+  returned: always
+  type: str
+  sample: graph
 path:
   description: The file written (absolute path).
   returned: always
@@ -143,18 +157,28 @@ requests:
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import export
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 
 
 def run(m):
     p = m.params
-    flt, page_size, dest, fmt, columns = alerts.check_export_params(p)
-    # JSON Lines: each alert is written as the JSON text the service sent (still parsed, to check it and read its
-    # id), not decoded into a dict and encoded again
-    raw = fmt == "jsonl"
-    pager = alerts.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"),
-                              expand_evidence=p["expand_evidence"], raw=raw)
+    api = graph_alerts.choose_api(p.get("api"), m.warn)
+    graph_alerts.check_options_for_api(p, api)
+    flt, page_size, dest, fmt, columns = alerts.check_export_params(p, api)
+    if api == graph_alerts.GRAPH:
+        # Large reads go by time boundary (ascending lastUpdateDateTime): a deep $skip stalls on Graph.
+        flt, local = flt
+        pager = graph_alerts.GraphAlertPages(m.client(api=api), flt, local, page_size, limit=p.get("limit"),
+                                             by_time=True)
+        raw = False
+    else:
+        # JSON Lines: each alert is written as the JSON text the service sent (still parsed, to check it and read
+        # its id), not decoded into a dict and encoded again
+        raw = fmt == "jsonl"
+        pager = alerts.AlertPages(m.client(), p, flt, page_size, limit=p.get("limit"),
+                                  expand_evidence=p["expand_evidence"], raw=raw)
     verb = "read (check mode)" if m.check_mode else "written"
 
     def on_progress(count):
@@ -166,7 +190,7 @@ def run(m):
                                on_progress=on_progress, encoded=raw, raw=p["csv_raw"])
     progress.report("%s %s" % (progress.plural(out["count"], "alert"), verb), done=out["count"], force=True)
     result = dict(changed=out["changed"], path=dest, count=out["count"], format=fmt, sha256=out["sha256"],
-                  filter=flt, requests=pager.requests)
+                  filter=flt, requests=pager.requests, api=api)
     if columns is not None:
         result["columns"] = columns
     m.exit(**result)
@@ -179,7 +203,8 @@ def main():
             format=dict(type="str", choices=list(export.FORMATS)),
             columns=dict(type="list", elements="str"),
             csv_raw=dict(type="bool", default=False),
-            **alerts.FILTER_ARGUMENT_SPEC
+            **dict(alerts.FILTER_ARGUMENT_SPEC, **graph_alerts.API_ARGUMENT_SPEC,
+                   **graph_alerts.GRAPH_FILTER_ARGUMENT_SPEC)
         ),
         supports_check_mode=True,
     )

@@ -10,7 +10,10 @@ module: alert_info
 short_description: Read Microsoft Defender for Endpoint alerts
 description:
   - Reads one alert by O(id), or every alert that matches the given filters, from the Defender for Endpoint API
-    (C(GET /api/alerts)).
+    (C(GET /api/alerts)) or, with O(api=graph), from Microsoft Graph (C(GET /security/alerts_v2)).
+  - With O(api=graph) the pages follow C(@odata.nextLink) (at most 1,000 alerts each), each alert is returned once,
+    the alerts keep Graph's field names, O(category) and O(machine_id) (not filterable in Graph) are matched on each
+    alert as it is read, and O(expand_evidence) is not needed (Graph always returns the evidence).
   - The result set is complete however large it is. The API caps a page at 10,000 alerts and sends no
     C(@odata.nextLink) when C($top) is given, so the module pages with C($top)/C($skip). Consecutive pages overlap
     and alerts are de-duplicated by id, so an alert that moves between pages while they are read is returned once;
@@ -18,16 +21,18 @@ description:
   - Every filter value is escaped into an OData literal; times are sent as UTC.
   - To write alerts to a file (JSON Lines or CSV, streamed, however many), use M(defender.endpoint.alert_export);
     this module only reads.
-  - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)).
+  - Needs the application permission C(Alert.Read.All) (or C(Alert.ReadWrite.All)); with O(api=graph), the Microsoft
+    Graph permission C(SecurityAlert.Read.All) (or C(SecurityAlert.ReadWrite.All)).
 version_added: 0.1.0
 author:
   - defender.endpoint contributors (!UNKNOWN)
 options:
   id:
     description:
-      - The id of one alert. The alert is read with C(GET /api/alerts/{id}), which includes its evidence.
+      - The id of one alert. The alert is read with C(GET /api/alerts/{id}), which includes its evidence (with
+        O(api=graph), C(GET /security/alerts_v2/{id})).
       - An unknown id returns RV(alerts=[]) and RV(count=0) rather than failing, as for any info module.
-      - Mutually exclusive with the filters and O(limit).
+      - Mutually exclusive with the filters, O(service_source) and O(limit).
     type: str
 notes:
   - Pages are read with C($top)/C($skip) because the API does not send C(@odata.nextLink) together with C($top).
@@ -42,6 +47,8 @@ seealso:
     link: https://learn.microsoft.com/en-us/defender-endpoint/api/get-alerts
 extends_documentation_fragment:
   - defender.endpoint.alert_filters
+  - defender.endpoint.alerts_api
+  - defender.endpoint.alerts_api.filters
   - defender.endpoint.connection
   - defender.endpoint.attributes.info
 """
@@ -89,9 +96,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+api:
+  description: The API the alerts came from.
+  returned: always
+  type: str
+  sample: graph
 alerts:
   description:
-    - The alerts, as the API returns them (field names as in the API).
+    - The alerts, as the API returns them (field names as in the API; Graph's with O(api=graph)).
   returned: always
   type: list
   elements: dict
@@ -136,30 +148,51 @@ requests:
 """
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
+
+
+def run_graph(m):
+    p = m.params
+    flt, local, page_size = graph_alerts.check_read_params(p)
+    client = m.client(api=graph_alerts.GRAPH)
+    if p.get("id") is not None:
+        alert = graph_alerts.read_alert(client, p["id"].strip())
+        found = [alert] if alert is not None else []
+        m.exit(changed=False, filter=flt, alerts=found, count=len(found), api=graph_alerts.GRAPH)
+    else:
+        pager = graph_alerts.GraphAlertPages(client, flt, local, page_size, limit=p.get("limit"))
+        found = list(pager)
+        m.exit(changed=False, filter=flt, alerts=found, count=len(found), requests=pager.requests,
+               api=graph_alerts.GRAPH)
 
 
 def run(m):
     p = m.params
+    api = graph_alerts.choose_api(p.get("api"), m.warn)
+    graph_alerts.check_options_for_api(p, api)
+    if api == graph_alerts.GRAPH:
+        return run_graph(m)
     flt, page_size = alerts.check_info_params(p)
     client = m.client()
     if p.get("id") is not None:
         found = alerts.read_one(client, p["id"], p["expand_evidence"])
-        m.exit(changed=False, filter=flt, alerts=found, count=len(found))
+        m.exit(changed=False, filter=flt, alerts=found, count=len(found), api=api)
     else:
         pager = alerts.AlertPages(client, p, flt, page_size, limit=p.get("limit"),
                                   expand_evidence=p["expand_evidence"])
         found = list(pager)
-        m.exit(changed=False, filter=flt, alerts=found, count=len(found), requests=pager.requests)
+        m.exit(changed=False, filter=flt, alerts=found, count=len(found), requests=pager.requests, api=api)
 
 
 def main():
     m = DefenderModule(
         argument_spec=dict(
             id=dict(type="str"),
-            **alerts.FILTER_ARGUMENT_SPEC
+            **dict(alerts.FILTER_ARGUMENT_SPEC, **graph_alerts.API_ARGUMENT_SPEC,
+                   **graph_alerts.GRAPH_FILTER_ARGUMENT_SPEC)
         ),
-        mutually_exclusive=[("id", name) for name in alerts.FILTER_OPTIONS + ("limit",)],
+        mutually_exclusive=[("id", name) for name in alerts.FILTER_OPTIONS + ("limit", "service_source")],
         supports_check_mode=True,
     )
     m.run(run)

@@ -98,6 +98,7 @@ notes:
   - "Check mode reads the machines and their histories and says what would run; nothing is sent, nothing fetched."
 extends_documentation_fragment:
   - defender.endpoint.connection
+  - defender.endpoint.machine_selection
   - defender.endpoint.machine_actions
   - defender.endpoint.attributes.action
 """

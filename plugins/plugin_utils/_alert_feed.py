@@ -34,6 +34,7 @@ import json
 import os
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
@@ -62,19 +63,50 @@ def write_json_atomically(path, data, durable=False):
     write_atomically(path, json.dumps(data, sort_keys=True), encoding="utf-8", durable=durable, name="state_file")
 
 
+class GraphAlertsSource:
+    """The feed's reads with Microsoft Graph (``api: graph``): ``/security/alerts_v2`` by ``lastUpdateDateTime``,
+    paged by time boundary (a deep ``$skip`` stalls on large windows)."""
+
+    kind = "alerts_v2"
+    updated_field, created_field = "lastUpdateDateTime", "createdDateTime"
+
+    @staticmethod
+    def build_filter(criteria):
+        return graph_alerts.build_filter(criteria)[0]
+
+    @staticmethod
+    def check_page_size(page_size):
+        return graph_alerts.check_page_size(page_size)
+
+    @staticmethod
+    def read(client, criteria, start, page_size):
+        return graph_alerts.GraphAlertPages(client, graph_alerts.build_filter(criteria)[0], page_size=page_size,
+                                            by_time=True, since=odata.datetime_literal(start))
+
+
 class AlertFeed:
     """One feed. ``poll()`` reads (blocking; run it in a thread), ``mark(alert)`` records a handed-over event."""
 
     def __init__(self, client, criteria, since, overlap=300, state_file=None, page_size=odata.MAX_PAGE_SIZE,
-                 scope="", warn=None, now=None):
+                 scope="", warn=None, now=None, api="defender", source=None):
         self.client = client
-        self.criteria = dict(criteria)  # severity, status, filter: alerts.build_filter's options
+        # Another collection read the same way (the incidents source): its build_filter, check_page_size, read and
+        # updated_field / created_field; None for the Defender API's alerts.
+        self.source = source
+        self.api = api
+        self.updated_field, self.created_field = ((source.updated_field, source.created_field) if source
+                                                  else ("lastUpdateTime", "alertCreationTime"))
+        build_filter = source.build_filter if source else alerts.build_filter
+        self.criteria = dict(criteria)  # severity, status, filter: the build_filter options
         self.overlap = datetime.timedelta(seconds=overlap)
         self.state_file = state_file
-        self.page_size = odata.check_page_size(page_size)
+        # None: the largest page of the API
+        self.page_size = source.check_page_size(page_size) if source else \
+            odata.check_page_size(odata.MAX_PAGE_SIZE if page_size is None else page_size)
         self.warn = warn or (lambda msg: None)
         # The state belongs to one tenant, API and query: another one starts from `since` again.
-        self.scope = hashlib.sha256(json.dumps([scope, alerts.build_filter(self.criteria)]).encode()).hexdigest()[:16]
+        key = [scope, build_filter(self.criteria)] + ([source.kind] if source else [])
+        self.scope = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
         self.watermark = odata.parse_time(since, "since", now=now)
         # The overlap re-reads changes near the last one emitted; it never reaches before the user's since.
         self.floor = self.watermark
@@ -125,30 +157,37 @@ class AlertFeed:
     def poll(self):
         """``[(alert, change)]`` not emitted yet, oldest change first."""
         start = self.window_start()
-        params = dict(self.criteria, updated_after=start)
-        flt = alerts.build_filter(params)
+        if self.source is not None:
+            items = self.source.read(self.client, self.criteria, start, self.page_size)
+        else:
+            flt = alerts.build_filter(dict(self.criteria, updated_after=start))
+            items = self.client.pages(alerts.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size)
         fresh = []
-        for alert in self.client.pages(alerts.ALERTS_PATH, params={"$filter": flt}, page_size=self.page_size):
+        for alert in items:
             if not isinstance(alert, dict) or not alert.get("id"):
                 continue
-            updated = _when(alert.get("lastUpdateTime")) or _when(alert.get("alertCreationTime"))
+            updated = self.updated(alert)
             if updated is None:
-                self.warn("alert %s has no lastUpdateTime; skipped" % str(alert.get("id"))[:60])
+                self.warn("%s has no %s; skipped" % (str(alert.get("id"))[:60], self.updated_field))
                 continue
             seen = _when(self.recent.get(str(alert["id"])))
             if seen is not None and updated <= seen:
                 continue
             if seen is None and updated < start:
                 continue  # older than the window (the service compared with more precision): emitted before
-            created = _when(alert.get("alertCreationTime"))
+            created = _when(alert.get(self.created_field))
             change = CREATED if seen is None and created is not None and created >= start else UPDATED
             fresh.append((updated, str(alert["id"]), alert, change))
         fresh.sort(key=lambda item: (item[0], item[1]))
         return [(alert, change) for _u, _i, alert, change in fresh]
 
+    def updated(self, alert):
+        """When this change happened (its last update, else its creation)."""
+        return _when(alert.get(self.updated_field)) or _when(alert.get(self.created_field))
+
     def mark(self, alert):
         """Record that this change of ``alert`` was handed over: the position moves past it."""
-        updated = _when(alert.get("lastUpdateTime")) or _when(alert.get("alertCreationTime"))
+        updated = self.updated(alert)
         self.recent[str(alert["id"])] = _text(updated)
         if updated > self.watermark:
             self.watermark = updated

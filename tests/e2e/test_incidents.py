@@ -5,6 +5,8 @@
 one, run twice (the second run changes nothing and writes nothing); check mode; only Graph is called."""
 from __future__ import annotations
 
+import json
+
 TRIAGE = [{"hosts": "localhost", "gather_facts": False, "tasks": [
     {"name": "high", "defender.endpoint.incident_info": {"severity": ["high"], "status": ["active"],
                                                          "include_alerts": True}, "register": "high"},
@@ -61,3 +63,32 @@ def test_list_high_comment_and_resolve_twice(emulator, ansible):
     assert _writes(emulator) == []
     assert {r["kind"] for r in emulator.requests()} <= {"graph", "token", "discovery", "keys"}
     assert not [r for r in emulator.requests() if r.get("kind") == "api"]  # nothing on the Defender API
+
+
+def test_respond_incident_playbook_acts_on_each_machine_once_then_resolves(emulator, ansible, tmp_path):
+    emulator.reset()
+    made = emulator.call("POST", "/incident", {"alerts": 3, "machines": 2, "evidence": [
+        {"entityType": "File", "sha1": "a" * 40, "sha256": "b" * 64, "fileName": "evil.exe"}]})
+    play = [{"ansible.builtin.import_playbook": "defender.endpoint.respond_incident"}]
+    extra = {"incident_id": made["incident_id"], "incident_response_report_dir": str(tmp_path / "reports"),
+             "incident_response_block_file_evidence": True, "incident_response_wait_sleep": 1,
+             "incident_response_incident_classification": "truePositive"}
+    first = ansible.playbook(play, extra_vars=extra)
+    assert first.rc == 0, first.explain()
+    isolations = [r for r in emulator.requests() if r.get("method") == "POST" and r["path"].endswith("/isolate")]
+    assert sorted(r["path"].split("/")[-2] for r in isolations) == sorted(made["machine_ids"])  # each machine once
+    state = emulator.call("GET", "/state/incidents/" + made["incident_id"])
+    assert state["status"] == "resolved" and state["classification"] == "truePositive"
+    assert len(state["comments"]) == 1 and "isolated" in state["comments"][0]["comment"]
+    assert [i["indicatorValue"] for i in emulator.call("GET", "/indicators")] == ["b" * 64]
+    assert not [r for r in emulator.requests() if r.get("kind") == "api" and "/alerts" in r["path"]]
+    (report,) = [p for p in (tmp_path / "reports").iterdir() if p.suffix == ".json"]
+    data = json.loads(report.read_text())
+    assert data["incident"]["id"] == made["incident_id"] and data["incident"]["portal_url"]
+    assert sorted(a["id"] for a in data["alerts"]) == sorted(made["alert_ids"])
+    assert sorted(m["machine_id"] for m in data["machines"]) == sorted(made["machine_ids"])
+
+    emulator.call("DELETE", "/requests")
+    again = ansible.playbook(play, extra_vars=extra)
+    assert again.rc == 0 and again.changed == 0, again.explain()
+    assert not [r for r in emulator.requests() if r.get("method") not in ("GET", None) and r.get("kind") in ("api", "graph")]

@@ -127,13 +127,13 @@ def _refuse_orderby(req):
         raise ApiError(400, "ODataError", "The query option '$orderby' is not supported on %s." % req.path)
 
 
-def _page(core, req, items):
+def _page(core, req, items, max_top=MAX_TOP):
     """Apply $top/$skip with MDE's rules; returns (page, next_link or None)."""
     top = _int_option(req, "$top")
     skip = _int_option(req, "$skip") or 0
-    if top is not None and top > MAX_TOP:
+    if top is not None and top > max_top:
         raise ApiError(400, "ODataError",
-                       f"The limit of '{MAX_TOP}' for Top query has been exceeded. The value from the incoming "
+                       f"The limit of '{max_top}' for Top query has been exceeded. The value from the incoming "
                        f"request is '{top}'.")
     if top is not None:
         # Real service: no @odata.nextLink at all when $top is given.
@@ -779,6 +779,10 @@ def route(core, req):
     elif head == "machines":
         if n == 1 and m == "GET":
             return list_machines
+        if n == 2 and m == "GET" and parts[1].lower() in TVM_EXPORTS:
+            return TVM_EXPORTS[parts[1].lower()]
+        if n == 3 and m == "GET" and parts[2].lower() in TVM_MACHINE:
+            return lambda c, r: TVM_MACHINE[parts[2].lower()](c, r, parts[1])
         if n == 2 and m == "GET" and parts[1].lower().startswith("findbyip("):
             return lambda c, r: find_by_ip(c, r, parts[1])
         if n == 2 and m == "GET" and parts[1].lower() == "findbytag":
@@ -813,11 +817,50 @@ def route(core, req):
             return batch_delete_indicators
         if n == 2 and m == "DELETE":
             return lambda c, r: delete_indicator(c, r, parts[1])
+    elif head == "vulnerabilities" and m == "GET":
+        if n == 1:
+            return tvm.list_vulnerabilities
+        if n == 2 and parts[1].lower() == "machinesvulnerabilities":
+            return tvm.machines_vulnerabilities
+        if n == 2:
+            return lambda c, r: tvm.get_vulnerability(c, r, parts[1])
+        if n == 3 and parts[2].lower() == "machinereferences":
+            return lambda c, r: tvm.vulnerability_machines(c, r, parts[1])
+    elif head == "software" and m == "GET":
+        if n == 1:
+            return tvm.list_software
+        if n == 2:
+            return lambda c, r: tvm.get_software(c, r, parts[1])
+        if n == 3 and parts[2].lower() == "machinereferences":
+            return lambda c, r: tvm.software_machines(c, r, parts[1])
+        if n == 3 and parts[2].lower() == "vulnerabilities":
+            return lambda c, r: tvm.software_vulnerabilities(c, r, parts[1])
+    elif head == "recommendations" and m == "GET":
+        if n == 1:
+            return tvm.list_recommendations
+        if n == 2:
+            return lambda c, r: tvm.get_recommendation(c, r, parts[1])
     raise ApiError(404, "NotFound", f"No API route for {m} {req.path}")
+
+
+# Vulnerability management routes under /api/machines; tvm uses this module's helpers
+import tvm  # noqa: E402  pylint: disable=wrong-import-position
+
+TVM_EXPORTS = {"softwarevulnerabilitiesbymachine": tvm.export_by_machine,
+               "softwarevulnerabilitychangesbymachine": tvm.export_changes,
+               "softwarevulnerabilitiesexport": tvm.export_files}
+TVM_MACHINE = {"vulnerabilities": tvm.machine_vulnerabilities, "software": tvm.machine_software,
+               "recommendations": tvm.machine_recommendations}
 
 
 def bucket_for(req):
     low = req.path.lower().rstrip("/")
+    if low.endswith("/softwarevulnerabilitiesexport"):
+        return "tvm_files"  # 5 calls per minute, 20 per hour (get-assessment-software-vulnerabilities)
+    if low.endswith("/softwarevulnerabilitiesbymachine") or low.endswith("/softwarevulnerabilitychangesbymachine"):
+        return "tvm_json"  # 30 calls per minute, 1,000 per hour
+    if low.startswith("/api/machines/") and low.endswith("/vulnerabilities"):
+        return "tvm_machine"  # 50 calls per minute, 1,500 per hour (get-discovered-vulnerabilities.md)
     if low.endswith("/getpackageuri"):
         return "package"  # 2 calls a minute, 120 an hour (api/get-package-sas-uri)
     if low.endswith("/alerts/batchupdate"):

@@ -108,6 +108,15 @@ class EmulatorControl:
         """Ids of the seeded edge-case machines (shared_fresh, shared_stale, ambiguous_a, quote, ...)."""
         return self.call("GET", "/state/specials")
 
+    def vulnerabilities(self, cve_id=None, machine=None):
+        """Ground truth of the vulnerability data: ``{"rows", "cves": {id: {machine_ids, severity, fixing_kb,
+        public_exploit}}}``, or with ``machine`` ``{"machine_id", "cves"}``."""
+        return self.call("GET", "/state/vulnerabilities", query={"cve_id": cve_id, "machine": machine})
+
+    def fix_vulnerabilities(self, machine, cve_ids=None):
+        """The machine was patched: its rows (of ``cve_ids``, or all) go; ``{"machine_id", "fixed"}``."""
+        return self.call("POST", "/vulnerabilities", {"machine": machine, "cve_ids": cve_ids})
+
     def create_alerts(self, alerts):
         return self.call("POST", "/alerts", list(alerts))
 

@@ -8,6 +8,7 @@ import jwt
 import data as D
 import identity
 import indicators as TI
+import tvm
 from emulator_odata import ODataError, parse_filter
 
 
@@ -117,6 +118,8 @@ def handle(core, method, path, query, raw):
             with store_lock:
                 core.hunting_quota = {"calls": int(body.get("calls", 0)), "retry_after": body.get("retry_after", 1)}
                 return 200, dict(core.hunting_quota)
+        if key == ("POST", "vulnerabilities"):
+            return 200, _fix_vulnerabilities(core, body)
         if key == ("POST", "incident"):
             return 200, _incident(core, body)
         if key == ("POST", "assertion"):
@@ -170,7 +173,35 @@ def _state(core, parts, query):
             return 200, inc
         if parts == ["specials"]:
             return 200, dict(store.specials)
+        if parts == ["vulnerabilities"]:
+            # ground truth for tests: which machines have which CVE (all, or ?cve_id=; ?machine= for one machine)
+            t = tvm._tvm(core)
+            if query.get("machine"):
+                m = store.find_machine(query["machine"])
+                if m is None:
+                    raise ControlError(404, f"machine {query['machine']} not found")
+                mi = tvm.machine_index(core, m)
+                return 200, {"machine_id": m["id"], "cves": [tvm.CATALOGUE[c]["id"] for c in t.rows.get(mi, ())]}
+            wanted = query.get("cve_id")
+            out = {}
+            for c, cve in enumerate(tvm.CATALOGUE):
+                if wanted is None or cve["id"] == wanted:
+                    out[cve["id"]] = {"machine_ids": sorted(store.machines[mi]["id"] for mi in t.cve_machines[c]),
+                                      "severity": cve["severity"], "fixing_kb": cve["kb"],
+                                      "public_exploit": cve["public"]}
+            return 200, {"rows": t.row_count(), "cves": out}
     raise ControlError(404, f"no state route {'/'.join(parts)}")
+
+
+def _fix_vulnerabilities(core, body):
+    """``{"machine": id or name, "cve_ids": [...]?}``: the machine was patched (all its CVEs, or those)."""
+    with core.lock:
+        m = core.store.find_machine(str(body.get("machine") or ""))
+        if m is None:
+            raise ControlError(404, f"machine {body.get('machine')!r} not found")
+        cves = body.get("cve_ids")
+        fixed = tvm._tvm(core).fix(tvm.machine_index(core, m), set(cves) if cves else None)
+        return {"machine_id": m["id"], "fixed": fixed}
 
 
 def _add_machines(core, items):

@@ -50,7 +50,7 @@ TENANTS = [
 FULL_ROLES = ["Alert.Read.All", "Alert.ReadWrite.All", "Machine.Read.All", "Machine.ReadWrite.All", "Machine.Isolate",
               "Machine.Scan", "Machine.RestrictExecution", "Machine.CollectForensics", "Machine.Offboard",
               "Machine.StopAndQuarantine", "Machine.LiveResponse", "Library.Manage",
-              "Ti.ReadWrite.All"]
+              "Ti.ReadWrite.All", "Vulnerability.Read.All", "Software.Read.All", "SecurityRecommendation.Read.All"]
 APP_SPECS = [
     # name, client_id, roles, credential kind, consented tenants (indexes into TENANTS)
     ("full", "0a1b2c3d-0001-4000-8000-00000000f011", FULL_ROLES, "secret", (0,)),

@@ -28,7 +28,12 @@ class Throttle:
                 "hunting_per_minute": 45, "hunting_per_hour": 100000,
                 "live_response_per_minute": 10, "live_response_per_hour": 100000,
                 # Graph /security: 150 per minute per app and tenant [uncertain which resources it covers]
-                "security_per_minute": 150, "security_per_hour": 100000}
+                "security_per_minute": 150, "security_per_hour": 100000,
+                # vulnerability management: per-machine vulnerabilities, JSON and files exports (Microsoft pages
+                # get-discovered-vulnerabilities, get-assessment-software-vulnerabilities)
+                "tvm_machine_per_minute": 50, "tvm_machine_per_hour": 1500,
+                "tvm_json_per_minute": 30, "tvm_json_per_hour": 1000,
+                "tvm_files_per_minute": 5, "tvm_files_per_hour": 20}
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -85,6 +90,8 @@ class Throttle:
                 limits = ((s["live_response_per_minute"], 60.0), (s["live_response_per_hour"], 3600.0))
             elif bucket == "hunting":  # Graph runHuntingQuery: "at least 45 per minute" per tenant, no hourly figure
                 limits = ((s["hunting_per_minute"], 60.0), (s["hunting_per_hour"], 3600.0))
+            elif bucket in ("tvm_machine", "tvm_json", "tvm_files"):
+                limits = ((s[bucket + "_per_minute"], 60.0), (s[bucket + "_per_hour"], 3600.0))
             elif bucket == "security":
                 limits = ((s["security_per_minute"], 60.0), (s["security_per_hour"], 3600.0))
             else:

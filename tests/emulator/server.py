@@ -26,6 +26,7 @@ import identity
 import indicators
 import liveresponse
 import policies
+import tvm
 
 DEFAULT_CONFIG = {
     "time_scale": 1.0,
@@ -46,6 +47,9 @@ DEFAULT_CONFIG = {
     "live_response": {},                # liveresponse.DEFAULTS keys: library size, session cap, tenant settings...
     "indicator_update": "merge",        # merge | replace: what an update POST/import does with omitted fields
     "tag_answer_stale": False,          # tag calls answer with the machines as they were (tags show up later)
+    "vulnerabilities_per_machine": 4,   # machine x CVE rows per machine (TVM data, made on first use)
+    "export_file_rows": 100000,         # rows per file of SoftwareVulnerabilitiesExport
+    "export_url_lifetime": None,        # seconds its links stay valid (None: sasValidHours, as the service)
 }
 DUPLICATE_MODES = ("error", "return_pending", "alternate")
 ACTION_OUTCOMES = ("Succeeded", "Failed", "TimeOut")
@@ -62,7 +66,7 @@ def classify(path, host=None):
     low = path.lower()
     if low.startswith("/api/") or low == "/api":
         return "api"
-    if low.startswith(api.DOWNLOAD_PREFIX):
+    if low.startswith(api.DOWNLOAD_PREFIX) or low.startswith(tvm.EXPORT_PREFIX):
         return "download"
     if "/oauth2/" in low and low.endswith("/token"):
         return "token"
@@ -109,6 +113,8 @@ class Emulator:
             self.config = copy.deepcopy(DEFAULT_CONFIG)
             self.dup_counter = 0
             self.indicators = indicators.IndicatorStore()
+            self.tvm = None  # vulnerability data, made from the store on first use
+            self.tvm_snapshot = None
             self.hunting_quota = {"calls": 0, "retry_after": 1}
             self.live = liveresponse.LiveState()
             self.apply_config(config)
@@ -135,6 +141,8 @@ class Emulator:
             for key, value in cfg.items():
                 if key not in DEFAULT_CONFIG:
                     raise ValueError(f"unknown config key {key!r}")
+                if key == "vulnerabilities_per_machine":
+                    self.tvm = None  # made again, with the new density, on next use
                 if key == "duplicate_mode" and value not in DUPLICATE_MODES:
                     raise ValueError(f"duplicate_mode must be one of {DUPLICATE_MODES}")
                 if key == "lifecycle":
@@ -473,6 +481,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return api.error_reply(405, "UnsupportedHttpVerb", "Use GET.", request_id)
             if path.lower().startswith(liveresponse.RESULT_PREFIX):
                 return liveresponse.download_result(core, path, self.headers, dict(pairs))
+            if path.lower().startswith(tvm.EXPORT_PREFIX):
+                return tvm.download_export(core, self.headers, path, dict(pairs))
             return api.download_package(core, self.headers, dict(pairs))
         if kind == "graph":
             return graph.handle(core, self.command, path, self.headers, body, request_id, entry, pairs)

@@ -8,9 +8,10 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 short_description: Microsoft Defender for Endpoint alerts, each created or updated alert once, as events
 description:
-  - Polls the Defender for Endpoint alerts API every O(interval) seconds for alerts whose C(lastUpdateTime) is past
-    the last one emitted, and puts one event per change on the queue, oldest first.
-  - 'Each event is C({"alert": <the alert as the API returns it>, "change": "created" | "updated"}).'
+  - Polls the alerts every O(interval) seconds for alerts updated past the last one emitted (C(lastUpdateTime) on the
+    Defender API, C(lastUpdateDateTime) on Microsoft Graph), and puts one event per change on the queue, oldest first.
+  - 'Each event is C({"alert": <the alert as the API returns it>, "change": "created" | "updated", "api": "defender" |
+    "graph"}).'
   - The position is kept in O(state_file), written atomically after each event, so a restart resumes after the
     last emitted change, neither losing nor repeating changes. Without O(state_file) every start begins at O(since).
   - Takes the same credentials and environment variables as the collection's modules (E(AZURE_TENANT_ID),
@@ -18,8 +19,19 @@ description:
   - Throttling (HTTP 429) is waited out as the API's C(Retry-After) says; other passing failures (5xx, network)
     are logged and retried at the next interval with a growing delay. Errors that cannot pass (bad credentials, a
     missing permission, a filter the API refuses) stop the source with a clear message.
-  - Needs C(Alert.Read.All). The decision environment needs the collection's Python requirements and ansible-core.
+  - Needs C(Alert.Read.All) (Defender API) or the Microsoft Graph permission C(SecurityAlert.Read.All) (O(api=graph)).
+    The decision environment needs the collection's Python requirements and ansible-core.
 options:
+  api:
+    description:
+      - Which API the alerts come from. V(defender) reads C(/api/alerts) of the Defender for Endpoint API, which
+        Microsoft retires on 2027-02-01 (MC1220762); V(graph) reads Microsoft Graph's C(/security/alerts_v2) (paged by
+        time boundary), where alerts have Graph's field names (see docs/migrating-to-graph.md).
+      - When neither this nor E(DEFENDER_ALERTS_API) is set, V(defender) is used and the source logs one warning
+        naming the date and this option.
+      - The state of one API is not reused by the other (the source starts again from O(since)).
+    type: str
+    choices: [defender, graph]
   interval:
     description: Seconds between polls.
     type: int
@@ -28,14 +40,14 @@ options:
     description:
       - Only alerts with one of these severities.
       - One or more of V(UnSpecified), V(Informational), V(Low), V(Medium), V(High), matched case-insensitively
-        and sent in the API's spelling.
+        and sent in the API's spelling (with O(api=graph) Graph's, V(unknown) for V(UnSpecified)).
     type: list
     elements: str
   status:
     description:
       - Only alerts with one of these statuses.
       - One or more of V(Unknown), V(New), V(InProgress), V(Resolved), matched case-insensitively and sent in the
-        API's spelling.
+        API's spelling (with O(api=graph) Graph's, such as V(inProgress)).
     type: list
     elements: str
   filter:
@@ -46,7 +58,9 @@ options:
         parentheses must balance and control characters (a newline, a tab) are refused, so the expression cannot
         close the parenthesis around it and widen the query; write it on one line (or fold it with YAML's C(>-)).
       - Only the fields and operators Microsoft documents for alerts are accepted by the service (see the
-        List alerts API page); others are answered with HTTP 400.
+        List alerts API page); others are answered with HTTP 400. With O(api=graph) they are Graph's (C(assignedTo),
+        C(classification), C(determination), C(createdDateTime), C(lastUpdateDateTime), C(severity),
+        C(serviceSource), C(status)).
     type: str
   since:
     description:
@@ -68,10 +82,10 @@ options:
     default: 300
   page_size:
     description:
-      - Alerts per request (C($top)), at most 10,000 (the API's cap).
-      - Smaller pages mean more requests against the API's 100 calls per minute.
+      - Alerts per request (C($top)), at most 10,000 (the Defender API's cap), or 1,000 with O(api=graph).
+      - The default is the largest page of the API used.
+      - Smaller pages mean more requests against the API's per-minute limit.
     type: int
-    default: 10000
   tenant_id:
     description: As in the modules; E(AZURE_TENANT_ID) when not set.
     type: str
@@ -150,7 +164,7 @@ import os
 import sys
 
 LOG = logging.getLogger("defender.endpoint.alerts")
-OWN = ("interval", "severity", "status", "filter", "since", "state_file", "overlap", "page_size")
+OWN = ("api", "interval", "severity", "status", "filter", "since", "state_file", "overlap", "page_size")
 FATAL_STATUSES = (400, 401, 403, 404)
 MAX_BACKOFF = 900
 
@@ -168,8 +182,18 @@ def _import_collection():
         sys.path.insert(0, os.sep.join(parts[:-8]) or os.sep)
     from ansible_collections.defender.endpoint.plugins.module_utils import settings as connection_settings
     from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
-    from ansible_collections.defender.endpoint.plugins.plugin_utils._alert_feed import AlertFeed
-    return connection_settings, DefenderError, AlertFeed
+    from ansible_collections.defender.endpoint.plugins.plugin_utils import _alert_feed
+    return connection_settings, DefenderError, _alert_feed
+
+
+def _api(args, warn):
+    """The ``api`` argument, else E(DEFENDER_ALERTS_API), else the Defender API with one warning."""
+    from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
+    value = args.get("api") or os.environ.get("DEFENDER_ALERTS_API") or None
+    if value is not None and value not in graph_alerts.APIS:
+        raise ValueError("defender.endpoint.alerts: api must be one of %s, got %r"
+                         % (", ".join(graph_alerts.APIS), value))
+    return graph_alerts.choose_api(value, warn)
 
 
 def _options(args, connection_settings):
@@ -204,7 +228,7 @@ def _int(args, name, default, minimum):
 
 def build(args, warn=None):
     """``(feed, interval)`` from the source's arguments; ValueError for anything wrong, before any request."""
-    connection_settings, DefenderError, AlertFeed = _import_collection()
+    connection_settings, DefenderError, feeds = _import_collection()
     args = {k: v for k, v in (args or {}).items() if not str(k).startswith("eda_")}
     known = set(OWN) | set(connection_settings.CONNECTION_ARGUMENT_SPEC)
     unknown = sorted(str(k) for k in args if k not in known)
@@ -213,19 +237,22 @@ def build(args, warn=None):
                          % (", ".join(unknown), ", ".join(sorted(known))))
     interval = _int(args, "interval", 60, 1)
     overlap = _int(args, "overlap", 300, 0)
-    page_size = _int(args, "page_size", 10000, 1)
+    # None: the largest page of the API used (10,000 Defender API, 1,000 Graph)
+    page_size = _int(args, "page_size", None, 1) if args.get("page_size") is not None else None
     state_file = args.get("state_file")
     if state_file is not None:
         state_file = os.path.abspath(os.path.expanduser(str(state_file)))
         if not os.path.isdir(os.path.dirname(state_file)):
             raise ValueError("defender.endpoint.alerts: the directory of state_file %s does not exist" % state_file)
+    api = _api(args, warn)
     try:
         settings = connection_settings.Settings(_options(args, connection_settings))
-        client, _provider = connection_settings.connect(settings, warn=warn)
+        client, _provider = connection_settings.connect(settings, warn=warn, api=api)
         criteria = {k: args.get(k) for k in ("severity", "status", "filter") if args.get(k) is not None}
-        feed = AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap,
-                         state_file=state_file, page_size=page_size,
-                         scope="%s|%s" % (settings.endpoints.api_url, settings.tenant_id), warn=warn)
+        feed = feeds.AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap,
+                               state_file=state_file, page_size=page_size,
+                               scope="%s|%s" % (settings.endpoints.api_url, settings.tenant_id), warn=warn, api=api,
+                               source=feeds.GraphAlertsSource if api == "graph" else None)
     except DefenderError as exc:
         raise ValueError("defender.endpoint.alerts: %s" % exc) from None
     return feed, interval, DefenderError
@@ -248,7 +275,7 @@ async def run(queue, feed, interval, error_class, sleep=asyncio.sleep):
                 continue
             failures = 0
             for alert, change in events:
-                await queue.put({"alert": alert, "change": change})
+                await queue.put({"alert": alert, "change": change, "api": feed.api})
                 feed.mark(alert)
                 feed.save()
             feed.save(durable=True)

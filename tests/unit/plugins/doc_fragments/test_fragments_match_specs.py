@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
+from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils.machine_actions import specs
 from ansible_collections.defender.endpoint.plugins.module_utils.settings import CONNECTION_ARGUMENT_SPEC
 
@@ -40,6 +41,7 @@ def fragment_options(name):
 PAIRS = [
     ("connection", CONNECTION_ARGUMENT_SPEC),
     ("alert_filters", alerts.FILTER_ARGUMENT_SPEC),
+    ("alerts_api", graph_alerts.API_ARGUMENT_SPEC),
     ("machine_selection", specs.MACHINE_SELECTION_SPEC),
     ("machine_actions", specs.ACTION_SPEC),
     ("machine_wait", specs.wait_argument_spec()),

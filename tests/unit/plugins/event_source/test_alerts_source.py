@@ -19,7 +19,7 @@ import stat
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.plugin_utils._alert_feed import AlertFeed
+from ansible_collections.defender.endpoint.plugins.plugin_utils._alert_feed import AlertFeed, GraphAlertsSource
 
 import ansible_collections.defender.endpoint as collection
 
@@ -221,6 +221,8 @@ def test_credentials_come_from_the_environment_as_in_the_modules(source, monkeyp
 class ScriptedFeed:
     """poll() answers from a script of results or exceptions; records marks and saves."""
 
+    api = "defender"
+
     def __init__(self, script):
         self.script = list(script)
         self.marked = []
@@ -263,8 +265,8 @@ def run_loop(source, script, stop_after):
 
 def test_loop_hands_over_then_marks_and_saves_on_stop(source):
     queue, feed_, sleeps = run_loop(source, [[(alert(1, ts(0)), "created"), (alert(2, ts(0)), "updated")], []], 2)
-    assert queue.events == [{"alert": alert(1, ts(0)), "change": "created"},
-                            {"alert": alert(2, ts(0)), "change": "updated"}]
+    assert queue.events == [{"alert": alert(1, ts(0)), "change": "created", "api": "defender"},
+                            {"alert": alert(2, ts(0)), "change": "updated", "api": "defender"}]
     assert feed_.marked == ["da0001", "da0002"]
     assert sleeps == [10, 10]
     assert feed_.saves[-1] is True  # the stop wrote the state durably
@@ -284,3 +286,60 @@ def test_fatal_errors_stop_the_source(source, status):
     with pytest.raises(RuntimeError, match="defender.endpoint.alerts: denied"):
         asyncio.run(source["run"](ListQueue(), feed_, 10, DefenderError))
     assert feed_.saves == [True]
+
+
+# --- Microsoft Graph (api: graph) ---------------------------------------------------------------------------------
+
+
+def graph_alert(n, updated, created=None):
+    return {"id": "da%04d" % n, "severity": "high", "status": "new", "lastUpdateDateTime": updated,
+            "createdDateTime": created or updated}
+
+
+class FakeGraphClient:
+    """Answers the time-boundary pager's queries (lastUpdateDateTime ge X, ascending, $top/$skip) from a list."""
+
+    def __init__(self, alerts=()):
+        self.alerts = list(alerts)
+        self.calls = []
+
+    def get(self, path, params=None, parse=None):
+        assert path == "/v1.0/security/alerts_v2"
+        self.calls.append(dict(params))
+        assert params["$orderby"] == "lastUpdateDateTime asc"
+        since = re.search(r"lastUpdateDateTime ge (\S+)", params["$filter"]).group(1)
+        low = datetime.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        found = sorted((a for a in self.alerts
+                        if datetime.datetime.fromisoformat(a["lastUpdateDateTime"][:26] + "+00:00") >= low),
+                       key=lambda a: (a["lastUpdateDateTime"], a["id"]))
+        skip, top = int(params.get("$skip") or 0), int(params["$top"])
+        return {"value": found[skip:skip + top]}
+
+
+def test_graph_feed_reads_alerts_v2_by_time_and_keeps_its_own_state(tmp_path):
+    client = FakeGraphClient([graph_alert(2, ts(-10)), graph_alert(1, ts(-20), created=ts(-600)),
+                              graph_alert(3, ts(-10))])
+    f = feed(client, tmp_path, api="graph", source=GraphAlertsSource, page_size=None, criteria={"severity": ["High"]})
+    assert f.page_size == 1000  # not given: the largest Graph page
+    assert drain(f) == [("da0001", "updated"), ("da0002", "created"), ("da0003", "created")]
+    assert "severity eq 'high'" in client.calls[0]["$filter"]
+    assert "lastUpdateDateTime ge 2026-03-01T11:00:00" in client.calls[0]["$filter"]
+    client.alerts.append(graph_alert(4, ts(-5)))
+    f2 = feed(client, tmp_path, api="graph", source=GraphAlertsSource, page_size=None,
+              criteria={"severity": ["High"]})  # a restart
+    assert drain(f2) == [("da0004", "created")]
+    warnings = []
+    f3 = feed(FakeGraphClient(), tmp_path, warn=warnings.append)  # the Defender API: the Graph state is not reused
+    assert f3.scope != f2.scope and "another tenant, API or filter" in warnings[0]
+
+
+def test_source_api_argument_and_default_warning(source, monkeypatch):
+    monkeypatch.delenv("DEFENDER_ALERTS_API", raising=False)
+    warnings = []
+    assert source["_api"]({}, warnings.append) == "defender"
+    assert len(warnings) == 1 and "2027-02-01" in warnings[0] and "api: graph" in warnings[0]
+    assert source["_api"]({"api": "graph"}, warnings.append) == "graph"
+    monkeypatch.setenv("DEFENDER_ALERTS_API", "graph")
+    assert source["_api"]({}, warnings.append) == "graph" and len(warnings) == 1
+    with pytest.raises(ValueError, match="api must be one of"):
+        source["_api"]({"api": "xdr"}, warnings.append)
