@@ -203,9 +203,9 @@ def main():
     print("| collection | paging | items, each once | pages | pager | requests loop | rate ratio |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %s | %s | %s | %.2f s | %.2f s | %.2fx |" % (r["collection"], r["paging"], format(r["items"], ","),
-                                                                  r["pages"], r["pager_s"], r["requests_loop_s"],
-                                                                  r["ratio"]))
+        cells = (r["collection"], r["paging"], format(r["items"], ","), r["pages"], r["pager_s"],
+                 r["requests_loop_s"], r["ratio"])
+        print("| %s | %s | %s | %s | %.2f s | %.2f s | %.2fx |" % cells)
 
 
 if __name__ == "__main__":

@@ -203,7 +203,7 @@ def summary(machines, expected, runs, variants):
     s = {
         "scenario": "inventory", "machines": expected, "repeats": len(runs["plain"]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": "%s, %d CPUs, Python %s, load average %.1f at the start" % (
+        "machine": "%s, %d CPUs, Python %s, load average %.1f when the run ended" % (
             platform.machine(), os.cpu_count() or 0, platform.python_version(), os.getloadavg()[0]),
         "plain_requests_loop": best["plain"], "variants": {},
         "runs": runs, "requested_machines": machines,

@@ -30,7 +30,7 @@ options:
     description:
       - Only alerts in one of these categories, for example V(Malware), V(Execution), V(SuspiciousActivity).
       - Compared exactly (the API's matching is case-sensitive).
-      - With O(api=graph) C(category) is not filterable: it is compared on each alert as it is read.
+      - With O(api=graph) C(category) is not filterable, so it is compared on each alert as it is read.
     type: list
     elements: str
   machine_id:

@@ -34,7 +34,7 @@ options:
       - Only alerts of these products (C(serviceSource eq ...)), for example V(microsoftDefenderForEndpoint),
         V(microsoftDefenderForOffice365), V(microsoftDefenderForIdentity), V(microsoft365Defender),
         V(microsoftSentinel); matched case-insensitively and sent in Graph's spelling.
-      - Only with O(api=graph): Graph returns the alerts of every Defender product, the Defender for Endpoint API
+      - Only with O(api=graph). Graph returns the alerts of every Defender product, the Defender for Endpoint API
         only its own.
     type: list
     elements: str

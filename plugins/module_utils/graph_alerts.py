@@ -319,10 +319,10 @@ class GraphAlertPages:
         pager_limit = None if local is not None else limit
         if by_time:
             self.pager = TimeBoundaryPager(client, ALERTS_V2_PATH, TIME_FIELD, since=since, params=params,
-                                                 page_size=page_size, limit=pager_limit)
+                                           page_size=page_size, limit=pager_limit)
         else:
             self.pager = NextLinkPager(client, ALERTS_V2_PATH, params=params, page_size=page_size,
-                                             limit=pager_limit)
+                                       limit=pager_limit)
         self.local = local
         self.limit = limit
 
@@ -332,8 +332,7 @@ class GraphAlertPages:
 
     def __iter__(self):
         for block in self.blocks():
-            for item in block:
-                yield item
+            yield from block
 
     def blocks(self):
         """Lists of alerts, a page at a time."""

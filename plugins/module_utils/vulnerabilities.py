@@ -48,8 +48,9 @@ EXPORT_PAGE_MAX = 200000        # SoftwareVulnerabilitiesByMachine: pageSize at 
 EXPORT_PAGE_DEFAULT = 50000
 SAS_MAX_HOURS = 6
 CHANGES_MAX_DAYS = 14
-CHUNK = 1 << 20
-RECORD_BLOCK = 5000
+CHUNK = 1 << 18          # compressed bytes read at a time from the storage host
+INFLATE_MAX = 1 << 20    # decompressed bytes produced at a time
+RECORD_BLOCK = 2000      # records handed to the writer at a time (about 2 MB of text)
 
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,}\Z", re.I)
 _KB = re.compile(r"^(KB)?(\d{4,8})\Z", re.I)
@@ -483,13 +484,18 @@ class ExportDownloader:
                 rest = b""
                 block = []
                 for chunk in response.iter_content(CHUNK):
-                    data = rest + inflate.decompress(chunk)
-                    lines = data.split(b"\n")
-                    rest = lines.pop()
-                    block.extend(line for line in lines if line.strip())
-                    if len(block) >= RECORD_BLOCK:
-                        yield block
-                        block = []
+                    while chunk:
+                        # At most INFLATE_MAX bytes out of each step: JSON compresses 10 to 30 times, so one
+                        # unbounded step would hold as much text as a large file's first megabyte inflates to.
+                        data = rest + inflate.decompress(chunk, INFLATE_MAX)
+                        chunk = inflate.unconsumed_tail
+                        lines = data.split(b"\n")
+                        rest = lines.pop()
+                        block.extend(line for line in lines if line.strip())
+                        data = lines = None
+                        if len(block) >= RECORD_BLOCK:
+                            yield block
+                            block = []
                 data = rest + inflate.flush()
                 block.extend(line for line in data.split(b"\n") if line.strip())
                 if block:

@@ -20,7 +20,7 @@ description:
   - If the outcome of a write is unknown (connection dropped after sending, or a 5xx answer, since a gateway's 502
     or 504 can follow a write the service applied), the request is not re-sent; the alerts are read again and the
     task reports what actually happened, failing if the change is not visible.
-  - With O(api=graph) the alerts are read and changed through Microsoft Graph's C(/security/alerts_v2): one
+  - With O(api=graph) the alerts are read and changed through Microsoft Graph's C(/security/alerts_v2), with one
     C(PATCH /security/alerts_v2/{id}) per alert with only what differs (Graph has no batch update; its answer is the
     whole alert, returned as is), and the comment with C(POST /security/alerts_v2/{id}/comments), once. Values are
     accepted in either API's spelling and sent in Graph's (V(Resolved) becomes V(resolved)). Graph comments cannot be

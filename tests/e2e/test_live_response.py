@@ -149,3 +149,42 @@ def test_lost_post_expired_link_and_queued_machine(emu, ansible, script, tmp_pat
     run = ansible.playbook(play(live(machine=c, commands=COMMANDS, dest=dest, wait_timeout=1)))
     r = run.result("live")
     assert not r["changed"] and r["action_id"] == first and len(lr_actions(emu, c)) == 1
+
+
+def test_playbook_and_role_step(emu, ansible, script, tmp_path):
+    emu.control.config(lifecycle={"pending": 0.2, "in_progress": 0.2})
+    a, b = plain_ids(emu, 2)
+    names = [emu.control.machine(i)["computerDnsName"] for i in (a, b)]
+    run = ansible.playbook(play(task("live_response_library", "library", src=script)))
+    assert run.result("library")["changed"]
+    dest = tmp_path / "INC-7"
+    extra = {"machines": names, "script": "triage.sh", "parameters": "--fast", "files": ["C:\\x\\out.txt"],
+             "dest": str(dest), "comment": "INC-7: triage", "wait_timeout": 120}
+    pb = [{"ansible.builtin.import_playbook": "defender.endpoint.live_response"}]
+    check = ansible.playbook(pb, extra_vars=extra, check=True)
+    assert check.rc == 0, check.explain()
+    assert not sessions(emu) and not dest.exists()
+    run = ansible.playbook(pb, extra_vars=extra)
+    assert run.rc == 0, run.explain()
+    assert len(sessions(emu)) == 2 and len(os.listdir(dest)) == 2
+    again = ansible.playbook(pb, extra_vars=extra)
+    assert again.rc == 0 and again.changed == 0 and len(sessions(emu)) == 2
+    # the role's optional step: off by default; when named, once per machine, files into the report folder
+    emu.reset()
+    emu.control.config(lifecycle={"pending": 0.2, "in_progress": 0.2})
+    inc = emu.incident()
+    run = ansible.playbook(play(task("live_response_library", "library", src=script)))
+    report_dir = tmp_path / "reports"
+    respond = [{"ansible.builtin.import_playbook": "defender.endpoint.respond"}]
+    extra = {"incident_response_alert_ids": [inc["alert_id"]], "incident_response_report_dir": str(report_dir),
+             "incident_response_wait_sleep": 1}
+    run = ansible.playbook(respond, extra_vars=extra)
+    assert run.rc == 0, run.explain()
+    assert not sessions(emu)
+    extra.update(incident_response_live_response_script="triage.sh",
+                 incident_response_live_response_files=["C:\\x\\evidence.txt"])
+    run = ansible.playbook(respond, extra_vars=extra)
+    assert run.rc == 0, run.explain()
+    assert len(sessions(emu)) == 1 and len(os.listdir(report_dir / "live_response")) == 1
+    run = ansible.playbook(respond, extra_vars=extra)
+    assert run.rc == 0 and len(sessions(emu)) == 1, run.explain()

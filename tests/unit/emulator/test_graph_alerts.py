@@ -117,8 +117,8 @@ def test_comments_answer_the_whole_list_and_cannot_be_edited(client, ctl):
 
 
 def test_unknown_enum_members_hidden_without_prefer(client, ctl):
-    made = ctl.create_alerts([{"severity": "High", "graph": {"serviceSource": "microsoftSentinel",
-                                                               "detectionSource": "nrtAlerts"}}])
+    made = ctl.create_alerts([{"severity": "High",
+                               "graph": {"serviceSource": "microsoftSentinel", "detectionSource": "nrtAlerts"}}])
     alert_id = made[0]["id"]
     plain = graph(client, "GET", "alerts_v2/" + alert_id).json()
     assert (plain["serviceSource"], plain["detectionSource"]) == ("unknownFutureValue", "unknownFutureValue")

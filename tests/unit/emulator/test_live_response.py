@@ -16,7 +16,7 @@ def mid(ctl):
 
 
 def upload(client, name="triage.sh", content=SCRIPT, app="full", **fields):
-    data = {k: v for k, v in fields.items()}
+    data = dict(fields)
     return client.api("POST", "/api/libraryfiles", app=app, files={"File": (name, content)}, data=data)
 
 

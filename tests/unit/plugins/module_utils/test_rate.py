@@ -270,7 +270,8 @@ def test_budget_folder_private_or_none(tmp_path, monkeypatch):
     monkeypatch.setenv("DEFENDER_BUDGET_DIR", str(tmp_path / "fresh"))
     monkeypatch.setenv("DEFENDER_SHARED_BUDGET", "false")
     assert rate.budget_dir() is None
-    assert type(rate.shared_budget(("app", "t-off", "c-off"), "https://api.example.test")) is rate.RateBudget
+    off = rate.shared_budget(("app", "t-off", "c-off"), "https://api.example.test")
+    assert isinstance(off, rate.RateBudget) and not isinstance(off, rate.SharedRateBudget)
 
 
 @pytest.mark.parametrize("path, bucket", [

@@ -241,3 +241,17 @@ def test_export_input_checks():
 ])
 def test_documented_limits_of_the_vulnerability_paths(path, bucket, limits):
     assert rate.bucket_for(path) == bucket and rate.LIMITS[bucket] == limits
+
+
+def test_files_export_inflates_in_bounded_steps():
+    """A part is decompressed at most INFLATE_MAX bytes at a time and handed over in blocks of about RECORD_BLOCK
+    records, however much one compressed chunk inflates to (JSON compresses 10 to 30 times): the peak memory of the
+    file export does not follow the size of its files (a 1 MB chunk once inflated to a whole 20,000-record block)."""
+    records = [{"id": "r%06d" % i, "cveId": "CVE-2024-0001", "deviceName": "host-%05d.contoso.com" % (i % 500)}
+               for i in range(50000)]
+    body = _gz(records)
+    client = FakeClient({V.EXPORT_FILES: lambda params: {"exportFiles": ["https://blob.example/p0?sig=S"]}})
+    session = FakeSession({"https://blob.example/p0?sig=S": [FakeResponse(200, body, chunk=len(body))]})
+    sizes = [len(b) for b in V.ExportDownloader(client, session=session).blocks()]
+    assert sum(sizes) == 50000
+    assert max(sizes) <= V.RECORD_BLOCK + V.INFLATE_MAX // 60  # the records are at least 60 bytes long
