@@ -38,7 +38,7 @@ options:
       - Only alerts raised on one of these machines (machine ids, the C(machineId) of an alert).
       - C(machineId) is not among the fields Microsoft documents as filterable for alerts, so these alerts are read
         with C(GET /api/machines/{id}/alerts), one machine after the other, with the other filters applied there;
-        a machine id the service does not know has no alerts.
+        a machine id the service does not know fails the task (the API answers 404, as for a wrong O(api_url)).
       - With O(api=graph) an alert matches when one of its C(deviceEvidence) items has that C(mdeDeviceId) (compared
         on each alert as it is read; Graph cannot filter on it).
     type: list

@@ -229,7 +229,7 @@ def rejected(exc, changes, what):
         msg += (" (the documented names for determination differ between API versions; pairs such as "
                 "Clean/NotMalicious, InsufficientData/NoEnoughDataToValidate, ConfirmedUserActivity/ConfirmedActivity "
                 "and CompromisedUser/CompromisedAccount name the same value: try the other name)")
-    return DefenderError(msg, status=exc.status, code=exc.code, target=exc.target, method=exc.method, path=exc.path)
+    return exc.reworded(msg)
 
 
 class Updater:

@@ -161,8 +161,9 @@ class AlertPages:
     Without ``machine_id``: ``GET /api/alerts`` with the ``$filter``. With it: ``GET /api/machines/{id}/alerts``
     for each machine, the documented way to read a machine's alerts (``machineId`` is not a documented filter
     field of ``/api/alerts``), with the same ``$filter`` for the other options; a machine the service does not
-    know (404) has no alerts. ``limit`` applies to the whole result, alerts are de-duplicated by id (within one
-    collection by the pager; across machines here). ``raw=True`` yields each alert's JSON text instead of a dict.
+    know (404) is an error naming the URL (``odata.missing_collection_error``). ``limit`` applies to the whole
+    result, alerts are de-duplicated by id (within one collection by the pager; across machines here). ``raw=True``
+    yields each alert's JSON text instead of a dict.
     """
 
     def __init__(self, client, params, flt, page_size, limit=None, expand_evidence=False, raw=False):

@@ -18,9 +18,9 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import time
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import GRAPH, api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderAuthError, DefenderConfigError
 
 try:
@@ -175,17 +175,10 @@ class TokenCacheFile:
 
     def save(self, fingerprint, serialized):
         payload = json.dumps({"format": CACHE_FORMAT, "credential": fingerprint, "msal": serialized})
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)  # mkstemp creates it 0600
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-            os.replace(tmp, self.path)  # atomic; replaces a foreign or symlinked file rather than writing through it
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        # Imported here: a task given a token or finding one cached never writes (fewer imports on the read path).
+        from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
+        # A foreign or symlinked file in the cache folder was ignored on reading; the rename replaces it.
+        write_atomically(self.path, payload, encoding="utf-8", replace_link=True)
 
     def clear(self):
         try:
@@ -201,14 +194,14 @@ _PROCESS_TOKENS = {}
 class TokenProvider:
     """Gives the client a bearer token: the one passed in, or one from msal (cached).
 
-    ``api`` picks the resource (``defender`` or ``graph``): one credential signs in once per resource, and each
-    resource's token is cached under its own scope (a client-credentials token holds one resource only).
+    ``api`` (an ``apis`` descriptor or its name) picks the resource: one credential signs in once per resource, and
+    each resource's token is cached under its own scope (a client-credentials token holds one resource only).
     """
 
-    def __init__(self, settings, session, warn=None, api="defender"):
+    def __init__(self, settings, session, warn=None, api=None):
         self.settings = settings
-        self.api = api
-        self.scope = settings.endpoints.scope_for(api)
+        self.api = api_named(api)
+        self.scope = self.api.scope(settings.endpoints)
         self.session = session
         self.warn = warn or (lambda msg: None)
         self.token_requests = 0  # sign-ins this process made (for tests and benchmarks)
@@ -224,9 +217,9 @@ class TokenProvider:
     def _given_token_fits(self):
         """A given token serves Defender unless it is a Graph token; Graph only when its audience is Graph's."""
         aud = jwt_claims(self.settings.access_token).get("aud")
-        graph = tuple(a.lower() for a in self.settings.endpoints.audiences_for("graph"))
+        graph = tuple(a.lower() for a in GRAPH.audiences(self.settings.endpoints))
         is_graph = isinstance(aud, str) and aud.rstrip("/").lower() in graph
-        return is_graph if self.api == "graph" else not is_graph
+        return is_graph if self.api is GRAPH else not is_graph
 
     def _given_token_expired(self, refuse):
         """The given token's exp (read locally, no signature needed) is past: with no credential to get another,
@@ -244,11 +237,11 @@ class TokenProvider:
     def acquire(self, force_refresh=False, check_expiry=True):
         """``check_expiry=False`` hands a given token over even when expired (token_info validates and reports it)."""
         s = self.settings
-        if s.access_token and not force_refresh and self.api != "defender" and not self._given_token_fits():
+        if s.access_token and not force_refresh and self.api is GRAPH and not self._given_token_fits():
             if s.credential_kind is None:
                 raise DefenderAuthError("access_token is not a Microsoft Graph token (its audience is not %s): get one "
                                         "with the defender.endpoint.token lookup or module and api=graph, or set "
-                                        "credentials" % s.endpoints.graph_resource)
+                                        "credentials" % GRAPH.resource(s.endpoints))
         elif s.access_token and not force_refresh and not (check_expiry and self._given_token_expired(s.credential_kind is None)):
             claims = jwt_claims(s.access_token)
             self.last = {"access_token": s.access_token, "expires_on": claims.get("exp"), "source": "given"}

@@ -19,12 +19,18 @@ import json
 import time
 from urllib.parse import quote, urlsplit
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import PAGING_NEXT_LINK, api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderConfigError,
     DefenderError,
     DefenderOutcomeUnknownError,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.odata import MAX_PAGE_SIZE, Pager
+from ansible_collections.defender.endpoint.plugins.module_utils.odata import (
+    NextLinkPager,
+    Pager,
+    TimeBoundaryPager,
+    check_page_size,
+)
 from ansible_collections.defender.endpoint.plugins.module_utils.rate import (
     LIMITS,
     RateBudget,
@@ -74,7 +80,9 @@ def get_or_none(client, path, params=None):
 
 
 class DefenderClient:
-    """Talks to the Defender for Endpoint API. ``token_provider`` supplies bearer tokens.
+    """Talks to one API (``api``: an ``apis`` descriptor or its name; the Defender API by default) at ``api_url``.
+    ``token_provider`` supplies bearer tokens for that API's audience. Every request carries the API's own headers
+    (Graph: ``Prefer: include-unknown-enum-members``), and its errors are read the API's way (request id, hints).
 
     Every request spends the budget of its limit bucket (:func:`bucket_for`): ``rate_budget`` for the default one
     or, when ``budget_owner`` is given, the process's shared budgets of that credential and host
@@ -84,12 +92,12 @@ class DefenderClient:
 
     def __init__(self, api_url, token_provider, session, timeout=30, rate_budget=None, json_retries=2,
                  budget_owner=None, max_retry_wait=MAX_RETRY_WAIT, throttle_retries=THROTTLE_RETRIES,
-                 api="defender"):
+                 api=None):
         self.api_url = api_url.rstrip("/")
-        self.api = api  # "defender" or "graph": which service's error shape and hints apply
+        self.api = api_named(api)
         self.budget_owner = budget_owner
         if rate_budget is None and budget_owner is not None:
-            rate_budget = shared_budget(budget_owner, self.api_url)
+            rate_budget = shared_budget(budget_owner, self.api_url, self.api.default_bucket)
         self.tokens = token_provider
         self.session = session
         self.timeout = timeout
@@ -123,8 +131,8 @@ class DefenderClient:
 
     def budget_for(self, path):
         """The budget a request to ``path`` spends (None: no client-side budget)."""
-        bucket = bucket_for(path)
-        if bucket == "default" or self.budget_owner is None:
+        bucket = bucket_for(path, self.api.default_bucket)
+        if bucket == self.api.default_bucket or self.budget_owner is None:
             return self.rate_budget
         return shared_budget(self.budget_owner, self.api_url, bucket)
 
@@ -146,11 +154,12 @@ class DefenderClient:
         """Replace the documented per-minute limit of the default budget (a task's ``requests_per_minute``); the
         hourly limit follows in proportion."""
         if self.budget_owner is not None:
-            self.rate_budget = shared_budget(self.budget_owner, self.api_url, per_minute=per_minute)
+            self.rate_budget = shared_budget(self.budget_owner, self.api_url, self.api.default_bucket,
+                                             per_minute=per_minute)
         elif self.rate_budget is not None:
-            self.rate_budget.configure(scaled_limits(LIMITS["default"], per_minute))
+            self.rate_budget.configure(scaled_limits(LIMITS[self.api.default_bucket], per_minute))
         else:
-            self.rate_budget = RateBudget(limits=scaled_limits(LIMITS["default"], per_minute))
+            self.rate_budget = RateBudget(limits=scaled_limits(LIMITS[self.api.default_bucket], per_minute))
             adapter = self.session.get_adapter(self.api_url + "/") \
                 if requests is not None and isinstance(self.session, requests.Session) else None
             if isinstance(getattr(adapter, "max_retries", None), DefenderRetry):
@@ -186,15 +195,29 @@ class DefenderClient:
         file object, so that a throttled request goes again whole)."""
         return self.request("POST", path, form=(fields, files))
 
-    def pages(self, path, params=None, page_size=MAX_PAGE_SIZE, limit=None, raw=False):
+    def pages(self, path, params=None, page_size=None, limit=None, raw=False):
+        """Every item of the collection at ``path``, paged the API's way: ``$top``/``$skip`` with overlap for the
+        Defender API (:class:`odata.Pager`), ``@odata.nextLink`` for Graph (:class:`odata.NextLinkPager`); ids are
+        de-duplicated either way. ``page_size`` defaults to the collection's cap and may not exceed it."""
+        cap = self.api.page_size_cap(path)
+        page_size = cap if page_size is None else check_page_size(page_size, cap)
+        if self.api.paging == PAGING_NEXT_LINK:
+            return NextLinkPager(self, path, params=params, page_size=page_size, limit=limit, raw=raw)
         return Pager(self, path, params=params, page_size=page_size, limit=limit, raw=raw)
+
+    def pages_by_time(self, path, time_field, since=None, params=None, page_size=None, limit=None):
+        """Every item of a large time-ordered collection, read by time boundary instead of a deep ``$skip`` (which
+        stalls on Graph's security collections): ``$filter=<time_field> ge <cursor>``, ordered ascending,
+        ``$skip=0``, the cursor moving to the last item's time (:class:`odata.TimeBoundaryPager`)."""
+        cap = self.api.page_size_cap(path)
+        page_size = cap if page_size is None else check_page_size(page_size, cap)
+        return TimeBoundaryPager(self, path, time_field, since=since, params=params, page_size=page_size,
+                                 limit=limit)
 
     def _send(self, method, url, params, body, token, budget, form=None):
         sent_at = budget.acquire() if budget is not None else None
-        headers = {"Authorization": "Bearer " + token}
-        if self.api == "graph":
-            # Without it Graph hides enum members added after v1.0 (awaitingAction...) as unknownFutureValue.
-            headers["Prefer"] = "include-unknown-enum-members"
+        headers = dict(self.api.headers)
+        headers["Authorization"] = "Bearer " + token
         kwargs = {"params": params, "headers": headers, "timeout": self.timeout}
         if form is not None:
             kwargs["data"], kwargs["files"] = form  # requests writes the multipart body and its Content-Type
@@ -211,12 +234,11 @@ class DefenderClient:
             wait = min(60.0, 2.0 ** attempt)  # no Retry-After: back off
         if wait > self.max_retry_wait:
             error = error_from_response(response, method, path, self.api)
-            raise DefenderError(
+            raise error.reworded(
                 "the API throttled the request and asked to wait %s (Retry-After: %s) before retrying, longer than "
                 "max_retry_wait (%d s) allows; raise max_retry_wait (or DEFENDER_MAX_RETRY_WAIT) or run the task "
                 "later: %s" % (duration_text(wait), response.headers.get("Retry-After"), self.max_retry_wait,
-                               error.message),
-                status=429, code=error.code, target=error.target, method=method, path=path)
+                               error.message))
         if attempt > self.throttle_retries:
             raise error_from_response(response, method, path, self.api)
         self.throttled += 1
@@ -257,9 +279,8 @@ class DefenderClient:
             if response.status_code >= 500 and method not in IDEMPOTENT:
                 # A gateway's 502/504 (or a 500) may come after the write was applied: the caller must re-read.
                 error = error_from_response(response, method, path, self.api)
-                raise DefenderOutcomeUnknownError(
-                    "%s; the service may or may not have applied the change, so it was not re-sent" % error.message,
-                    status=error.status, code=error.code, target=error.target, method=method, path=path)
+                raise error.reworded("%s; the service may or may not have applied the change, so it was not "
+                                     "re-sent" % error.message, DefenderOutcomeUnknownError)
             if response.status_code >= 400:
                 raise error_from_response(response, method, path, self.api)
             if not response.content or response.status_code == 204:

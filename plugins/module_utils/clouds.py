@@ -67,7 +67,6 @@ GRAPH = {
 }
 # Graph's well-known application id: a v2 Graph token may carry it as ``aud`` instead of the URI.
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-APIS = ("defender", "graph")
 
 # Geo hosts serve the same API closer to the tenant's data (commercial cloud only).
 REGIONS = {
@@ -82,37 +81,21 @@ REGIONS = {
 
 
 class Endpoints:
-    """The resolved sign-in host, API base URL and token resource for one run."""
+    """The resolved sign-in host and, for each API, its base URL, token resource and accepted audiences, for one
+    run (``apis.DEFENDER`` and ``apis.GRAPH`` say which attribute is whose)."""
 
     def __init__(self, cloud, login_url, api_url, resource, audiences, custom_login, graph_url=None):
         self.cloud = cloud
         self.graph_url = graph_url or GRAPH[cloud]
         # The token audience stays the cloud's Graph host when only the URL is overridden (an emulator, a proxy).
         self.graph_resource = GRAPH[cloud]
+        self.graph_audiences = (self.graph_resource, GRAPH_APP_ID)
         self.login_url = login_url
         self.api_url = api_url
         self.resource = resource
         self.audiences = audiences
         # msal's instance discovery only knows Microsoft's hosts; a custom host must skip it.
         self.custom_login = custom_login
-
-    @property
-    def scope(self):
-        return self.resource.rstrip("/") + "/.default"
-
-    def base_url(self, api="defender"):
-        return self.graph_url if api == "graph" else self.api_url
-
-    def resource_for(self, api="defender"):
-        return self.graph_resource if api == "graph" else self.resource
-
-    def scope_for(self, api="defender"):
-        return self.resource_for(api).rstrip("/") + "/.default"
-
-    def audiences_for(self, api="defender"):
-        if api == "graph":
-            return (self.graph_resource, GRAPH_APP_ID)
-        return self.audiences
 
     def authority(self, tenant_id):
         return "%s/%s" % (self.login_url, tenant_id)

@@ -39,6 +39,13 @@ class DefenderError(Exception):
             parts.append("(%s)" % ", ".join(detail))
         return " ".join(parts)
 
+    def reworded(self, message, kind=None):
+        """A :class:`DefenderError` (or ``kind``) with another ``message`` (say what failed and what to do, quoting
+        ``self.message``) that keeps this error's status, code, request id, method and path: the one way to re-word
+        an error, so that no re-wording drops the request id Microsoft support asks for."""
+        return (kind or DefenderError)(message, status=self.status, code=self.code, target=self.target,
+                                       method=self.method, path=self.path)
+
     def to_result(self):
         """The fields a module returns next to ``msg`` when it fails."""
         return {

@@ -24,9 +24,9 @@ import json
 import operator
 import os
 import re
-import tempfile
 
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
+from ansible_collections.defender.endpoint.plugins.module_utils.files import AtomicWrite
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import has_control
 
 FORMATS = ("jsonl", "csv")
@@ -261,28 +261,10 @@ def export_blocks(blocks, dest, fmt="jsonl", columns=None, check_mode=False, on_
         after = sink.digest.hexdigest()
         return dict(count=count, changed=after != before, sha256=after)
 
-    directory = os.path.dirname(dest)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(dest), suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)  # alerts hold sensitive data
-        with os.fdopen(fd, "wb") as handle:
-            fd = None
-            sink = _Sink(handle)
-            with _no_cyclic_gc():
-                count = _write(blocks, sink, fmt, columns, encoded, on_progress, raw)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with AtomicWrite(dest) as out:  # 0600: alerts hold sensitive data
+        sink = _Sink(out.file)
+        with _no_cyclic_gc():
+            count = _write(blocks, sink, fmt, columns, encoded, on_progress, raw)
         after = sink.digest.hexdigest()
-        changed = after != before
-        if changed:
-            os.replace(tmp, dest)
-            tmp = None
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        changed = out.keep = after != before
     return dict(count=count, changed=changed, sha256=after)

@@ -472,14 +472,13 @@ def _read_back(client, alert_id, exc, warn, applied):
     try:
         now = read_alert(client, alert_id)
     except DefenderError as err:
-        raise DefenderError("%s; alert %s could not be read again to see whether it was applied (%s). The request was "
-                            "not re-sent: check the alert, then run the task again" % (exc.message, alert_id, err),
-                            status=exc.status, code=exc.code, method=exc.method, path=exc.path) from None
+        raise exc.reworded("%s; alert %s could not be read again to see whether it was applied (%s). The request was "
+                           "not re-sent: check the alert, then run the task again" % (exc.message, alert_id, err)) \
+            from None
     if now is None or not applied(now):
-        raise DefenderError("%s; read again, alert %s does not show the change yet. The request was not re-sent, "
-                            "because the service may still apply it: check the alert, then run the task again"
-                            % (exc.message, alert_id), status=exc.status, code=exc.code, method=exc.method,
-                            path=exc.path)
+        raise exc.reworded("%s; read again, alert %s does not show the change yet. The request was not re-sent, "
+                           "because the service may still apply it: check the alert, then run the task again"
+                           % (exc.message, alert_id))
     warn("the response to %s %s was lost or a server error (%s); the alert read again shows the change applied, so "
          "it was not re-sent" % (exc.method, exc.path, exc))
     return now
@@ -549,8 +548,7 @@ def update(client, wanted, ids, single, check_mode=False, diff=False, warn=None)
 
 def rejected(exc):
     """A 400 names what Graph refused (the determination pages disagree: the service's text says which it takes)."""
-    return DefenderError("Microsoft Graph refused the alert update: %s" % exc.message, status=exc.status, code=exc.code,
-                         target=exc.target, method=exc.method, path=exc.path)
+    return exc.reworded("Microsoft Graph refused the alert update: %s" % exc.message)
 
 
 def check_read_params(params):

@@ -112,4 +112,4 @@ def explain(exc):
                 % exc.message.rstrip("."))
     else:
         return exc
-    return DefenderError(text, status=exc.status, code=exc.code, target=exc.target, method=exc.method, path=exc.path)
+    return exc.reworded(text)

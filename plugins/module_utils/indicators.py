@@ -493,9 +493,8 @@ class Sender:
             return
         except DefenderError as exc:
             if exc.status == 400:
-                raise DefenderError("the API refused %s indicator %s: %s" % (
-                    TYPE_NAMES[want["indicatorType"]], want["indicatorValue"], exc.message), status=exc.status,
-                    code=exc.code, target=exc.target, method=exc.method, path=exc.path) from None
+                raise exc.reworded("the API refused %s indicator %s: %s" % (
+                    TYPE_NAMES[want["indicatorType"]], want["indicatorValue"], exc.message)) from None
             raise
         if isinstance(got, dict) and got.get("id") is not None:
             self.ids[key_of(want["indicatorType"], want["indicatorValue"])] = str(got["id"])

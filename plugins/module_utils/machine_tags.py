@@ -37,7 +37,6 @@ from ansible_collections.defender.endpoint.plugins.module_utils.validation impor
 BULK_PATH = "/api/machines/AddOrRemoveTagForMultipleMachines"
 BULK_MAX = 500      # machines per multi-machine call (documented limit)
 SINGLE_MAX = 1      # a change needed on this many machines or fewer uses the per-machine endpoint
-STATES = ("present", "absent")
 
 
 def tag_path(machine_id):

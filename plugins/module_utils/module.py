@@ -11,6 +11,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.settings import CONNECTION_ARGUMENT_SPEC, Settings, connect
 
@@ -59,16 +60,19 @@ class DefenderModule:
     def warn(self, message):
         self.module.warn(message)
 
-    def client(self, pool_size=10, rate_budget=None, api="defender"):
-        """The client for ``api`` (``defender`` or ``graph``), created once per module run."""
-        if api not in self._clients:
-            self._clients[api] = connect(self.settings, warn=self.warn, pool_size=pool_size,
-                                         rate_budget=rate_budget, api=api)
-        return self._clients[api][0]
+    def client(self, pool_size=10, rate_budget=None, api=None):
+        """The client of ``api`` (``apis.DEFENDER``, the default, or ``apis.GRAPH``; or their names), created once
+        per module run: one token per API audience, the process's shared budgets per API host."""
+        api = api_named(api)
+        if api.name not in self._clients:
+            self._clients[api.name] = connect(self.settings, warn=self.warn, pool_size=pool_size,
+                                              rate_budget=rate_budget, api=api)
+        return self._clients[api.name][0]
 
-    def provider(self, api="defender"):
+    def provider(self, api=None):
+        """The token provider of ``api``'s client."""
         self.client(api=api)
-        return self._clients[api][1]
+        return self._clients[api_named(api).name][1]
 
     @property
     def token_provider(self):

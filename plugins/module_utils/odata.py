@@ -18,6 +18,7 @@ import re
 
 from urllib.parse import parse_qs, quote_plus, urlparse
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import DEFENDER
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.validation import has_control
 
@@ -178,10 +179,29 @@ def _enclosed(text):
     return depth == 0 and not quoted
 
 
-def check_page_size(page_size):
-    if not isinstance(page_size, int) or page_size < 1 or page_size > MAX_PAGE_SIZE:
-        raise DefenderConfigError("page_size must be between 1 and %d, got %r" % (MAX_PAGE_SIZE, page_size))
+def check_page_size(page_size, cap=MAX_PAGE_SIZE):
+    """``page_size`` when it is a whole number from 1 to ``cap`` (the collection's largest ``$top``)."""
+    if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1 or page_size > cap:
+        raise DefenderConfigError("page_size must be between 1 and %d, got %r" % (cap, page_size))
     return page_size
+
+
+def missing_collection_error(client, path, exc):
+    """What a 404 on the first page of the collection at ``path`` means: None for "nothing matches" where the API
+    documents that (``apis.Api.empty_on_404``: the Defender API's ``/api/machines`` only) and a sibling collection
+    answers, proving the API is there; else the error to raise, naming the URL (a wrong ``api_url``, a retired
+    endpoint, an id the service does not know), so that it is not mistaken for an empty result."""
+    api = getattr(client, "api", DEFENDER)
+    probe = api.empty_on_404(path)
+    if probe:
+        try:
+            client.get(probe, params={"$top": 1})
+            return None
+        except DefenderError as probe_exc:
+            if probe_exc.status != 404:
+                return None  # answered (if only 403): the API is there, so the 404 was the documented "none"
+    return exc.reworded("%s (%s answered 404 for %s%s: check api_url, cloud and region, and the ids in the path)"
+                        % (exc.message, api.title, getattr(client, "api_url", ""), path))
 
 
 _SCAN = json.JSONDecoder().scan_once  # the C scanner json.loads itself uses: one JSON value from an index
@@ -304,11 +324,14 @@ class Pager:
                 return body, body.ids, self._next_skip(body.members.get("@odata.nextLink"), skip)
             body = self.client.get(self.path, params=params)
         except DefenderError as exc:
-            # The API answers 404 instead of an empty list when nothing matches (GET /api/machines with no
-            # recent machines); only the first page can mean that.
-            if exc.status == 404 and not skip:
-                return [], [], None
-            raise
+            # GET /api/machines answers 404 instead of an empty list when there are no recent machines; only the
+            # first page can mean that, and only where it is documented (missing_collection_error).
+            if exc.status != 404 or skip:
+                raise
+            error = missing_collection_error(self.client, self.path, exc)
+            if error is not None:
+                raise error from None
+            return [], [], None
         if not isinstance(body, dict) or not isinstance(body.get("value"), list):
             raise DefenderError("the API returned a list response without a 'value' array", path=self.path)
         page = body["value"]
@@ -399,6 +422,192 @@ class Pager:
             else:
                 done = True
             page = ids = fresh = again = None  # let this page go before the next one is read: one page in memory
+            if new_items:
+                yielded += len(new_items)
+                yield new_ids, new_items
+                new_ids = new_items = None
+            if done:
+                return
+
+
+def _ids(page):
+    try:
+        return list(map(dict.get, page, itertools.repeat("id")))  # C speed: no Python call per item
+    except TypeError:  # an item that is not an object
+        return [item.get("id") if isinstance(item, dict) else None for item in page]
+
+
+def _collection(body, path):
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        raise DefenderError("the API returned a list response without a 'value' array", path=path)
+    return body["value"]
+
+
+class NextLinkPager:
+    """Reads every item of a collection by following ``@odata.nextLink``, whatever it holds (``$skiptoken``,
+    ``$skip``): how Microsoft Graph pages. Items are de-duplicated by id over the whole read (ids only are kept), so
+    an item that a ``$skip`` link shows twice, or a link that repeats a page, yields each item once. A link is
+    followed only on the client's own API host and collection (the token never goes elsewhere); one seen before
+    ends the read with an error instead of a loop. ``raw=True`` yields each item's JSON text as :class:`Pager` does.
+    """
+
+    def __init__(self, client, path, params=None, page_size=MAX_PAGE_SIZE, limit=None, raw=False):
+        self.client = client
+        self.path = path
+        self.params = dict(params or {})
+        self.params.setdefault("$top", page_size)
+        self.limit = limit
+        self.raw = raw
+        self.requests = 0
+
+    def _follow(self, link):
+        """The path and query (relative to the client's API URL) of a nextLink, or None to stop."""
+        if not isinstance(link, str) or not link:
+            return None
+        base = urlparse(self.client.api_url.rstrip("/"))
+        parsed = urlparse(link)
+        if parsed.scheme != "https" or parsed.netloc.lower() != base.netloc.lower() or \
+                parsed.path.rstrip("/").lower() != (base.path + self.path).rstrip("/").lower():
+            raise DefenderError("the API's next page link leaves %s%s; stopped rather than send the token elsewhere"
+                                % (self.client.api_url.rstrip("/"), self.path), path=self.path)
+        return parsed.path[len(base.path):] + ("?" + parsed.query if parsed.query else "")
+
+    def __iter__(self):
+        return itertools.chain.from_iterable(map(operator.itemgetter(1), self.blocks()))
+
+    def blocks(self):
+        """``(ids, items)`` of the new items of each page (see :meth:`Pager.blocks`)."""
+        seen = set()
+        links = set()
+        yielded = 0
+        path, params = self.path, self.params
+        while path is not None:
+            self.requests += 1
+            try:
+                if self.raw:
+                    page = self.client.get(path, params=params, parse=split_collection)
+                    ids, link = page.ids, page.members.get("@odata.nextLink")
+                else:
+                    body = self.client.get(path, params=params)
+                    page = _collection(body, self.path)
+                    ids, link = _ids(page), body.get("@odata.nextLink")
+            except DefenderError as exc:
+                if exc.status != 404 or self.requests > 1:
+                    raise
+                error = missing_collection_error(self.client, self.path, exc)
+                if error is not None:
+                    raise error from None
+                return
+            new_ids, new_items = [], []
+            for item, item_id in zip(page, ids):
+                if item_id is not None:
+                    if item_id in seen:
+                        continue
+                    seen.add(item_id)
+                new_ids.append(item_id)
+                new_items.append(item)
+            if self.limit is not None and yielded + len(new_items) >= self.limit:
+                del new_ids[self.limit - yielded:], new_items[self.limit - yielded:]
+                path = None
+            else:
+                path, params = self._follow(link), None
+                if path is not None:
+                    if link in links:
+                        raise DefenderError("the API sent the same next page link twice while paging %s"
+                                            % self.path, path=self.path)
+                    links.add(link)
+            body = page = ids = None
+            if new_items:
+                yielded += len(new_items)
+                yield new_ids, new_items
+                new_ids = new_items = None
+
+
+class TimeBoundaryPager:
+    """Reads a large time-ordered collection by time boundary, where a deep ``$skip`` stalls (Graph's security
+    collections under volume): ``$filter=<time_field> ge <cursor>`` (and the caller's filter),
+    ``$orderby=<time_field> asc``, ``$skip=0``; after a full page the cursor moves to the last item's time. Items at
+    the boundary come again with ``ge``: their ids are dropped. When a whole page shares the cursor's time (more
+    items at one instant than a page holds), ``$skip`` counts past the boundary items already read, so the read
+    still moves on. A short page ends the read. ``since`` (ISO 8601 or an age) is the first cursor.
+    """
+
+    max_stalls = 3  # full pages in a row with nothing new (the collection shifting under us) before giving up
+
+    def __init__(self, client, path, time_field, since=None, params=None, page_size=MAX_PAGE_SIZE, limit=None):
+        self.client = client
+        self.path = path
+        self.time_field = prop(time_field)
+        self.cursor = datetime_literal(since, "since") if since is not None else None
+        self.params = dict(params or {})
+        self.page_size = page_size
+        self.limit = limit
+        self.requests = 0
+
+    def _query(self, skip):
+        params = dict(self.params)
+        flt = params.pop("$filter", None)
+        bound = compare(self.time_field, "ge", self.cursor) if self.cursor else None
+        combined = and_all(flt, bound)
+        if combined:
+            params["$filter"] = combined
+        params["$orderby"] = "%s asc" % self.time_field
+        params["$top"] = self.page_size
+        params["$skip"] = skip
+        return params
+
+    def _time(self, item):
+        value = item.get(self.time_field) if isinstance(item, dict) else None
+        if not isinstance(value, str):
+            raise DefenderError("an item of %s has no %s to page by" % (self.path, self.time_field), path=self.path)
+        return parse_time(value, self.time_field)
+
+    def __iter__(self):
+        return itertools.chain.from_iterable(map(operator.itemgetter(1), self.blocks()))
+
+    def blocks(self):
+        """``(ids, items)`` of the new items of each page (see :meth:`Pager.blocks`)."""
+        boundary = set()  # ids of the items read at the cursor's time
+        skip = 0
+        stalls = 0
+        yielded = 0
+        while True:
+            self.requests += 1
+            body = self.client.get(self.path, params=self._query(skip))
+            page = _collection(body, self.path)
+            new_ids, new_items = [], []
+            for item, item_id in zip(page, _ids(page)):
+                if item_id is not None and item_id in boundary:
+                    continue
+                new_ids.append(item_id)
+                new_items.append(item)
+            done = len(page) < self.page_size
+            if self.limit is not None and yielded + len(new_items) >= self.limit:
+                del new_ids[self.limit - yielded:], new_items[self.limit - yielded:]
+                done = True
+            if not done:
+                last = self._time(page[-1])
+                cursor = parse_time(self.cursor, self.time_field) if self.cursor else None
+                at_last = []  # the ids at the last item's time: the page's tail, as it is in ascending order
+                for item_id, item in zip(reversed(_ids(page)), reversed(page)):
+                    if self._time(item) != last:
+                        break
+                    at_last.append(item_id)
+                if cursor is not None and last == cursor:
+                    # The whole page is at the cursor's time: count past what was read there.
+                    before = len(boundary)
+                    boundary.update(at_last)
+                    stalls = 0 if len(boundary) > before else stalls + 1
+                    if stalls >= self.max_stalls:
+                        raise DefenderError("the result set changed too much while it was being read by time (%s); "
+                                            "narrow the filter or retry" % self.path, path=self.path)
+                    skip = len(boundary)
+                else:
+                    self.cursor = datetime_literal(last, self.time_field)
+                    boundary = set(at_last)
+                    skip = 0
+                    stalls = 0
+            body = page = None
             if new_items:
                 yielded += len(new_items)
                 yield new_ids, new_items

@@ -84,5 +84,4 @@ def not_resent(lost, what, advice):
 
 
 def _like(lost, message):
-    return DefenderError(message, status=lost.status, code=lost.code, target=lost.target, method=lost.method,
-                         path=lost.path)
+    return lost.reworded(message)

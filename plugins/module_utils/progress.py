@@ -67,18 +67,12 @@ class Progress:
             record["done"] = done
         if total is not None:
             record["total"] = total
-        tmp = "%s.%d.tmp" % (self.path, os.getpid())
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(record, ensure_ascii=False))
-            os.replace(tmp, self.path)
+        from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
+        try:  # the controller reads it while it is rewritten: whole or not at all (not fsynced: a progress line)
+            write_atomically(self.path, json.dumps(record, ensure_ascii=False), encoding="utf-8", durable=False,
+                             replace_link=True)
         except (OSError, TypeError, ValueError):
             self.path = None  # the controller went away or the folder is not ours: stop trying
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             return False
         self._last_write = now
         return True

@@ -15,6 +15,7 @@ import os
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import TokenProvider
 from ansible_collections.defender.endpoint.plugins.module_utils.client import DefenderClient
 from ansible_collections.defender.endpoint.plugins.module_utils.clouds import CLOUDS, REGIONS, resolve_endpoints
@@ -156,13 +157,15 @@ def budget_owner(settings):
     return ("token", hashlib.sha256((settings.access_token or "").encode("utf-8")).hexdigest()[:16])
 
 
-def connect(settings, warn=None, pool_size=10, rate_budget=None, api="defender"):
-    """The client and its token provider for these settings. Requests spend the process's shared budget of this
-    application and API host (``rate_budget`` replaces its default bucket). ``api="graph"`` for Microsoft Graph (its
-    own host, token resource, budget and error hints; same credential and token cache)."""
+def connect(settings, warn=None, pool_size=10, rate_budget=None, api=None):
+    """The client of ``api`` (``apis.DEFENDER``, the default, or ``apis.GRAPH``; or their names) and its token
+    provider for these settings: the API's host in this cloud, a token for its audience (same credential and token
+    cache), its error shape, paging and headers. Requests spend the process's shared budget of this application
+    and API host (``rate_budget`` replaces its default bucket)."""
+    api = api_named(api)
     session = build_session(settings.validate_certs, settings.ca_path, pool_size=pool_size)
     provider = TokenProvider(settings, session, warn=warn, api=api)
-    client = DefenderClient(settings.endpoints.base_url(api), provider, session, timeout=settings.timeout,
+    client = DefenderClient(api.base_url(settings.endpoints), provider, session, timeout=settings.timeout,
                             rate_budget=rate_budget, budget_owner=budget_owner(settings),
                             max_retry_wait=settings.max_retry_wait, api=api)
     return client, provider

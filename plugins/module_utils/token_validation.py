@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import jwt_claims
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 # The permission names and their portal names live with the permission table (one source).
@@ -206,7 +207,7 @@ def _expected_tenant(tenant_id, keys):
 
 
 def validate_token(token, settings, keys=None, required_roles=None, leeway=DEFAULT_LEEWAY, verify_signature=True,
-                   now=None, api="defender"):
+                   now=None, api=None):
     """Check ``token``; returns a dict with ``valid``, ``reasons``, ``claims``, ``roles``, ``missing_roles``,
     ``expires_on``, ``header`` and ``signature_verified``.
 
@@ -274,12 +275,12 @@ def validate_token(token, settings, keys=None, required_roles=None, leeway=DEFAU
         # Audience
         aud = claims.get("aud")
         auds = [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]
-        audiences = settings.endpoints.audiences_for(api)
+        api = api_named(api)
+        audiences = api.audiences(settings.endpoints)
         accepted = [_norm_aud(a) for a in audiences]
         if not any(_norm_aud(a) in accepted for a in auds):
             reasons.append("the audience (aud) %r is not the %s of this cloud (accepted: %s); request the token for %s"
-                           % (aud, "Microsoft Graph API" if api == "graph" else "Defender API", ", ".join(audiences),
-                              settings.endpoints.scope_for(api)))
+                           % (aud, api.title, ", ".join(audiences), api.scope(settings.endpoints)))
         # Time
         exp, nbf = claims.get("exp"), claims.get("nbf")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool):

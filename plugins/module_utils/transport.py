@@ -17,6 +17,7 @@ import ssl
 import threading
 
 from ansible_collections.defender.endpoint.plugins.module_utils._version import COLLECTION_VERSION
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 
 try:
@@ -198,42 +199,23 @@ def timed_out(exc):
     return isinstance(reason, ReadTimeoutError)
 
 
-_HINTS = {
-    "defender": {
-        401: "the access token was rejected (expired, wrong tenant or wrong audience)",
-        403: "the app lacks a permission: add it under API permissions > WindowsDefenderATP, then grant admin consent",
-        404: "not found",
-        429: "still throttled after retrying; the API allows 100 calls per minute per app and tenant",
-    },
-    "graph": {
-        401: "Microsoft Graph rejected the access token (expired, wrong tenant, or not a Graph token)",
-        403: "the app lacks a Microsoft Graph permission: add it under API permissions > Microsoft Graph > "
-             "Application permissions, then grant admin consent",
-        404: "not found",
-        429: "still throttled after retrying: Graph's call rate or the tenant's hunting CPU quota (blocked until "
-             "the next 15-minute cycle) was reached",
-    },
-}
-
-
-def error_from_response(response, method, path, api="defender"):
-    code = message = target = None
+def error_from_response(response, method, path, api=None):
+    """The :class:`DefenderError` of an error response of ``api`` (a descriptor or its name): the service's code and
+    message, its request id, and a hint of what to do for the usual statuses."""
+    api = api_named(api)
+    code = message = None
     try:
         body = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        err = body["error"]
-        code, message, target = err.get("code"), err.get("message"), err.get("target")
-        inner = err.get("innerError") or err.get("innererror")
-        if not target and isinstance(inner, dict):
-            target = inner.get("request-id")  # Graph's envelope
-    target = target or response.headers.get("request-id") or response.headers.get("x-ms-request-id")
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        code, message = err.get("code"), err.get("message")
+    target = api.request_id(err, response.headers)
     status = response.status_code
     if not message:
-        message = "the %s answered %s %s" % ("Microsoft Graph API" if api == "graph" else "Defender API", status,
-                                             response.reason or "")
-    hint = _HINTS.get(api, _HINTS["defender"]).get(status)
+        message = "the %s answered %s %s" % (api.title, status, response.reason or "")
+    hint = api.hints.get(status)
     if hint and hint not in message:
         message = "%s (%s)" % (message.rstrip("."), hint)
-    return DefenderError(message, status=status, code=code, target=target, method=method, path=path)
+    return DefenderError(message, status=status, code=code or None, target=target, method=method, path=path)

@@ -30,10 +30,6 @@ DOMAIN = re.compile(r"^(?=.{3,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def is_guid(value):
-    return isinstance(value, str) and bool(GUID.match(value))
-
-
 def check_guid(value, name, what="a GUID"):
     """``value`` stripped, when it is a GUID; otherwise a DefenderConfigError naming ``name``."""
     if not isinstance(value, str) or not GUID.match(value.strip()):

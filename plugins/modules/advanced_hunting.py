@@ -105,6 +105,7 @@ dest:
 
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils import export as E
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import GRAPH
 from ansible_collections.defender.endpoint.plugins.module_utils import hunting as H
 from ansible_collections.defender.endpoint.plugins.module_utils import progress
 
@@ -114,7 +115,7 @@ def run(m):
     query = H.check_query(p["query"]) if p.get("query") is not None else H.read_query_file(p["query_file"])
     timespan = H.check_timespan(p.get("timespan"))
     dest = E.check_dest(p["dest"]) if p.get("dest") else None
-    client = m.client(api="graph")
+    client = m.client(api=GRAPH)
     client.timeout = max(client.timeout, H.QUERY_TIMEOUT)
     progress.report("running the hunting query%s" % (" over %s" % timespan if timespan else ""), force=True)
     schema, rows = H.run_query(client, query, timespan)

@@ -172,14 +172,13 @@ def read_back(reader, incident_id, exc, still_missing):
     try:
         now = read(reader, incident_id)
     except DefenderError as err:
-        raise DefenderError("%s; incident %s could not be read again to see whether it was applied (%s). It was not "
-                            "re-sent: check the incident, then run the task again" % (exc.message, incident_id, err),
-                            status=exc.status, code=exc.code, method=exc.method, path=exc.path) from None
+        raise exc.reworded("%s; incident %s could not be read again to see whether it was applied (%s). It was not "
+                           "re-sent: check the incident, then run the task again" % (exc.message, incident_id, err)) \
+            from None
     if still_missing(now):
-        raise DefenderError("%s; incident %s read again does not show the change yet. It was not re-sent, because the "
-                            "service may still apply it: check the incident, then run the task again"
-                            % (exc.message, incident_id), status=exc.status, code=exc.code, method=exc.method,
-                            path=exc.path)
+        raise exc.reworded("%s; incident %s read again does not show the change yet. It was not re-sent, because the "
+                           "service may still apply it: check the incident, then run the task again"
+                           % (exc.message, incident_id))
     return now
 
 
@@ -210,11 +209,10 @@ def run(m):
                 after = read_back(reader, incident_id, exc, lambda now: bool(incidents.changes_for(now, wanted)[0]))
             except DefenderError as exc:
                 if exc.status == 400:
-                    raise DefenderError("Microsoft Graph rejected the update of incident %s with %s: %s%s" % (
+                    raise exc.reworded("Microsoft Graph rejected the update of incident %s with %s: %s%s" % (
                         incident_id, ", ".join("%s=%r" % kv for kv in sorted(body.items())), exc.message,
                         " (for determination, Graph's pages name some values twice: try the other name)"
-                        if "determination" in body else ""), status=exc.status, code=exc.code, target=exc.target,
-                        method=exc.method, path=exc.path) from None
+                        if "determination" in body else "")) from None
                 raise
     result = dict(changed=bool(body) or comment is not None, incident=after, changes=body,
                   comment_added=comment is not None, api="graph")

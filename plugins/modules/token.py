@@ -197,10 +197,11 @@ import time
 from ansible_collections.defender.endpoint.plugins.module_utils.auth import jwt_claims
 from ansible_collections.defender.endpoint.plugins.module_utils.clouds import portal_url
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import APIS, api_named
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 
 
-def token_result(token, source, settings, expires_on=None, token_type="Bearer", api="defender"):
+def token_result(token, source, settings, expires_on=None, token_type="Bearer", api=None):
     claims = jwt_claims(token)
     if expires_on is None and isinstance(claims.get("exp"), (int, float)):
         expires_on = int(claims["exp"])
@@ -210,7 +211,7 @@ def token_result(token, source, settings, expires_on=None, token_type="Bearer", 
         "token_type": token_type or "Bearer",
         "expires_on": expires_on,
         "expires_in": max(0, int(expires_on - time.time())) if expires_on else None,
-        "resource": aud if isinstance(aud, str) and source == "given" else settings.endpoints.resource_for(api),
+        "resource": aud if isinstance(aud, str) and source == "given" else api_named(api).resource(settings.endpoints),
         "claims": claims,
         "source": source,
         "portal_url": portal_url(settings.endpoints.cloud),
@@ -230,7 +231,7 @@ def run(m):
 
 
 def main():
-    m = DefenderModule(argument_spec=dict(api=dict(type="str", choices=["defender", "graph"], default="defender")),
+    m = DefenderModule(argument_spec=dict(api=dict(type="str", choices=sorted(APIS), default="defender")),
                        supports_check_mode=True)
     m.run(run)
 

@@ -32,12 +32,12 @@ import datetime
 import hashlib
 import json
 import os
-import tempfile
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import graph_alerts
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
+from ansible_collections.defender.endpoint.plugins.module_utils.files import write_atomically
 
 STATE_VERSION = 1
 CREATED = "created"
@@ -60,21 +60,7 @@ def _text(when):
 
 def write_json_atomically(path, data, durable=False):
     """Replace ``path`` with ``data`` as JSON, mode 0600: a reader sees the old file or the new one, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, sort_keys=True)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, json.dumps(data, sort_keys=True), encoding="utf-8", durable=durable, name="state_file")
 
 
 class GraphAlertsSource:

@@ -36,11 +36,12 @@ def plugin_settings(plugin):
         raise AnsibleError(str(exc)) from None
 
 
-def plugin_client(plugin, api="defender"):
+def plugin_client(plugin, api=None):
+    """The client and token provider of ``api`` (an ``apis`` descriptor or its name; the Defender API by default)."""
     settings = plugin_settings(plugin)
     if not settings.validate_certs:
         display.warning("validate_certs is false: TLS certificates are not checked; prefer ca_path")
-    return connect(settings, warn=display.warning, api=api or "defender")
+    return connect(settings, warn=display.warning, api=api)
 
 
 def check_known_keys(given, known, where, error=AnsibleError):

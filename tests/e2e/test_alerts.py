@@ -116,7 +116,8 @@ def test_filters_match_the_emulators_own_evaluation(emulator, ansible):
 
 def test_machine_id_reads_each_machines_alerts_endpoint(emulator, ansible):
     """machineId is not a documented alert filter field: alert_info reads GET /api/machines/{id}/alerts for each
-    machine, with the other filters there; an odd id stays one path segment and simply has no alerts."""
+    machine, with the other filters there. An odd id stays one path segment; the service does not know it (404),
+    and only /api/machines documents a 404 as "none", so that task fails naming the URL."""
     emulator.reset(alerts=500)
     some = emulator.control.call("POST", "/query/alerts", {"filter": "severity eq 'High'"})["ids"][0]
     alert = emulator.control.call("GET", "/state/alerts/" + some)
@@ -125,9 +126,14 @@ def test_machine_id_reads_each_machines_alerts_endpoint(emulator, ansible):
   tasks:
     - name: by machine
       defender.endpoint.alert_info:
-        machine_id: ["{{ machine }}", "it's-not-a-machine"]
+        machine_id: ["{{ machine }}"]
         created_before: "{{ created }}"
       register: by_machine
+    - name: unknown machine
+      defender.endpoint.alert_info:
+        machine_id: ["{{ machine }}", "it's-not-a-machine"]
+      register: unknown
+      ignore_errors: true
 """, extra_vars={"machine": alert["machineId"], "created": "2999-01-01T00:00:00Z"})
     assert run.rc == 0, run.stdout + run.stderr
     result = run.result("by machine")
@@ -135,6 +141,9 @@ def test_machine_id_reads_each_machines_alerts_endpoint(emulator, ansible):
     expected = query(emulator, "machineId eq '%s' and %s" % (alert["machineId"], result["filter"]))
     assert sorted(a["id"] for a in result["alerts"]) == sorted(expected)
     assert some in [a["id"] for a in result["alerts"]]
+    unknown = run.result("unknown machine")
+    assert run.task("unknown machine")["status"] == "failed" and unknown["status"] == 404
+    assert "was not found" in unknown["msg"] and "/api/machines/it%27s-not-a-machine/alerts" in unknown["msg"]
     paths = [r["path"] for r in api_requests(emulator, "GET")]
     assert "/api/machines/%s/alerts" % alert["machineId"] in paths
     assert "/api/machines/it's-not-a-machine/alerts" in paths  # the emulator logs the decoded path

@@ -137,9 +137,7 @@ class Engine:
             if M.already_in_progress(exc) or (exc.status == 400 and self.spec.busy_400):
                 return self._already(res, exc)
             if exc.status in (401, 403) and self.spec.permission not in str(exc):
-                raise DefenderError("%s (%s needs %s)" % (exc.message, self.kind, self.spec.permission),
-                                    status=exc.status, code=exc.code, target=exc.target, method=exc.method,
-                                    path=exc.path) from None
+                raise exc.reworded("%s (%s needs %s)" % (exc.message, self.kind, self.spec.permission)) from None
             raise
         action = M.normalize_action(action)
         if not isinstance(action, dict) or not action.get("id"):

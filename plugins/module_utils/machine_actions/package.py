@@ -11,7 +11,6 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
 import time
 from urllib.parse import urlsplit
 
@@ -21,6 +20,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils.client import se
 from ansible_collections.defender.endpoint.plugins.module_utils.transport import build_session
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
 from ansible_collections.defender.endpoint.plugins.module_utils.export import file_digest
+from ansible_collections.defender.endpoint.plugins.module_utils.files import AtomicWrite, write_atomically
 
 PACKAGE_URI = M.ACTIONS + "/%s/getPackageUri"
 CHUNK = 1024 * 1024
@@ -78,41 +78,25 @@ class PackageDownloader:
     def fetch(self, url, dest):
         """Download ``url`` to ``dest`` atomically; ``(sha256, size)``. Errors name the host, never the link."""
         host = urlsplit(url).hostname
-        directory = os.path.dirname(dest)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(dest), suffix=".part")
         h, size = hashlib.sha256(), 0
-        try:
-            os.fchmod(fd, 0o600)
+        # A file or link planted at the package's name is replaced (the rename never writes through it).
+        with AtomicWrite(dest, replace_link=True) as out:
             try:
                 with self.session.get(url, stream=True, timeout=self.timeout,
                                       headers={"Accept": "application/octet-stream, */*"}) as response:
                     if response.status_code >= 400:
                         raise DefenderError("the download host %s answered HTTP %s" % (host, response.status_code),
                                             status=response.status_code)
-                    with os.fdopen(fd, "wb") as fh:
-                        fd = None
-                        for block in response.iter_content(CHUNK):
-                            fh.write(block)
-                            h.update(block)
-                            size += len(block)
-                        fh.flush()
-                        os.fsync(fh.fileno())
+                    for block in response.iter_content(CHUNK):
+                        out.file.write(block)
+                        h.update(block)
+                        size += len(block)
             except DefenderError:
                 raise
             except Exception as exc:  # pylint: disable=broad-except
                 # requests' messages quote the URL, signature included: only the kind of failure is kept.
                 raise DefenderError("downloading the package from %s failed (%s)" % (host, type(exc).__name__)) \
                     from None
-            os.replace(tmp, dest)
-            tmp = None
-        finally:
-            if fd is not None:
-                os.close(fd)
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
         return h.hexdigest(), size
 
     def read(self, url, limit):
@@ -172,10 +156,7 @@ def downloaded_before(path):
 
 
 def _write_record(path, digest):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".%s." % os.path.basename(path), suffix=".part")
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(digest + "\n")
-    os.replace(tmp, _record(path))
+    write_atomically(_record(path), digest + "\n", encoding="ascii", replace_link=True)
 
 
 def collect_packages(results, dest, downloader, check_mode, timeout, sleep):

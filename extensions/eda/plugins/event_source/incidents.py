@@ -168,6 +168,7 @@ def build(args, warn=None):
     """``(feed, interval, error class, shared helpers)`` from the source's arguments; ValueError for anything wrong,
     before any request."""
     common, DefenderError, E, AlertFeed, IncidentSource = _import_collection()
+    from ansible_collections.defender.endpoint.plugins.module_utils.apis import GRAPH  # importable from here on
     prefix = NAME + ": "
     args = E.check_args(args, OWN, common.CONNECTION_ARGUMENT_SPEC, prefix)
     interval = E.whole_number(args, "interval", 60, 1, prefix)
@@ -180,7 +181,7 @@ def build(args, warn=None):
         names = ("status", "severity", "assigned_to", "classification", "determination", "filter")
         criteria = {k: args.get(k) for k in names if args.get(k) is not None}
         feed = AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap, state_file=state_file,
-                         page_size=page_size, scope="%s|%s" % (settings.endpoints.base_url("graph"), settings.tenant_id),
+                         page_size=page_size, scope="%s|%s" % (GRAPH.base_url(settings.endpoints), settings.tenant_id),
                          warn=warn, source=IncidentSource)
     except DefenderError as exc:
         raise ValueError(prefix + str(exc)) from None

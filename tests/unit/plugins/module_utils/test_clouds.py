@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import DEFENDER, GRAPH
 from ansible_collections.defender.endpoint.plugins.module_utils.clouds import CLOUDS, REGIONS, resolve_endpoints
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
 
@@ -28,7 +29,7 @@ EXPECTED = {
 def test_endpoint_table(cloud):
     e = resolve_endpoints(cloud)
     assert (e.login_url, e.api_url, e.resource) == EXPECTED[cloud]
-    assert e.scope == EXPECTED[cloud][2] + "/.default"
+    assert DEFENDER.scope(e) == EXPECTED[cloud][2] + "/.default"
     assert e.authority("contoso.onmicrosoft.com") == EXPECTED[cloud][0] + "/contoso.onmicrosoft.com"
     assert e.resource in e.audiences
     assert not e.custom_login
@@ -82,7 +83,7 @@ def test_unknown_cloud_and_region():
 def test_resource_override_strips_default_suffix_and_leads_audiences():
     e = resolve_endpoints("gcc_high", resource="https://securitycenter.onmicrosoft.us/windowsatpservice/.default")
     assert e.resource == "https://securitycenter.onmicrosoft.us/windowsatpservice"
-    assert e.scope == "https://securitycenter.onmicrosoft.us/windowsatpservice/.default"
+    assert DEFENDER.scope(e) == "https://securitycenter.onmicrosoft.us/windowsatpservice/.default"
     assert e.audiences[0] == e.resource
     assert "https://api-gov.securitycenter.microsoft.us" in e.audiences
 
@@ -128,14 +129,14 @@ GRAPH_EXPECTED = {
 @pytest.mark.parametrize("cloud", sorted(GRAPH_EXPECTED))
 def test_graph_table(cloud):
     e = resolve_endpoints(cloud)
-    assert e.base_url("graph") == e.graph_url == e.resource_for("graph") == GRAPH_EXPECTED[cloud]
-    assert e.scope_for("graph") == GRAPH_EXPECTED[cloud] + "/.default"
-    assert e.scope_for("defender") == e.scope and e.base_url() == e.api_url
+    assert GRAPH.base_url(e) == e.graph_url == GRAPH.resource(e) == GRAPH_EXPECTED[cloud]
+    assert GRAPH.scope(e) == GRAPH_EXPECTED[cloud] + "/.default"
+    assert DEFENDER.base_url(e) == e.api_url and DEFENDER.resource(e) == e.resource
 
 
 def test_graph_url_override_keeps_the_cloud_audience():
     e = resolve_endpoints("gcc_high", graph_url="https://127.0.0.1:8443/")
     assert e.graph_url == "https://127.0.0.1:8443"
-    assert e.scope_for("graph") == "https://graph.microsoft.us/.default"
+    assert GRAPH.scope(e) == "https://graph.microsoft.us/.default"
     with pytest.raises(DefenderConfigError, match="graph_url must be an https"):
         resolve_endpoints("global", graph_url="http://graph.example")

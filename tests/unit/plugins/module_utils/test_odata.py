@@ -504,11 +504,13 @@ def test_pager_does_not_lose_items_when_the_set_shrinks():
     assert len(got) == len(set(got)) and set(got) == expected
 
 
-def test_pager_treats_404_on_the_first_page_as_empty():
-    class NotFound:
+def test_pager_treats_404_on_the_first_page_of_machines_as_empty():
+    class NoRecentMachines:
         def get(self, path, params=None):
-            raise DefenderError("no recent machines", status=404)
-    assert list(odata.Pager(NotFound(), "/api/machines")) == []
+            if path == "/api/machines":
+                raise DefenderError("no recent machines", status=404)
+            return {"value": []}  # the API is there: the sibling collection answers
+    assert list(odata.Pager(NoRecentMachines(), "/api/machines")) == []
 
 
 def test_raw_clause_is_wrapped_and_unbalanced_text_refused():
@@ -517,3 +519,154 @@ def test_raw_clause_is_wrapped_and_unbalanced_text_refused():
     for bad in ("a eq 'x') or (1 eq 1", "a eq 'x", "(a eq 1", ""):
         with pytest.raises(DefenderConfigError):
             odata.raw_clause(bad)
+
+
+# ---- Graph paging: @odata.nextLink whatever it holds, and by time boundary ----------------------------------------
+
+class GraphCollection:
+    """A client double for a Graph collection: pages of ``page`` items (the first page's ``$top`` wins), each with an
+    ``@odata.nextLink`` holding ``$skiptoken`` (opaque) or ``$skip``; ``shift`` items are inserted at the head after
+    the first page, so a ``$skip`` link shows some items again."""
+
+    api_url = "https://graph.example"
+    path = "/v1.0/security/alerts_v2"
+
+    def __init__(self, items, link="skiptoken", shift=0, host=None):
+        from ansible_collections.defender.endpoint.plugins.module_utils.apis import GRAPH
+        self.api = GRAPH
+        self.items, self.link, self.shift, self.host = list(items), link, shift, host or self.api_url
+        self.asked = []
+
+    def get(self, path, params=None, parse=None):
+        from urllib.parse import parse_qs, urlsplit
+        self.asked.append((path, params))
+        query = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+        query.update({k: str(v) for k, v in (params or {}).items()})
+        top = int(query["$top"])
+        if "$skiptoken" in query:
+            start = int(query["$skiptoken"].replace("tok-", ""))
+        else:
+            start = int(query.get("$skip", 0))
+        page = self.items[start:start + top]
+        if len(self.asked) == 1 and self.shift:
+            self.items[:0] = [{"id": "new-%d" % i} for i in range(self.shift)]
+        body = {"@odata.context": "x", "value": page}
+        if start + top < len(self.items):
+            nxt = "$skiptoken=tok-%d" % (start + top) if self.link == "skiptoken" else "$skip=%d" % (start + top)
+            body["@odata.nextLink"] = "%s%s?$top=%d&%s" % (self.host, self.path, top, nxt)
+        return parse(json.dumps(body)) if parse else body
+
+
+@pytest.mark.parametrize("link", ["skiptoken", "skip"])
+def test_next_link_pager_follows_the_link_whatever_it_holds(link):
+    client = GraphCollection([{"id": "a%03d" % i} for i in range(250)], link=link)
+    pager = odata.NextLinkPager(client, client.path, params={"$filter": "severity eq 'high'"}, page_size=100)
+    got = [item["id"] for item in pager]
+    assert got == ["a%03d" % i for i in range(250)] and pager.requests == 3
+    first, then = client.asked[0], client.asked[1]
+    assert first == (client.path, {"$filter": "severity eq 'high'", "$top": 100})
+    assert then[1] is None and then[0].startswith(client.path + "?$top=100&$")  # the link as sent, no params added
+
+
+def test_next_link_pager_raw_yields_each_item_as_sent():
+    items = [{"id": "a%03d" % i, "title": "t\u00e9 %d" % i} for i in range(120)]
+    client = GraphCollection(items)
+    got = list(odata.NextLinkPager(client, client.path, page_size=50, raw=True))
+    assert [json.loads(text) for text in got] == items and len(client.asked) == 3
+
+
+def test_next_link_pager_yields_an_item_a_skip_link_shows_twice_once():
+    client = GraphCollection([{"id": "a%03d" % i} for i in range(250)], link="skip", shift=7)
+    got = [item["id"] for item in odata.NextLinkPager(client, client.path, page_size=100)]
+    assert len(got) == len(set(got)) and set(got) >= {"a%03d" % i for i in range(250)}
+
+
+def test_next_link_pager_limit_and_refusals():
+    client = GraphCollection([{"id": "a%03d" % i} for i in range(250)])
+    assert len(list(odata.NextLinkPager(client, client.path, page_size=100, limit=150))) == 150
+    assert len(client.asked) == 2
+    elsewhere = GraphCollection([{"id": "a%03d" % i} for i in range(250)], host="https://evil.example")
+    with pytest.raises(DefenderError, match="next page link leaves https://graph.example/v1.0/security/alerts_v2"):
+        list(odata.NextLinkPager(elsewhere, elsewhere.path, page_size=100))
+    assert len(elsewhere.asked) == 1  # the token never went to the other host
+
+    class Loop(GraphCollection):
+        def get(self, path, params=None):
+            self.asked.append(path)
+            return {"value": [{"id": "x%d" % len(self.asked)}], "@odata.nextLink": self.api_url + self.path + "?$skiptoken=same"}
+    loop = Loop([])
+    with pytest.raises(DefenderError, match="same next page link twice"):
+        list(odata.NextLinkPager(loop, loop.path, page_size=1))
+    assert len(loop.asked) == 2
+
+
+class TimeOrdered:
+    """A client double for a time-ordered Graph collection read by time boundary: honours ``$filter`` (the
+    caller's ``status eq 'x'`` and ``<field> ge <time>``), ``$orderby=<field> asc`` (stable within one instant),
+    ``$skip`` and ``$top``."""
+
+    api_url = "https://graph.example"
+    path = "/v1.0/security/alerts_v2"
+
+    def __init__(self, items):
+        self.items = sorted(items, key=lambda a: odata.parse_time(a["lastUpdateDateTime"]))
+        self.asked = []
+
+    def get(self, path, params=None):
+        self.asked.append(dict(params))
+        assert params["$orderby"] == "lastUpdateDateTime asc" and path == self.path
+        items = self.items
+        for clause in (params.get("$filter") or "").split(" and "):
+            if clause.startswith("lastUpdateDateTime ge "):
+                bound = odata.parse_time(clause.split(" ge ", 1)[1])
+                items = [a for a in items if odata.parse_time(a["lastUpdateDateTime"]) >= bound]
+            elif clause:
+                want = clause.split(" eq ", 1)[1].strip("'")
+                items = [a for a in items if a["status"] == want]
+        skip, top = int(params["$skip"]), int(params["$top"])
+        return {"value": items[skip:skip + top]}
+
+
+def _alert(i, when, status="new"):
+    return {"id": "a%04d" % i, "lastUpdateDateTime": when, "status": status}
+
+
+def test_time_boundary_pager_moves_the_cursor_and_drops_boundary_repeats():
+    items = [_alert(i, "2026-01-01T00:%02d:%02d.1234567Z" % (i // 60, i % 60)) for i in range(1000)]
+    items += [_alert(1000 + i, "2026-01-01T00:05:00Z") for i in range(30)]  # a cluster at one instant
+    client = TimeOrdered(items)
+    pager = odata.TimeBoundaryPager(client, client.path, "lastUpdateDateTime", page_size=100)
+    got = [a["id"] for a in pager]
+    assert sorted(got) == sorted(a["id"] for a in items) and len(got) == len(set(got))
+    assert all(q["$skip"] == 0 for q in client.asked)  # no deep $skip: the cursor moves instead
+    assert client.asked[0].get("$filter") is None
+    assert client.asked[1]["$filter"] == "lastUpdateDateTime ge 2026-01-01T00:01:39.123456Z"
+
+
+def test_time_boundary_pager_gets_past_more_items_at_one_instant_than_a_page_holds():
+    items = [_alert(i, "2026-01-01T00:00:00Z") for i in range(5)]
+    items += [_alert(100 + i, "2026-01-01T01:00:00Z") for i in range(250)]  # 250 at one instant, pages of 100
+    items += [_alert(500 + i, "2026-01-01T02:00:%02dZ" % i) for i in range(20)]
+    client = TimeOrdered(items)
+    pager = odata.TimeBoundaryPager(client, client.path, "lastUpdateDateTime", since="2025-12-31T00:00:00Z",
+                                    params={"$filter": "status eq 'new'"}, page_size=100)
+    got = [a["id"] for a in pager]
+    assert sorted(got) == sorted(a["id"] for a in items) and len(got) == len(set(got))
+    assert client.asked[0]["$filter"] == "status eq 'new' and lastUpdateDateTime ge 2025-12-31T00:00:00Z"
+    assert [q["$skip"] for q in client.asked if "01:00:00Z" in q["$filter"]][1:] == [100, 200]
+    assert len(client.asked) < 10
+
+
+def test_time_boundary_pager_limit_and_a_shifting_set_fails_clearly():
+    items = [_alert(i, "2026-01-01T00:00:%02dZ" % (i % 60)) for i in range(300)]
+    assert len(list(odata.TimeBoundaryPager(TimeOrdered(items), TimeOrdered.path, "lastUpdateDateTime",
+                                            page_size=50, limit=120))) == 120
+
+    class Stuck(TimeOrdered):
+        def get(self, path, params=None):  # always the same full page at one instant
+            self.asked.append(dict(params))
+            return {"value": [_alert(i, "2026-01-01T00:00:00Z") for i in range(10)]}
+    stuck = Stuck([])
+    with pytest.raises(DefenderError, match="changed too much while it was being read by time"):
+        list(odata.TimeBoundaryPager(stuck, stuck.path, "lastUpdateDateTime", page_size=10))
+    assert len(stuck.asked) <= 5

@@ -11,6 +11,7 @@ import stat
 
 import pytest
 
+from ansible_collections.defender.endpoint.plugins.module_utils.apis import GRAPH
 from ansible_collections.defender.endpoint.plugins.module_utils import hunting as H
 from ansible_collections.defender.endpoint.plugins.module_utils.module import DefenderModule
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
@@ -65,7 +66,7 @@ def test_rows_schema_and_count_through_graph(graph, monkeypatch):
     assert not failed, result
     assert result["results"] == ROWS and result["count"] == 2 and result["changed"] is False
     assert result["schema"] == [{"name": "DeviceName", "type": "String"}, {"name": "Count", "type": "Int64"}]
-    assert graph.apis == ["graph"] and graph.timeout >= 180
+    assert graph.apis == [GRAPH] and graph.timeout >= 180
     assert graph.posts == [("/v1.0/security/runHuntingQuery", {"Query": "DeviceInfo | take 2", "Timespan": "P7D"})]
 
 

@@ -136,7 +136,10 @@ def test_machine_id_reads_the_machines_alerts_endpoint_with_the_other_filters(fa
     assert not failed and limited["count"] == 3
 
 
-def test_machine_id_unknown_to_the_service_has_no_alerts(fake, monkeypatch):
+def test_machine_id_unknown_to_the_service_fails_naming_the_url(fake, monkeypatch):
+    """GET /api/machines/{id}/alerts answers 404 for an unknown machine, as it would for a wrong api_url: only
+    /api/machines documents a 404 as "none", so this is an error that names the URL, not an empty answer."""
     load(fake, [make_alert(i) for i in range(20)])
     result, failed = run(monkeypatch, machine_id=["nosuchmachine"])
-    assert not failed and result["count"] == 0 and result["alerts"] == []
+    assert failed and result["status"] == 404
+    assert "/api/machines/nosuchmachine/alerts" in result["msg"] and "api_url" in result["msg"]
