@@ -33,7 +33,6 @@ ROLES = {
     "Machine.StopAndQuarantine": (WDATP, "Stop And Quarantine"),
     "Machine.LiveResponse": (WDATP, "Run live response on a specific machine"),
     "Library.Manage": (WDATP, "Manage live response library"),
-    "Machine.LiveResponse": (WDATP, "Run live response on a specific machine"),
     "AdvancedQuery.Read.All": (WDATP, "Run advanced queries"),
     "Ti.ReadWrite": (WDATP, "Read and write Indicators"),
     "Ti.ReadWrite.All": (WDATP, "Read and write All Indicators"),
