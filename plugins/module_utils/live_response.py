@@ -163,11 +163,6 @@ def check_commands(commands):
     return out
 
 
-def library_names(commands):
-    """The library files the checked ``Commands`` need (PutFile and RunScript)."""
-    return sorted(set(p["value"] for c in commands for p in c["params"] if p["key"] in ("FileName", "ScriptName")))
-
-
 def parse_script_result(content):
     """A RunScript result file -> {script_name, exit_code, output, errors}; the service pads the text with NULs."""
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
