@@ -111,5 +111,6 @@ def test_every_raw_filter_option_goes_through_the_one_helper():
     found = list(_sources_with_a_filter_option())
     assert len(found) >= 4, [n for n, _t in found]
     offenders = [n for n, text in found
-                 if not re.search(r"raw_clause|build_filter|AlertPages|AlertFeed|alert_filter|build_query|machine_query", text)]
+                 if not re.search(r"raw_clause|build_filter|AlertPages|AlertFeed|alert_filter|build_query|machine_query|"
+                                  r"vulnerability_filter|software_filter|recommendation_filter", text)]
     assert offenders == []
