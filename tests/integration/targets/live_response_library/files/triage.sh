@@ -1,3 +1,2 @@
-#!/bin/bash
-# collects triage data
+# collects triage data (a live response library script in the tests)
 echo "triage $1"
