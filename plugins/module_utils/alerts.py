@@ -16,7 +16,12 @@ from ansible_collections.defender.endpoint.plugins.module_utils import graph_ale
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment as path_segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import (  # noqa: F401 (alerts.normalize...)
+    check_no_control,
+    normalize,
+    normalize_list,
+    text_list,
+)
 
 ALERTS_PATH = "/api/alerts"
 BATCH_UPDATE_PATH = "/api/alerts/batchUpdate"
@@ -62,47 +67,10 @@ FILTER_ARGUMENT_SPEC = dict(
 )
 
 
-def normalize(value, allowed, name):
-    """``value`` in the API's spelling, matched case-insensitively against ``allowed``."""
-    if not isinstance(value, str) or not value.strip():
-        raise DefenderConfigError("%s must be one of %s, got %r" % (name, ", ".join(allowed), value))
-    folded = value.strip().lower()
-    for candidate in allowed:
-        if candidate.lower() == folded:
-            return candidate
-    raise DefenderConfigError("%s must be one of %s, got %r" % (name, ", ".join(allowed), value))
 
 
-def normalize_list(values, allowed, name):
-    """A list option normalised with :func:`normalize`, duplicates dropped, order kept."""
-    if values is None:
-        return None
-    if isinstance(values, str):
-        values = [values]
-    if not values:
-        raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
-    out = []
-    for value in values:
-        canon = normalize(value, allowed, name)
-        if canon not in out:
-            out.append(canon)
-    return out
 
 
-def _strings(values, name):
-    if values is None:
-        return None
-    if isinstance(values, str):
-        values = [values]
-    out = []
-    for value in values:
-        if not isinstance(value, str) or not value.strip():
-            raise DefenderConfigError("%s must be a non-empty string or a list of them, got %r" % (name, value))
-        if value not in out:
-            out.append(value)
-    if not out:
-        raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
-    return out
 
 
 def build_filter(params, now=None):
@@ -120,7 +88,7 @@ def build_filter(params, now=None):
     status = normalize_list(get("status"), STATUSES, "status")
     if status:
         clauses.append(odata.any_of("status", status))
-    category = _strings(get("category"), "category")
+    category = text_list(get("category"), "category")
     if category:
         clauses.append(odata.any_of("category", category))
     # machine_id is not a filter: machineId is not among the documented filterable alert fields, so those alerts are
@@ -145,7 +113,7 @@ def build_filter(params, now=None):
 
 def machine_ids(params):
     """The ``machine_id`` option as a de-duplicated list of checked ids (None when not set)."""
-    ids = _strings(params.get("machine_id"), "machine_id")
+    ids = text_list(params.get("machine_id"), "machine_id")
     if ids is None:
         return None
     ids = list(dict.fromkeys(value.strip() for value in ids))

@@ -25,7 +25,12 @@ from ansible_collections.defender.endpoint.plugins.module_utils.errors import (
     DefenderError,
     DefenderOutcomeUnknownError,
 )
-from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import (
+    check_no_control,
+    normalize,
+    normalize_list,
+    text_list,
+)
 
 DEFENDER = "defender"
 GRAPH = "graph"
@@ -96,46 +101,11 @@ def check_options_for_api(params, api):
 
 def graph_value(value, allowed, name):
     """``value`` in Graph's spelling, matched case-insensitively (the Defender spelling ``UnSpecified`` too)."""
-    if not isinstance(value, str) or not value.strip():
-        raise DefenderConfigError("%s must be one of %s, got %r" % (name, ", ".join(allowed), value))
-    folded = value.strip().lower()
-    folded = INPUT_ALIASES.get(folded, folded).lower()
-    for candidate in allowed:
-        if candidate.lower() == folded:
-            return candidate
-    raise DefenderConfigError("%s must be one of %s, got %r" % (name, ", ".join(allowed), value))
+    return normalize(value, allowed, name, INPUT_ALIASES)
 
 
 def graph_values(values, allowed, name):
-    if values is None:
-        return None
-    if isinstance(values, str):
-        values = [values]
-    if not values:
-        raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
-    out = []
-    for value in values:
-        canon = graph_value(value, allowed, name)
-        if canon not in out:
-            out.append(canon)
-    return out
-
-
-def _texts(values, name):
-    if values is None:
-        return None
-    if isinstance(values, str):
-        values = [values]
-    out = []
-    for value in values:
-        if not isinstance(value, str) or not value.strip():
-            raise DefenderConfigError("%s must be a non-empty string or a list of them, got %r" % (name, value))
-        check_no_control(value, name)
-        if value.strip() not in out:
-            out.append(value.strip())
-    if not out:
-        raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
-    return out
+    return normalize_list(values, allowed, name, INPUT_ALIASES)
 
 
 def build_filter(params, now=None):
@@ -170,8 +140,8 @@ def build_filter(params, now=None):
 
 def local_match(params):
     """A predicate for the options Graph cannot filter on (None when there are none)."""
-    categories = _texts(params.get("category"), "category")
-    machines = _texts(params.get("machine_id"), "machine_id")
+    categories = text_list(params.get("category"), "category")
+    machines = text_list(params.get("machine_id"), "machine_id")
     if not categories and not machines:
         return None
     categories = set(categories or ())

@@ -20,7 +20,7 @@ import copy
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.alert_update import comment_texts, has_comment
 from ansible_collections.defender.endpoint.plugins.module_utils.alerts import (
-    _strings as strings,
+    text_list as strings,
     normalize,
     normalize_list,
 )

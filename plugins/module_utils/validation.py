@@ -76,3 +76,53 @@ def unknown_options(given, valid, what):
         close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
         parts.append("%s (did you mean %s?)" % (name, close[0]) if close else name)
     return "%s: unknown option(s) %s; valid options are %s" % (what, ", ".join(parts), ", ".join(valid))
+
+
+def normalize(value, allowed, name, aliases=None):
+    """``value`` in the API's spelling, matched case-insensitively against ``allowed`` (``aliases``: other
+    spellings, lower case, to the one the API uses)."""
+    if not isinstance(value, str) or not value.strip():
+        raise DefenderConfigError("%s must be one of %s, got %r" % (name, ", ".join(allowed), value))
+    folded = value.strip().lower()
+    if aliases:
+        folded = aliases.get(folded, folded).lower()
+    for candidate in allowed:
+        if candidate.lower() == folded:
+            return candidate
+    raise DefenderConfigError("%s must be one of %s, got %r" % (name, ", ".join(allowed), value))
+
+
+def normalize_list(values, allowed, name, aliases=None):
+    """A list option normalised with :func:`normalize`, duplicates dropped, order kept."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    if not values:
+        raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
+    out = []
+    for value in values:
+        canon = normalize(value, allowed, name, aliases)
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
+def text_list(values, name):
+    """A list option of free texts (one string is a list of one): stripped, without control characters,
+    duplicates dropped, order kept; None when unset."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    out = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise DefenderConfigError("%s must be a non-empty string or a list of them, got %r" % (name, value))
+        check_no_control(value, name)
+        if value.strip() not in out:
+            out.append(value.strip())
+    if not out:
+        raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
+    return out
+
