@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import normalize
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils import outcome
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment
@@ -42,16 +43,16 @@ def wanted_state(params):
     """The validated update options as API body keys (``comment`` included), or a config error."""
     wanted = {}
     if params.get("status") is not None:
-        wanted["status"] = alerts.normalize(params["status"], alerts.UPDATE_STATUSES, "status")
+        wanted["status"] = normalize(params["status"], alerts.UPDATE_STATUSES, "status")
     if params.get("assigned_to") is not None:
         value = params["assigned_to"].strip()
         if not value:
             raise DefenderConfigError("assigned_to must not be empty")
         wanted["assignedTo"] = value
     if params.get("classification") is not None:
-        wanted["classification"] = alerts.normalize(params["classification"], alerts.CLASSIFICATIONS, "classification")
+        wanted["classification"] = normalize(params["classification"], alerts.CLASSIFICATIONS, "classification")
     if params.get("determination") is not None:
-        wanted["determination"] = alerts.normalize(params["determination"], alerts.DETERMINATIONS, "determination")
+        wanted["determination"] = normalize(params["determination"], alerts.DETERMINATIONS, "determination")
     if params.get("comment") is not None:
         if not params["comment"].strip():
             raise DefenderConfigError("comment must not be empty")

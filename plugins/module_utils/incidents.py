@@ -19,14 +19,14 @@ import copy
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.alert_update import comment_texts, has_comment
-from ansible_collections.defender.endpoint.plugins.module_utils.alerts import (
-    text_list as strings,
-    normalize,
-    normalize_list,
-)
 from ansible_collections.defender.endpoint.plugins.module_utils.client import segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
-from ansible_collections.defender.endpoint.plugins.module_utils.validation import check_no_control
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import (
+    check_no_control,
+    normalize,
+    normalize_list,
+    text_list as strings,
+)
 
 INCIDENTS_PATH = "/v1.0/security/incidents"
 MAX_PAGE_SIZE = 50  # Graph answers 400 for $top above 50 on incidents (observed; not on the v1.0 pages)

@@ -13,6 +13,7 @@ from urllib.parse import unquote
 import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import alerts as A
+from ansible_collections.defender.endpoint.plugins.module_utils import validation
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError, DefenderError
 
 # hypothesis and the emulator's filter parser are requirements of these tests: a missing one fails the run.
@@ -36,28 +37,28 @@ SAFE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), m
 @pytest.mark.parametrize("value,expected", [("high", "High"), ("HIGH", "High"), (" unspecified ", "UnSpecified"),
                                             ("informational", "Informational")])
 def test_severity_normalised(value, expected):
-    assert A.normalize(value, A.SEVERITIES, "severity") == expected
+    assert validation.normalize(value, A.SEVERITIES, "severity") == expected
 
 
 @pytest.mark.parametrize("value", ["Critical", "", None, "Hi", 3])
 def test_bad_enum(value):
     with pytest.raises(DefenderConfigError) as info:
-        A.normalize(value, A.SEVERITIES, "severity")
+        validation.normalize(value, A.SEVERITIES, "severity")
     assert "severity must be one of UnSpecified, Informational, Low, Medium, High" in str(info.value)
 
 
 def test_normalize_list_dedupes_and_keeps_order():
-    assert A.normalize_list(["new", "InProgress", "NEW"], A.STATUSES, "status") == ["New", "InProgress"]
-    assert A.normalize_list("resolved", A.STATUSES, "status") == ["Resolved"]
-    assert A.normalize_list(None, A.STATUSES, "status") is None
+    assert validation.normalize_list(["new", "InProgress", "NEW"], A.STATUSES, "status") == ["New", "InProgress"]
+    assert validation.normalize_list("resolved", A.STATUSES, "status") == ["Resolved"]
+    assert validation.normalize_list(None, A.STATUSES, "status") is None
     with pytest.raises(DefenderConfigError):
-        A.normalize_list([], A.STATUSES, "status")
+        validation.normalize_list([], A.STATUSES, "status")
 
 
 def test_determinations_hold_both_name_sets():
     for name in ("Clean", "NotMalicious", "InsufficientData", "NoEnoughDataToValidate", "ConfirmedUserActivity",
                  "ConfirmedActivity", "CompromisedUser", "CompromisedAccount", "MultiStagedAttack", "Other"):
-        assert A.normalize(name.lower(), A.DETERMINATIONS, "determination") == name
+        assert validation.normalize(name.lower(), A.DETERMINATIONS, "determination") == name
 
 
 # --- filter builder --------------------------------------------------------------------------
