@@ -16,9 +16,9 @@ from ansible_collections.defender.endpoint.plugins.module_utils import graph_ale
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
 from ansible_collections.defender.endpoint.plugins.module_utils.client import get_or_none, segment as path_segment
 from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderConfigError
-from ansible_collections.defender.endpoint.plugins.module_utils.validation import (  # noqa: F401 (alerts.normalize...)
+from ansible_collections.defender.endpoint.plugins.module_utils.validation import (  # noqa: F401 # pylint: disable=unused-import
     check_no_control,
-    normalize,
+    normalize,  # re-exported: alert_update and tests call alerts.normalize
     normalize_list,
     text_list,
 )
@@ -65,12 +65,6 @@ FILTER_ARGUMENT_SPEC = dict(
     limit=dict(type="int"),
     page_size=dict(type="int"),  # None: the API's largest page (10,000 Defender API, 1,000 Graph)
 )
-
-
-
-
-
-
 
 
 def build_filter(params, now=None):

@@ -125,4 +125,3 @@ def text_list(values, name):
     if not out:
         raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
     return out
-
