@@ -109,8 +109,8 @@ def normalize_list(values, allowed, name, aliases=None):
 
 
 def text_list(values, name):
-    """A list option of free texts (one string is a list of one): stripped, without control characters,
-    duplicates dropped, order kept; None when unset."""
+    """A list option of free texts (one string is a list of one), kept as given (a value is matched exactly),
+    none blank or with a control character, duplicates dropped, order kept; None when unset."""
     if values is None:
         return None
     if isinstance(values, str):
@@ -120,8 +120,8 @@ def text_list(values, name):
         if not isinstance(value, str) or not value.strip():
             raise DefenderConfigError("%s must be a non-empty string or a list of them, got %r" % (name, value))
         check_no_control(value, name)
-        if value.strip() not in out:
-            out.append(value.strip())
+        if value not in out:
+            out.append(value)
     if not out:
         raise DefenderConfigError("%s must not be an empty list (omit it to match every value)" % name)
     return out
