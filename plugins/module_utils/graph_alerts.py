@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 
-from urllib.parse import urlparse
-
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.defender.endpoint.plugins.module_utils import odata
@@ -175,104 +173,9 @@ def check_page_size(page_size):
     return page_size
 
 
-class _NextLinkReads:
-    """Pages that follow ``@odata.nextLink`` on the client's own host and collection, each id once (what
-    ``odata.NextLinkPager`` of the shared client does; used until that pager is on this branch)."""
-
-    def __init__(self, client, path, params=None, page_size=MAX_PAGE_SIZE, limit=None):
-        self.client, self.path, self.limit, self.requests = client, path, limit, 0
-        self.params = dict(params or {}, **{"$top": page_size})
-
-    def _follow(self, link):
-        if not isinstance(link, str) or not link:
-            return None
-        base, parsed = urlparse(self.client.api_url.rstrip("/")), urlparse(link)
-        if parsed.scheme != "https" or parsed.netloc.lower() != base.netloc.lower() or \
-                parsed.path.rstrip("/").lower() != (base.path + self.path).rstrip("/").lower():
-            raise DefenderError("the next page link leaves %s%s; stopped rather than send the token elsewhere"
-                                % (self.client.api_url.rstrip("/"), self.path), path=self.path)
-        return parsed.path[len(base.path):] + ("?" + parsed.query if parsed.query else "")
-
-    def blocks(self):
-        seen, links, count = set(), set(), 0
-        path, params = self.path, self.params
-        while path is not None:
-            self.requests += 1
-            body = self.client.get(path, params=params)
-            page = body.get("value") if isinstance(body, dict) else None
-            if not isinstance(page, list):
-                raise DefenderError("the API returned a list response without a 'value' array", path=self.path)
-            items = [a for a in page if not (isinstance(a, dict) and a.get("id") in seen)]
-            seen.update(a.get("id") for a in items if isinstance(a, dict))
-            if self.limit is not None and count + len(items) >= self.limit:
-                del items[self.limit - count:]
-                path = None
-            else:
-                link = body.get("@odata.nextLink")
-                path, params = self._follow(link), None
-                if path is not None and link in links:
-                    raise DefenderError("the API sent the same next page link twice while paging %s" % self.path,
-                                        path=self.path)
-                links.add(link)
-            count += len(items)
-            if items:
-                yield [a.get("id") for a in items], items
-
-
-class _TimeBoundaryReads:
-    """Pages by time boundary (``<field> ge <cursor>``, ascending, ``$skip=0``; the boundary's ids dropped, ``$skip``
-    past them when a whole page shares one time), as ``odata.TimeBoundaryPager`` of the shared client does; used
-    until that pager is on this branch."""
-
-    def __init__(self, client, path, time_field, since=None, params=None, page_size=MAX_PAGE_SIZE, limit=None):
-        self.client, self.path, self.field, self.limit, self.requests = client, path, time_field, limit, 0
-        self.cursor = odata.datetime_literal(since, "since") if since is not None else None
-        self.params, self.page_size = dict(params or {}), page_size
-
-    def blocks(self):
-        boundary, skip, count, stalls = set(), 0, 0, 0
-        while True:
-            params = dict(self.params)
-            bound = odata.compare(self.field, "ge", self.cursor) if self.cursor else None
-            flt = odata.and_all(params.pop("$filter", None), bound)
-            if flt:
-                params["$filter"] = flt
-            params.update({"$orderby": "%s asc" % self.field, "$top": self.page_size, "$skip": skip})
-            self.requests += 1
-            body = self.client.get(self.path, params=params)
-            page = body.get("value") if isinstance(body, dict) else None
-            if not isinstance(page, list):
-                raise DefenderError("the API returned a list response without a 'value' array", path=self.path)
-            items = [a for a in page if a.get("id") not in boundary]
-            done = len(page) < self.page_size
-            if self.limit is not None and count + len(items) >= self.limit:
-                del items[self.limit - count:]
-                done = True
-            if not done:
-                last = page[-1].get(self.field)
-                if not isinstance(last, str):
-                    raise DefenderError("an item of %s has no %s to page by" % (self.path, self.field), path=self.path)
-                at_last = {a.get("id") for a in page if a.get(self.field) == last}
-                if self.cursor is not None and odata.parse_time(last) == odata.parse_time(self.cursor):
-                    before = len(boundary)
-                    boundary |= at_last
-                    stalls = 0 if len(boundary) > before else stalls + 1
-                    if stalls >= 3:
-                        raise DefenderError("the result set changed too much while it was being read by time (%s); "
-                                            "narrow the filter or retry" % self.path, path=self.path)
-                    skip = len(boundary)
-                else:
-                    self.cursor, boundary, skip = odata.datetime_literal(last, self.field), at_last, 0
-            count += len(items)
-            if items:
-                yield [a.get("id") for a in items], items
-            if done:
-                return
-
-
-# The shared client's pagers when it has them (arch work in progress), else the two above.
-NextLinkPager = getattr(odata, "NextLinkPager", _NextLinkReads)
-TimeBoundaryPager = getattr(odata, "TimeBoundaryPager", _TimeBoundaryReads)
+# the shared client's pagers, named here so that tests and the benchmark can swap them
+NextLinkPager = odata.NextLinkPager
+TimeBoundaryPager = odata.TimeBoundaryPager
 
 
 class GraphAlertPages:

@@ -450,7 +450,6 @@ class ExportDownloader:
         self.session.trust_env = False  # a .netrc or proxy credential must not reach the storage host either
         self.limit = limit
         self.requests = 0
-        self.downloads = 0
         self.files = 0
         self.generated = None
 
@@ -472,7 +471,6 @@ class ExportDownloader:
     def _lines(self, url):
         """The lines of one part, decompressed while they arrive (memory: one chunk and one block)."""
         host = urlsplit(url).hostname
-        self.downloads += 1
         try:
             with self.session.get(url, stream=True, timeout=self.timeout) as response:
                 if response.status_code >= 400:
