@@ -163,10 +163,9 @@ import logging
 import os
 import sys
 
-LOG = logging.getLogger("defender.endpoint.alerts")
+NAME = "defender.endpoint.alerts"
+LOG = logging.getLogger(NAME)
 OWN = ("api", "interval", "severity", "status", "filter", "since", "state_file", "overlap", "page_size")
-FATAL_STATUSES = (400, 401, 403, 404)
-MAX_BACKOFF = 900
 
 
 def _import_collection():
@@ -182,8 +181,8 @@ def _import_collection():
         sys.path.insert(0, os.sep.join(parts[:-8]) or os.sep)
     from ansible_collections.defender.endpoint.plugins.module_utils import settings as connection_settings
     from ansible_collections.defender.endpoint.plugins.module_utils.errors import DefenderError
-    from ansible_collections.defender.endpoint.plugins.plugin_utils import _alert_feed
-    return connection_settings, DefenderError, _alert_feed
+    from ansible_collections.defender.endpoint.plugins.plugin_utils import _alert_feed, _event_source
+    return connection_settings, DefenderError, _alert_feed, _event_source
 
 
 def _api(args, warn):
@@ -196,57 +195,20 @@ def _api(args, warn):
     return graph_alerts.choose_api(value, warn)
 
 
-def _options(args, connection_settings):
-    """The connection options from ``args`` or, as in the modules, their environment variables."""
-    options = {}
-    for name, spec in connection_settings.CONNECTION_ARGUMENT_SPEC.items():
-        value = args.get(name)
-        if value is None and spec.get("fallback"):
-            for env in spec["fallback"][1]:
-                if os.environ.get(env):
-                    value = os.environ[env]
-                    break
-        options[name] = value if value is not None else spec.get("default")
-    if isinstance(options.get("timeout"), str):
-        options["timeout"] = _int({"timeout": options["timeout"]}, "timeout", 30, 1)
-    return options
-
-
-def _int(args, name, default, minimum):
-    value = args.get(name, default)
-    if value is None:
-        value = default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError("defender.endpoint.alerts: %s must be a whole number, got %r" % (name, value)) from None
-    if isinstance(value, bool) or number < minimum or str(number) != str(value).strip():
-        raise ValueError("defender.endpoint.alerts: %s must be a whole number of at least %d, got %r"
-                         % (name, minimum, value))
-    return number
-
-
 def build(args, warn=None):
     """``(feed, interval)`` from the source's arguments; ValueError for anything wrong, before any request."""
-    connection_settings, DefenderError, feeds = _import_collection()
-    args = {k: v for k, v in (args or {}).items() if not str(k).startswith("eda_")}
-    known = set(OWN) | set(connection_settings.CONNECTION_ARGUMENT_SPEC)
-    unknown = sorted(str(k) for k in args if k not in known)
-    if unknown:
-        raise ValueError("defender.endpoint.alerts: unknown argument(s) %s; valid arguments are %s"
-                         % (", ".join(unknown), ", ".join(sorted(known))))
-    interval = _int(args, "interval", 60, 1)
-    overlap = _int(args, "overlap", 300, 0)
+    connection_settings, DefenderError, feeds, events = _import_collection()
+    prefix = NAME + ": "
+    args = events.check_args(args, OWN, connection_settings.CONNECTION_ARGUMENT_SPEC, prefix)
+    interval = events.whole_number(args, "interval", 60, 1, prefix)
+    overlap = events.whole_number(args, "overlap", 300, 0, prefix)
     # None: the largest page of the API used (10,000 Defender API, 1,000 Graph)
-    page_size = _int(args, "page_size", None, 1) if args.get("page_size") is not None else None
-    state_file = args.get("state_file")
-    if state_file is not None:
-        state_file = os.path.abspath(os.path.expanduser(str(state_file)))
-        if not os.path.isdir(os.path.dirname(state_file)):
-            raise ValueError("defender.endpoint.alerts: the directory of state_file %s does not exist" % state_file)
+    page_size = events.whole_number(args, "page_size", None, 1, prefix) if args.get("page_size") is not None else None
+    state_file = events.state_file_path(args.get("state_file"), prefix)
     api = _api(args, warn)
     try:
-        settings = connection_settings.Settings(_options(args, connection_settings))
+        settings = connection_settings.Settings(
+            events.connection_options(args, connection_settings.CONNECTION_ARGUMENT_SPEC))
         client, _provider = connection_settings.connect(settings, warn=warn, api=api)
         criteria = {k: args.get(k) for k in ("severity", "status", "filter") if args.get(k) is not None}
         feed = feeds.AlertFeed(client, criteria, args.get("since") or "1h", overlap=overlap,
@@ -260,28 +222,10 @@ def build(args, warn=None):
 
 async def run(queue, feed, interval, error_class, sleep=asyncio.sleep):
     """Poll forever; every event is handed over before the position moves past it."""
-    failures = 0
-    try:
-        while True:
-            try:
-                events = await asyncio.to_thread(feed.poll)
-            except error_class as exc:
-                if exc.status in FATAL_STATUSES:
-                    raise RuntimeError("defender.endpoint.alerts: %s" % exc) from None
-                failures += 1
-                delay = min(interval * 2 ** min(failures - 1, 10), MAX_BACKOFF)
-                LOG.warning("defender.endpoint.alerts: %s; polling again in %d s", exc, delay)
-                await sleep(delay)
-                continue
-            failures = 0
-            for alert, change in events:
-                await queue.put({"alert": alert, "change": change, "api": feed.api})
-                feed.mark(alert)
-                feed.save()
-            feed.save(durable=True)
-            await sleep(interval)
-    finally:
-        feed.save(durable=True)  # a clean stop (cancellation) keeps the position of everything handed over
+    events = _import_collection()[3]
+    await events.poll_forever(queue, feed, interval, error_class,
+                              lambda alert, change: {"alert": alert, "change": change, "api": feed.api}, NAME,
+                              sleep=sleep)
 
 
 async def main(queue, args):
