@@ -59,7 +59,9 @@ def test_steps_act_once_download_into_the_report_folder_and_rerun_changes_nothin
     assert all(c == comment for p, c in paths if p != "isolate")
     scan = [w for w in _writes(emulator) if w["path"].endswith("/runAntiVirusScan")][0]
     assert scan["body"]["ScanType"] == "Quick"
-    [package] = os.listdir(os.path.join(report_dir, "packages"))
+    # the package and the record of its SHA-256 written beside it (what counts as "already downloaded")
+    [package] = [n for n in os.listdir(os.path.join(report_dir, "packages")) if not n.startswith(".")]
+    assert os.path.exists(os.path.join(report_dir, "packages", ".%s.sha256" % package))
     path = os.path.join(report_dir, "packages", package)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     data, markdown = _reports(report_dir)

@@ -184,7 +184,9 @@ def test_collect_package_download(emu, ansible, tmp_path):
     with open(path, "rb") as fh:
         data = fh.read()
     assert hashlib.sha256(data).hexdigest() == res["package_sha256"] and len(data) == res["package_size"]
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and os.listdir(dest) == [os.path.basename(path)]
+    # the package, and beside it the record of its SHA-256 (what counts as "already downloaded")
+    name = os.path.basename(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and sorted(os.listdir(dest)) == [".%s.sha256" % name, name]
     assert "SystemInformation.txt" in zipfile.ZipFile(path).namelist()
     # one collection, one link, one download; the download carried no Authorization header
     assert [p["path"] for p in posts(emu)] == ["/api/machines/%s/collectInvestigationPackage" % a]
@@ -255,7 +257,7 @@ def test_collect_evidence_playbook(emu, ansible, tmp_path):
     pb = [{"ansible.builtin.import_playbook": "defender.endpoint.collect_evidence"}]
     run = ansible.playbook(pb, extra_vars=dict(extra, wait_timeout=120))
     assert run.rc == 0, run.explain()
-    files = sorted(os.listdir(dest))
+    files = sorted(f for f in os.listdir(dest) if not f.startswith("."))  # without the SHA-256 records
     assert len(files) == 2 and all(f.startswith(tuple(names)) and f.endswith(".zip") for f in files)
     assert all(stat.S_IMODE(os.stat(dest / f).st_mode) == 0o600 for f in files)
     assert sorted(p["body"]["Comment"] for p in posts(emu)) == ["INC-1234 evidence"] * 2

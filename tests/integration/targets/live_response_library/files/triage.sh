@@ -1,2 +1,0 @@
-# collects triage data (a live response library script in the tests)
-echo "triage $1"
