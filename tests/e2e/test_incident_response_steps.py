@@ -80,7 +80,7 @@ def test_steps_act_once_download_into_the_report_folder_and_rerun_changes_nothin
     assert second.rc == 0, second.explain()
     assert second.changed == 0, [r["task"] for r in second.results if r["status"] == "changed"]
     assert not _writes(emulator) and not emulator.requests(kind="download")
-    assert os.listdir(os.path.join(report_dir, "packages")) == [package]
+    assert sorted(os.listdir(os.path.join(report_dir, "packages"))) == [".%s.sha256" % package, package]
 
 
 def test_a_missing_step_permission_stops_before_any_write(emulator, ansible, incident, tmp_path):
